@@ -1,0 +1,58 @@
+"""One entry point for every dataset source: `load("digits")`, `load("tfds:NAME")`."""
+
+from __future__ import annotations
+
+from components.data.digits import load_digits
+from components.data.tfds_source import load_tfds, parse_tfds_spec
+
+SOURCES = ("digits", "tfds:NAME[:CONFIG]")
+
+
+def load(
+    spec,
+    *,
+    image_size=None,
+    channels=None,
+    seed=0,
+    validation_fraction=0.1,
+    test_fraction=0.2,
+    data_dir=None,
+    download=True,
+):
+    """Loads a dataset by its spec string.
+
+    Args:
+        spec: String. `"digits"` (scikit-learn's handwritten digits, offline) or
+            `"tfds:NAME[:CONFIG]"` (any TFDS image-classification dataset).
+        image_size: Integer, `(height, width)` or `None` (keep the source's).
+        channels: 1, 3 or `None` (keep the source's).
+        seed: Integer. Seed of the split where the source splits itself.
+        validation_fraction: Float in (0, 1).
+        test_fraction: Float in (0, 1).
+        data_dir: String or `None`. TFDS data directory.
+        download: Boolean. Let TFDS download a missing dataset.
+
+    Returns:
+        A `DatasetSplits`.
+
+    Example:
+
+    >>> load("digits", image_size=16).input_shape
+    (16, 16, 1)
+    """
+    common = dict(
+        image_size=image_size,
+        channels=channels,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
+    )
+    if spec == "digits":
+        return load_digits(seed=seed, **common)
+    if isinstance(spec, str) and spec.startswith("tfds:"):
+        return load_tfds(
+            parse_tfds_spec(spec), data_dir=data_dir, download=download, **common
+        )
+    raise ValueError(
+        "Invalid value received for argument `dataset`. Expected one of "
+        f"{', '.join(SOURCES)}. Received: dataset={spec!r}"
+    )

@@ -1,0 +1,42 @@
+"""Argument checks shared by the model builders, in Keras's error-message shape."""
+
+from __future__ import annotations
+
+
+def check_positive_int(name, value, minimum=1):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected an integer "
+            f">= {minimum}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_rate(name, value):
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a float in "
+            f"[0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def check_non_negative(name, value):
+    if not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a float >= 0. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def check_min_input_size(input_shape, downsamplings, model):
+    """Raises when `downsamplings` halvings would shrink the input below 1x1."""
+    smallest = 2**downsamplings
+    height, width = input_shape[0], input_shape[1]
+    if min(height, width) < smallest:
+        raise ValueError(
+            f"Invalid value received for argument `input_shape`. Model {model!r} "
+            f"halves the image {downsamplings} times, so it needs inputs of at least "
+            f"{smallest}x{smallest}. Received: input_shape={tuple(input_shape)}"
+        )

@@ -1,0 +1,106 @@
+"""The model registry: `build(name, input_shape, num_classes, **options)`."""
+
+from __future__ import annotations
+
+import inspect
+
+_BUILDERS = {}
+
+
+def register(name):
+    """Registers a builder function under `name`.
+
+    A builder is `fn(input_shape, num_classes, **options) -> keras.Model`; its
+    keyword arguments are its options. Adding a model is one decorated function.
+
+    Example:
+
+    >>> import keras
+    >>> @register("tiny_example")
+    ... def tiny(input_shape, num_classes, units=4):
+    ...     inputs = keras.Input(input_shape)
+    ...     x = keras.layers.Flatten()(inputs)
+    ...     return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+    >>> build("tiny_example", (8, 8, 1), 3).output_shape
+    (None, 3)
+    >>> _ = _BUILDERS.pop("tiny_example")
+    """
+
+    def decorator(fn):
+        if name in _BUILDERS:
+            raise ValueError(f"A model builder named {name!r} is already registered.")
+        _BUILDERS[name] = fn
+        return fn
+
+    return decorator
+
+
+def available():
+    """Returns the sorted names of the registered builders."""
+    return sorted(_BUILDERS)
+
+
+def builder_options(name):
+    """Returns the options of a builder with their defaults, as a dict."""
+    fn = _get(name)
+    params = list(inspect.signature(fn).parameters.values())[2:]
+    return {p.name: p.default for p in params}
+
+
+def _get(name):
+    if name not in _BUILDERS:
+        raise ValueError(
+            "Invalid value received for argument `model`. Expected one of "
+            f"{', '.join(available())}. Received: model={name!r}"
+        )
+    return _BUILDERS[name]
+
+
+def _check_input_shape(input_shape):
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(isinstance(v, int) and v > 0 for v in shape)
+    ):
+        raise ValueError(
+            "Invalid value received for argument `input_shape`. Expected "
+            f"(height, width, channels) of positive integers. Received: "
+            f"input_shape={input_shape!r}"
+        )
+    return shape
+
+
+def build(name, input_shape, num_classes, **options):
+    """Builds a registered model.
+
+    Args:
+        name: String. A name from `available()`.
+        input_shape: Tuple. `(height, width, channels)`.
+        num_classes: Integer >= 2.
+        **options: The builder's own options (see `builder_options(name)`).
+
+    Returns:
+        A `keras.Model` mapping images to class scores.
+
+    Example:
+
+    >>> model = build("vgg", (16, 16, 1), 10, width=8)
+    >>> model.output_shape
+    (None, 10)
+    """
+    fn = _get(name)
+    input_shape = _check_input_shape(input_shape)
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(
+            "Invalid value received for argument `num_classes`. Expected an integer "
+            f">= 2. Received: num_classes={num_classes!r}"
+        )
+    known = builder_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {', '.join(unknown)} for model {name!r}. Its options "
+            f"are: {', '.join(known)}."
+        )
+    return fn(input_shape, num_classes, **options)

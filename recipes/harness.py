@@ -1,0 +1,218 @@
+"""Plumbing shared by every recipe: CLI from a config dataclass, run directory,
+seeding, callbacks and artifacts. Recipes import this module and nothing else of
+each other (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import datetime
+import json
+import os
+import sys
+import tempfile
+import types
+import typing
+
+import keras
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _field_type(hint):
+    """Returns `(python_type, optional)` for a dataclass field's type hint."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0], True
+    return hint, False
+
+
+def build_parser(config_cls, prog, description):
+    """Builds an argument parser whose flags are the fields of `config_cls`.
+
+    Each field `some_name` becomes `--some-name`, typed by its annotation, with
+    its default and the `help` of its metadata shown by `--help`. Booleans get
+    `--flag / --no-flag`.
+    """
+    parser = _OneLineParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        flag = "--" + field.name.replace("_", "-")
+        kind, _ = _field_type(hints[field.name])
+        help_text = field.metadata.get("help", " ")
+        if kind is bool:
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=field.default,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                flag,
+                type=kind,
+                default=field.default,
+                help=help_text,
+                metavar=field.name.upper(),
+            )
+    return parser
+
+
+def parse_config(config_cls, argv, prog, description):
+    """Parses `argv` into a validated `config_cls` instance.
+
+    Invalid flags, and any `ValueError` raised by the config's `validate()`,
+    end the program with a one-line error and exit status 2 (`SystemExit`).
+    """
+    parser = build_parser(config_cls, prog, description)
+    namespace = parser.parse_args(argv)
+    config = config_cls(**vars(namespace))
+    with usage_errors(parser):
+        config.validate()
+    return config, parser
+
+
+@contextlib.contextmanager
+def usage_errors(parser):
+    """Turns `ValueError`s raised inside the block into a one-line CLI error."""
+    try:
+        yield
+    except ValueError as error:
+        parser.error(str(error).splitlines()[0])
+
+
+def seed_everything(seed, deterministic=False):
+    """Seeds Python, NumPy and the backend; optionally makes TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def atomic_write_json(path, obj):
+    """Writes JSON to `path` through a temporary file and a rename.
+
+    A reader (or a run killed mid-write) never sees a half-written file.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=_to_json)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def _to_json(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Not JSON serializable: {type(value).__name__}")
+
+
+class RunDirectory:
+    """The folder a recipe run leaves behind.
+
+    Holds `config.json`, `metrics.json` (written atomically), `model.keras`,
+    `history.csv`, PNG plots and TensorBoard logs under `logs/`.
+
+    Args:
+        path: String or `None`. Defaults to `runs/<recipe>/<date-time>`.
+        recipe: String. The recipe's name, used in the default path.
+    """
+
+    def __init__(self, path=None, recipe="recipe"):
+        if path is None:
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = os.path.join("runs", recipe, stamp)
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def write_json(self, name, obj):
+        atomic_write_json(self.file(name), obj)
+
+    def write_config(self, config):
+        self.write_json("config.json", dataclasses.asdict(config))
+
+    def callbacks(self, history_name="history.csv", logs_name="logs"):
+        """CSV history (written every epoch) and TensorBoard logs."""
+        return [
+            keras.callbacks.CSVLogger(self.file(history_name)),
+            keras.callbacks.TensorBoard(self.file(logs_name)),
+        ]
+
+
+def merge_histories(paths, out_path, column="member"):
+    """Concatenates several history CSVs into one, adding a `column` index."""
+    rows, fields = [], [column]
+    for index, path in enumerate(paths):
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                fields += [k for k in row if k not in fields]
+                rows.append({column: index, **row})
+    with open(out_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_histories(histories, path, title=""):
+    """Saves loss and accuracy curves (train and validation) as a PNG.
+
+    Args:
+        histories: List of `History.history` dicts, one line pair per entry.
+        path: String. Where to write the PNG.
+        title: String. Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for panel, metric in zip(axes, ("loss", "accuracy")):
+        for index, history in enumerate(histories):
+            label = f"model {index + 1} " if len(histories) > 1 else ""
+            for prefix, style in (("", "-"), ("val_", "--")):
+                values = history.get(prefix + metric)
+                if values:
+                    epochs = range(1, len(values) + 1)
+                    kind = "validation" if prefix else "train"
+                    panel.plot(epochs, values, style, label=f"{label}{kind}")
+        panel.set_xlabel("epoch")
+        panel.set_ylabel(metric)
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def report(lines, stream=None):
+    """Prints a recipe's closing summary."""
+    stream = stream or sys.stdout
+    for line in lines:
+        print(line, file=stream)

@@ -1,0 +1,157 @@
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from components import data
+from recipes import classify
+
+# A small, fast configuration: 8x8 digits, a narrow two-stage VGG.
+FAST = ["--image-size", "8", "--width", "8", "--verbose", "0", "--batch-size", "32"]
+
+
+def test_help_lists_every_flag_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        classify.main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in (
+        "--epochs",
+        "--batch-size",
+        "--model",
+        "--dataset",
+        "--ensemble",
+        "--overfit-subset",
+        "--seed",
+        "--run-dir",
+        "--steps-per-execution",
+    ):
+        assert flag in text
+    assert "(default: 30)" in text and "(default: digits)" in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "-1"], "epochs"),
+        (["--batch-size", "0"], "batch_size"),
+        (["--model", "resnet9000"], "model"),
+        (["--dataset", "imagenet"], "dataset"),
+        (["--image-size", "4"], "at least 8x8"),
+        (["--augment", "warp"], "augment"),
+        (["--epochs", "two"], "invalid int value"),
+        (["--overfit-subset", "100000"], "overfit_subset"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line_and_leave_no_run_dir(
+    argv, message, tmp_path, capsys
+):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        classify.main([*argv, "--run-dir", str(run_dir)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert not run_dir.exists()
+
+
+def test_run_directory_holds_every_artifact(tmp_path):
+    run_dir = tmp_path / "run"
+    metrics = classify.main([*FAST, "--epochs", "3", "--run-dir", str(run_dir)])
+    names = set(os.listdir(run_dir))
+    assert {
+        "config.json",
+        "metrics.json",
+        "model.keras",
+        "history.csv",
+        "curves.png",
+        "logs",
+    } <= names
+    assert not [n for n in names if n.startswith(".tmp-")]
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert 0.0 <= saved["test_accuracy"] <= 1.0 and saved["test_examples"] == 359
+    assert saved["baseline_svc_accuracy"] > 0.97
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["epochs"] == 3 and config["image_size"] == 8
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and "val_accuracy" in rows[0]
+    # The saved model takes raw images (normalization inside) and scores the
+    # test split exactly as reported.
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    splits = data.load("digits", image_size=8, seed=0)
+    x, y = splits.as_numpy("test")
+    accuracy = np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == y)
+    assert accuracy == pytest.approx(saved["test_accuracy"])
+
+
+def test_training_learns_digits(tmp_path):
+    metrics = classify.main(
+        [
+            *FAST,
+            "--image-size",
+            "16",
+            "--epochs",
+            "10",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert metrics["test_accuracy"] > 0.9
+
+
+def test_ensemble_averages_member_probabilities(tmp_path):
+    run_dir = tmp_path / "run"
+    metrics = classify.main(
+        [
+            *FAST,
+            "--epochs",
+            "2",
+            "--ensemble",
+            "2",
+            "--run-dir",
+            str(run_dir),
+            "--no-baseline",
+        ]
+    )
+    assert len(metrics["member_test_accuracies"]) == 2
+    assert "baseline_svc_accuracy" not in metrics
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    x, _ = data.load("digits", image_size=8, seed=0).as_numpy("test")
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    assert len(members) == 2
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6
+    )
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["member"], r["epoch"]) for r in rows] == [
+        ("0", "0"),
+        ("0", "1"),
+        ("1", "0"),
+        ("1", "1"),
+    ]
+
+
+def test_overfit_subset_sanity_check_reaches_100_percent(tmp_path):
+    metrics = classify.main(
+        [
+            *FAST,
+            "--epochs",
+            "40",
+            "--overfit-subset",
+            "30",
+            "--learning-rate",
+            "0.01",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--no-baseline",
+        ]
+    )
+    assert metrics["overfit_subset"] == 30
+    assert metrics["overfit_train_accuracy"] == 1.0 and metrics["overfit_passed"]
