@@ -15,7 +15,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/components/test_models.py components/models
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/components components
 
 lint: $(STAMP)
 	$(BIN)/ruff check components recipes tuning benchmarks tests

@@ -51,7 +51,7 @@ class Config:
     epochs: int = _flag(30, "Training epochs.")
     batch_size: int = _flag(64, "Batch size.")
     learning_rate: float = _flag(1e-3, "Peak learning rate of Adam (cosine decay).")
-    width: int = _flag(32, "Filters of the first stage (the model's `width`).")
+    width: int = _flag(16, "Filters of the first stage (the model's `width`).")
     dropout: float = _flag(0.5, "Dropout after the large dense layer.")
     l2: float = _flag(0.0, "L2 penalty on every kernel.")
     augment: str = _flag(
