@@ -17,7 +17,6 @@ import statistics
 import time
 
 import keras
-import numpy as np
 
 from components import data, models
 

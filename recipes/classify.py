@@ -46,7 +46,7 @@ def _flag(default, help):
 class Config:
     dataset: str = _flag("digits", "'digits' (offline) or 'tfds:NAME[:CONFIG]'.")
     model: str = _flag("vgg", f"Model builder: one of {', '.join(models.available())}.")
-    image_size: int | None = _flag(16, "Resize images to this square size.")
+    image_size: int | None = _flag(32, "Resize images to this square size.")
     channels: int | None = _flag(None, "Convert images to 1 or 3 channels.")
     epochs: int = _flag(30, "Training epochs.")
     batch_size: int = _flag(64, "Batch size.")
