@@ -42,18 +42,31 @@ def parse_augment(augment):
     return names
 
 
+def _generator(seed):
+    # A generator's state advances with every draw, so each epoch gets fresh
+    # noise; an op-level seed (tf.random.normal(seed=...)) would replay the
+    # same draws every time the dataset is iterated.
+    if seed is None:
+        return tf.random.Generator.from_non_deterministic_state()
+    return tf.random.Generator.from_seed(seed)
+
+
 def _noise(stddev, seed):
+    generator = _generator(seed)
+
     def apply(images):
-        noise = tf.random.normal(tf.shape(images), stddev=stddev, seed=seed)
+        noise = generator.normal(tf.shape(images), stddev=stddev)
         return tf.clip_by_value(images + noise, 0.0, 1.0)
 
     return apply
 
 
 def _drop_pixels(rate, seed):
+    generator = _generator(seed)
+
     def apply(images):
         shape = tf.concat([tf.shape(images)[:-1], [1]], axis=0)
-        keep = tf.random.uniform(shape, seed=seed) >= rate
+        keep = generator.uniform(shape) >= rate
         return tf.where(keep, images, tf.zeros_like(images))
 
     return apply

@@ -87,9 +87,10 @@ def make_pipeline(
             raise ValueError("`input_shape` is required when `augment` is given.")
         fn = build_augmentation(augment, input_shape, seed=seed)
         if fn is not None:
-            dataset = dataset.map(
-                lambda x, y: (fn(x), y), num_parallel_calls=tf.data.AUTOTUNE
-            )
+            # One batch at a time: random draws then happen in a fixed order,
+            # so a seeded run is repeatable (parallel calls would race for the
+            # random state). Prefetching still overlaps it with training.
+            dataset = dataset.map(lambda x, y: (fn(x), y))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -215,6 +215,22 @@ def test_each_augmentation_keeps_shape_and_range(name):
     assert not np.allclose(out, images.numpy()) or name in ("flip", "blur")
 
 
+@pytest.mark.parametrize("name", data.AUGMENTATIONS)
+def test_augmentation_is_fresh_every_epoch_and_repeatable_from_a_seed(name):
+    splits = _toy()
+
+    def pipeline():
+        return data.make_pipeline(
+            splits.train, 64, training=True, augment=name, input_shape=(6, 6, 1),
+            seed=0, shuffle_buffer=1,
+        )
+
+    first = pipeline()
+    epoch1, epoch2 = (next(iter(first))[0].numpy() for _ in range(2))
+    assert not np.array_equal(epoch1, epoch2)
+    np.testing.assert_array_equal(next(iter(pipeline()))[0].numpy(), epoch1)
+
+
 def test_drop_pixels_zeroes_about_five_percent():
     out = augmented("drop", tf.ones((16, 32, 32, 3)))
     dropped = (out == 0).all(axis=-1).mean()

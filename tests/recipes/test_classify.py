@@ -155,3 +155,12 @@ def test_overfit_subset_sanity_check_reaches_100_percent(tmp_path):
     )
     assert metrics["overfit_subset"] == 30
     assert metrics["overfit_train_accuracy"] == 1.0 and metrics["overfit_passed"]
+
+
+def test_same_seed_same_run(tmp_path):
+    args = [*FAST, "--epochs", "2", "--no-baseline", "--augment", "rotate,noise"]
+    first = classify.main([*args, "--run-dir", str(tmp_path / "a")])
+    second = classify.main([*args, "--run-dir", str(tmp_path / "b")])
+    assert first["test_accuracy"] == second["test_accuracy"]
+    history = [(tmp_path / d / "history.csv").read_text() for d in ("a", "b")]
+    assert history[0] == history[1]
