@@ -40,3 +40,34 @@ def check_min_input_size(input_shape, downsamplings, model):
             f"halves the image {downsamplings} times, so it needs inputs of at least "
             f"{smallest}x{smallest}. Received: input_shape={tuple(input_shape)}"
         )
+
+
+def check_fits(input_shape, steps, model):
+    """Raises unless the input survives every `(kernel, stride, padding)` step.
+
+    Sizes follow Keras: `"valid"` gives `floor((W - K) / S) + 1` and needs
+    `W >= K`; `"same"` gives `ceil(W / S)`. The message names the smallest
+    input that fits, instead of TensorFlow's "negative dimension size" from
+    deep inside a layer.
+    """
+
+    def final(size):
+        for kernel, stride, padding in steps:
+            if padding == "valid":
+                if size < kernel:
+                    return 0
+                size = (size - kernel) // stride + 1
+            else:
+                size = -(-size // stride)
+        return size
+
+    smallest = 1
+    while final(smallest) < 1:
+        smallest += 1
+    height, width = input_shape[0], input_shape[1]
+    if min(height, width) < smallest:
+        raise ValueError(
+            f"Invalid value received for argument `input_shape`. Model {model!r} "
+            f"needs inputs of at least {smallest}x{smallest}. Received: "
+            f"input_shape={tuple(input_shape)}"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 _BUILDERS = {}
@@ -41,10 +42,22 @@ def available():
 
 
 def builder_options(name):
-    """Returns the options of a builder with their defaults, as a dict."""
+    """Returns the options of a builder with their defaults, as a dict.
+
+    A builder that takes `**common` also accepts every `CommonOptions` field
+    (its own preset may change their defaults).
+    """
+    from components.models.options import CommonOptions
+
     fn = _get(name)
     params = list(inspect.signature(fn).parameters.values())[2:]
-    return {p.name: p.default for p in params}
+    options = {
+        p.name: p.default for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        for field in dataclasses.fields(CommonOptions):
+            options.setdefault(field.name, field.default)
+    return options
 
 
 def _get(name):

@@ -4,55 +4,73 @@ from __future__ import annotations
 
 import keras
 
-from components.models.blocks import conv_bn_act, dense_bn_act
-from components.models.checks import (
-    check_min_input_size,
-    check_non_negative,
-    check_positive_int,
-    check_rate,
-)
+from components.models.blocks import classifier, conv_bn_act, dense_bn_act
+from components.models.checks import check_min_input_size, check_positive_int
+from components.models.options import preset_options
 from components.models.registry import register
+
+# Convolutions per stage of the paper's configurations A, B, D and E.
+DEPTHS = {
+    11: (1, 1, 2, 2, 2),
+    13: (2, 2, 2, 2, 2),
+    16: (2, 2, 3, 3, 3),
+    19: (2, 2, 4, 4, 4),
+}
+
+PRESETS = {
+    "small": {"width": 32, "stages": (2, 2, 2), "dense_units": (256,)},
+    "paper": {
+        "width": 64,
+        "stages": DEPTHS[16],
+        "dense_units": (4096, 4096),
+        "common": {"batch_norm": False, "dropout": 0.5},
+    },
+}
 
 
 @register("vgg")
 def vgg(
     input_shape,
     num_classes,
-    width=32,
-    stages=(2, 2, 2),
-    dense_units=256,
-    dropout=0.5,
-    batch_norm=True,
-    activation="relu",
-    l2=0.0,
+    preset="small",
+    depth=None,
+    width=None,
+    stages=None,
+    dense_units=None,
     classifier_activation="softmax",
+    **common,
 ):
-    """Builds a VGG-style network (Simonyan & Zisserman, 2014), scaled by options.
+    """Builds a VGG network (Simonyan & Zisserman, 2014).
 
-    The notes on VGGNet: small 3x3 filters with stride 1 and zero padding
-    (two stacked 3x3 convolutions see 5x5, three see 7x7, with fewer parameters
-    and more non-linearities than one large filter); 2x2 max-pools; "the number
-    of filters doubles after each maxpool layer" (capped at 8x the first
-    stage's, as VGG's 64 -> 512). Batch norm sits between each convolution and
-    its non-linearity, He init on convolutions and Glorot on dense layers, and
-    dropout after the large dense layer. The defaults suit small inputs
-    (digits at 16x16 or 32x32); `width=64, stages=(2, 2, 3, 3, 3)` is VGG16's
-    convolutional layout.
+    The notes on VGGNet: small 3x3 filters with stride 1 and zero padding (two
+    stacked see 5x5, three see 7x7, with fewer parameters and more
+    non-linearities than one large filter); 2x2 max-pools; "the number of
+    filters doubles after each maxpool layer" (capped at 8x the first stage's,
+    as VGG's 64 -> 512). Batch norm between each convolution and its
+    non-linearity, He init on convolutions, Glorot on dense layers, dropout
+    after the large dense layers.
+
+    Presets: `"small"` (width 32, three stages of two convolutions, one
+    256-unit dense layer, batch norm) trains on digits in a minute;
+    `"paper"` is VGG at 224x224 without batch norm, two 4096-unit dense layers
+    and `depth` 11, 13, 16 (default) or 19. `preset="paper", depth=16` at
+    `(224, 224, 3)` with 1,000 classes has exactly the 138,357,544 parameters
+    of `keras.applications.VGG16(weights=None)` (the paper's table 2: 138M).
 
     Args:
-        input_shape: Tuple. `(height, width, channels)`; each side must be at
-            least `2 ** len(stages)`.
+        input_shape: Tuple. `(height, width, channels)`; each side at least
+            `2 ** number_of_stages`.
         num_classes: Integer. Number of classes.
-        width: Integer. Filters of the first stage.
-        stages: Tuple of ints. Number of 3x3 convolutions per stage; each stage
-            ends with a 2x2 max-pool.
-        dense_units: Integer. Units of the hidden dense layer (0: none).
-        dropout: Float in [0, 1). Dropout after the hidden dense layer.
-        batch_norm: Boolean. Batch norm before each non-linearity.
-        activation: String. Keras activation of the hidden layers.
-        l2: Float >= 0. L2 penalty on every kernel.
-        classifier_activation: String or `None`. Activation of the output
-            layer (`None` returns raw scores, as a multiclass SVM needs).
+        preset: `"small"` or `"paper"`.
+        depth: 11, 13, 16, 19 or `None`. The paper's stage layout.
+        width: Integer or `None`. Filters of the first stage.
+        stages: Tuple of ints or `None`. Convolutions per stage (overrides
+            `depth`).
+        dense_units: Integer, tuple of ints or `None`. Hidden dense layers (0
+            or `()`: none).
+        classifier_activation: String or `None`. `None` returns raw scores.
+        **common: `CommonOptions`: activation, batch_norm, dropout, l1, l2,
+            init, relu_after_pool.
 
     Returns:
         A `keras.Model` named `"vgg"`.
@@ -63,49 +81,45 @@ def vgg(
     >>> model.output_shape
     (None, 10)
     """
-    check_positive_int("width", width)
+    settings, options = preset_options("vgg", preset, PRESETS, common)
+    options.no_conv_activation()
+    if depth is not None and depth not in DEPTHS:
+        raise ValueError(
+            "Invalid value received for argument `depth`. Expected one of 11, 13, 16, "
+            f"19. Received: depth={depth!r}"
+        )
+    width = check_positive_int("width", settings["width"] if width is None else width)
+    if stages is None:
+        stages = DEPTHS[depth] if depth else settings["stages"]
     if not isinstance(stages, (tuple, list)) or not stages:
         raise ValueError(
             "Invalid value received for argument `stages`. Expected a non-empty "
             f"tuple of positive integers. Received: stages={stages!r}"
         )
-    for depth in stages:
-        check_positive_int("stages", depth)
-    check_positive_int("dense_units", dense_units, minimum=0)
-    check_rate("dropout", dropout)
-    check_non_negative("l2", l2)
+    for count in stages:
+        check_positive_int("stages", count)
+    if dense_units is None:
+        dense_units = settings["dense_units"]
+    dense_units = (dense_units,) if isinstance(dense_units, int) else tuple(dense_units)
+    for units in dense_units:
+        check_positive_int("dense_units", units, minimum=0)
     check_min_input_size(input_shape, len(stages), "vgg")
-    regularizer = keras.regularizers.L2(l2) if l2 else None
 
     inputs = keras.Input(input_shape, name="images")
     x = inputs
-    for stage, depth in enumerate(stages):
+    for stage, count in enumerate(stages):
         filters = min(width * 2**stage, width * 8)
-        for index in range(depth):
+        for index in range(count):
+            last = index == count - 1
             x = conv_bn_act(
                 x,
                 filters,
-                batch_norm=batch_norm,
-                activation=activation,
-                kernel_regularizer=regularizer,
+                options=options,
+                pool=(2, 2, "valid") if last else None,
                 name=f"stage{stage + 1}_{index + 1}",
             )
-        x = keras.layers.MaxPooling2D(2, name=f"stage{stage + 1}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    if dense_units:
-        x = dense_bn_act(
-            x,
-            dense_units,
-            batch_norm=batch_norm,
-            activation=activation,
-            dropout=dropout,
-            kernel_regularizer=regularizer,
-            name="fc",
-        )
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation=classifier_activation,
-        kernel_regularizer=regularizer,
-        name="predictions",
-    )(x)
+    for index, units in enumerate(u for u in dense_units if u):
+        x = dense_bn_act(x, units, options=options, name=f"fc{index + 1}")
+    outputs = classifier(x, num_classes, options, classifier_activation)
     return keras.Model(inputs, outputs, name="vgg")
