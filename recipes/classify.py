@@ -30,12 +30,15 @@ import keras
 import numpy as np
 
 from components import data, models
+from components.losses import MulticlassSVM
 from components.models.checks import check_non_negative, check_positive_int, check_rate
 from recipes import harness
 
 # ---------------------------------------------------------------------------
 # Setup
 # ---------------------------------------------------------------------------
+
+LOSSES = ("softmax", "svm")
 
 
 def _flag(default, help):
@@ -51,15 +54,23 @@ class Config:
     epochs: int = _flag(30, "Training epochs.")
     batch_size: int = _flag(64, "Batch size.")
     learning_rate: float = _flag(1e-3, "Peak learning rate of Adam (cosine decay).")
-    width: int = _flag(16, "Filters of the first stage (the model's `width`).")
-    dropout: float = _flag(0.5, "Dropout after the large dense layer.")
+    loss: str = _flag("softmax", "softmax (cross-entropy) or svm (multiclass hinge).")
+    width: int | None = _flag(None, "The model's width option (default: its own).")
+    dropout: float | None = _flag(None, "Dropout rate (default: the model's own).")
     l2: float = _flag(0.0, "L2 penalty on every kernel.")
+    activation: str | None = _flag(
+        None, f"Non-linearity: {', '.join(models.ACTIVATIONS)} (default: the model's)."
+    )
+    init: str | None = _flag(
+        None,
+        f"Initialization: {', '.join(models.INITS)} (default: He conv, Glorot dense).",
+    )
     augment: str = _flag(
         "rotate,translate",
         f"Comma-separated augmentations ({', '.join(data.AUGMENTATIONS)}) or 'none'.",
     )
     normalize: str = _flag("per_channel", "Input normalization: per_channel or none.")
-    ensemble: int = _flag(1, "Train K models of half the width; average their softmax.")
+    ensemble: int = _flag(1, "Train K models of half the width; average their outputs.")
     overfit_subset: int = _flag(
         0, "Sanity check: train on N examples without regularization (0: off)."
     )
@@ -79,7 +90,6 @@ class Config:
             "batch_size",
             "ensemble",
             "steps_per_execution",
-            "width",
         ):
             check_positive_int(name, getattr(self, name))
         check_positive_int("overfit_subset", self.overfit_subset, 0)
@@ -90,8 +100,16 @@ class Config:
             )
         if self.ensemble > 1 and self.overfit_subset:
             raise ValueError("--ensemble and --overfit-subset cannot be combined.")
-        check_rate("dropout", self.dropout)
+        if self.width is not None:
+            check_positive_int("width", self.width)
+        if self.dropout is not None:
+            check_rate("dropout", self.dropout)
         check_non_negative("l2", self.l2)
+        if self.loss not in LOSSES:
+            raise ValueError(
+                "Invalid value received for argument `loss`. Expected one of "
+                f"{', '.join(LOSSES)}. Received: loss={self.loss!r}"
+            )
         data.parse_augment(self.augment)
         if self.verbose not in (0, 1, 2):
             raise ValueError(
@@ -160,15 +178,40 @@ def svc_baseline(config):
 # ---------------------------------------------------------------------------
 
 
+def member_width(config, members):
+    """The width option of each model: ensembles use half-width members (the
+    notes: "use ensembling with smaller models")."""
+    width = config.width or models.preset_settings(config.model).get("width")
+    if width is None or members == 1:
+        return config.width
+    return max(1, width // 2)
+
+
 def model_options(config, width, regularize=True):
-    """The recipe flags that the chosen builder accepts, as builder options."""
+    """The recipe's model flags as builder options.
+
+    A flag left at its default (`None`) leaves the builder's own default; a
+    flag the builder does not take is an error. The overfitting check turns
+    regularization off.
+    """
+    accepted = models.builder_options(config.model)
     wanted = {
         "width": width,
-        "dropout": config.dropout if regularize else 0.0,
-        "l2": config.l2 if regularize else 0.0,
+        "dropout": config.dropout,
+        "l2": config.l2 or None,
+        "activation": config.activation,
+        "init": config.init,
     }
-    accepted = models.builder_options(config.model)
-    return {k: v for k, v in wanted.items() if k in accepted}
+    wanted = {k: v for k, v in wanted.items() if v is not None}
+    unknown = sorted(set(wanted) - set(accepted))
+    if unknown:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        raise ValueError(f"Model {config.model!r} does not take {flags}.")
+    if not regularize:
+        wanted.update({k: 0.0 for k in ("dropout", "l1", "l2") if k in accepted})
+    if config.loss == "svm":
+        wanted["classifier_activation"] = None
+    return wanted
 
 
 def build_model(config, splits, normalizer, width, regularize=True, name=None):
@@ -199,7 +242,9 @@ def train_one(config, model, train_pipeline, val_pipeline, steps, callbacks, see
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
+        loss=MulticlassSVM()
+        if config.loss == "svm"
+        else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=config.steps_per_execution,
     )
@@ -214,8 +259,8 @@ def train_one(config, model, train_pipeline, val_pipeline, steps, callbacks, see
     return history.history
 
 
-def accuracy(probabilities, labels):
-    return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+def accuracy(scores, labels):
+    return float(np.mean(np.argmax(scores, axis=-1) == labels))
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +280,7 @@ def main(argv=None):
     with harness.usage_errors(parser):
         splits, train = load_data(config)
         members = config.ensemble
-        width = config.width if members == 1 else max(1, config.width // 2)
+        width = member_width(config, members)
         regularize = not config.overfit_subset
         normalizer = data.fit_normalizer(train, config.normalize)
         names = (

@@ -14,7 +14,13 @@ from components.models.blocks import (
     inception,
 )
 from components.models.options import ACTIVATIONS, INITS, CommonOptions
-from components.models.registry import available, build, builder_options, register
+from components.models.registry import (
+    available,
+    build,
+    builder_options,
+    preset_settings,
+    register,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -28,5 +34,6 @@ __all__ = [
     "dense_bn_act",
     "fire",
     "inception",
+    "preset_settings",
     "register",
 ]

@@ -44,7 +44,7 @@ PRESETS = {
 }
 
 
-@register("alexnet")
+@register("alexnet", presets=PRESETS)
 def alexnet(
     input_shape,
     num_classes,

@@ -55,7 +55,7 @@ PRESETS = {
 }
 
 
-@register("googlenet")
+@register("googlenet", presets=PRESETS)
 def googlenet(
     input_shape,
     num_classes,

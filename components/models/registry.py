@@ -6,13 +6,19 @@ import dataclasses
 import inspect
 
 _BUILDERS = {}
+_PRESETS = {}
 
 
-def register(name):
+def register(name, presets=None):
     """Registers a builder function under `name`.
 
     A builder is `fn(input_shape, num_classes, **options) -> keras.Model`; its
     keyword arguments are its options. Adding a model is one decorated function.
+
+    Args:
+        name: String. The name `build` looks it up by.
+        presets: Dict or `None`. The builder's presets (name -> settings), so
+            that `preset_settings` can report their defaults.
 
     Example:
 
@@ -24,13 +30,14 @@ def register(name):
     ...     return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
     >>> build("tiny_example", (8, 8, 1), 3).output_shape
     (None, 3)
-    >>> _ = _BUILDERS.pop("tiny_example")
+    >>> _ = _BUILDERS.pop("tiny_example"), _PRESETS.pop("tiny_example")
     """
 
     def decorator(fn):
         if name in _BUILDERS:
             raise ValueError(f"A model builder named {name!r} is already registered.")
         _BUILDERS[name] = fn
+        _PRESETS[name] = presets or {}
         return fn
 
     return decorator
@@ -39,6 +46,20 @@ def register(name):
 def available():
     """Returns the sorted names of the registered builders."""
     return sorted(_BUILDERS)
+
+
+def preset_settings(name, preset="small"):
+    """The settings of a builder's preset (empty when it has none).
+
+    Example:
+
+    >>> preset_settings("vgg")["width"]
+    16
+    """
+    _get(name)
+    settings = dict(_PRESETS[name].get(preset, {}))
+    settings.pop("common", None)
+    return settings
 
 
 def builder_options(name):

@@ -48,7 +48,7 @@ PRESETS = {
 }
 
 
-@register("squeezenet")
+@register("squeezenet", presets=PRESETS)
 def squeezenet(
     input_shape,
     num_classes,

@@ -18,7 +18,7 @@ DEPTHS = {
 }
 
 PRESETS = {
-    "small": {"width": 32, "stages": (2, 2, 2), "dense_units": (256,)},
+    "small": {"width": 16, "stages": (2, 2, 2), "dense_units": (256,)},
     "paper": {
         "width": 64,
         "stages": DEPTHS[16],
@@ -28,7 +28,7 @@ PRESETS = {
 }
 
 
-@register("vgg")
+@register("vgg", presets=PRESETS)
 def vgg(
     input_shape,
     num_classes,
@@ -50,7 +50,7 @@ def vgg(
     non-linearity, He init on convolutions, Glorot on dense layers, dropout
     after the large dense layers.
 
-    Presets: `"small"` (width 32, three stages of two convolutions, one
+    Presets: `"small"` (width 16, three stages of two convolutions, one
     256-unit dense layer, batch norm) trains on digits in a minute;
     `"paper"` is VGG at 224x224 without batch norm, two 4096-unit dense layers
     and `depth` 11, 13, 16 (default) or 19. `preset="paper", depth=16` at
