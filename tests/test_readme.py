@@ -14,6 +14,8 @@ def snippet(marker):
 
 def test_components_snippet_trains_and_scores():
     namespace = {}
-    exec(compile(snippet("<!-- snippet: own-model -->"), "README.md", "exec"), namespace)
+    exec(
+        compile(snippet("<!-- snippet: own-model -->"), "README.md", "exec"), namespace
+    )
     assert namespace["accuracy"] > 0.8
     assert namespace["model"].loss.__class__.__name__ == "MulticlassSVM"

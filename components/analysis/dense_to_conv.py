@@ -35,7 +35,10 @@ def dense_to_conv(model):
     any input size at least as large as the original: on the original size
     its `(batch, 1, 1, K)` output equals the original `(batch, K)`; on a
     larger image it slides the whole classifier over it in one pass and
-    returns a spatial map of scores.
+    returns a spatial map of scores, one per window at the network's total
+    stride. For a network with valid padding each score equals the original
+    model on that crop; with "same" padding the windows near a crop's border
+    see real neighbours instead of zeros, so they differ slightly.
 
     Args:
         model: A Sequential or functional model that is one chain of layers,
@@ -76,10 +79,12 @@ def dense_to_conv(model):
     inputs = keras.Input((None, None, channels), name="images")
     x = inputs
     first_dense = True
-    for layer in layers:
-        if isinstance(layer, keras.layers.InputLayer) or layer is layers[start]:
+    for index, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.InputLayer) or index == start:
             continue
-        if isinstance(layer, keras.layers.Dense):
+        if index < start:
+            x = layer(x)  # convolutional part: shared as is, any input size
+        elif isinstance(layer, keras.layers.Dense):
             kernel, *bias = layer.get_weights()
             size = volume[:2] if first_dense else (1, 1)
             depth = volume[2] if first_dense else kernel.shape[0]
@@ -93,6 +98,11 @@ def dense_to_conv(model):
             x = conv(x)
             conv.set_weights([kernel.reshape(*size, depth, layer.units), *bias])
             first_dense = False
-        elif first_dense or not isinstance(layer, keras.layers.Flatten):
-            x = layer(x)
+        else:
+            # A per-feature layer (batch norm, activation, dropout) was built
+            # for (batch, features) inputs: a copy with its weights takes the
+            # (batch, h, w, features) maps.
+            clone = type(layer).from_config(layer.get_config())
+            x = clone(x)
+            clone.set_weights(layer.get_weights())
     return keras.Model(inputs, x, name=f"{model.name}_fully_convolutional")

@@ -221,8 +221,13 @@ def test_augmentation_is_fresh_every_epoch_and_repeatable_from_a_seed(name):
 
     def pipeline():
         return data.make_pipeline(
-            splits.train, 64, training=True, augment=name, input_shape=(6, 6, 1),
-            seed=0, shuffle_buffer=1,
+            splits.train,
+            64,
+            training=True,
+            augment=name,
+            input_shape=(6, 6, 1),
+            seed=0,
+            shuffle_buffer=1,
         )
 
     first = pipeline()
