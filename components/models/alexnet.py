@@ -22,7 +22,7 @@ PRESETS = {
             (4, 3, 1, "same", 1, False),
             (2, 3, 1, "same", 1, True),
         ],
-        "width": 32,
+        "width": 16,
         "pool": (3, 2, "same"),
         "dense_units": (256, 256),
     },
@@ -64,7 +64,7 @@ def alexnet(
     (measure it with `python -m recipes.classify --model alexnet`). Pools are
     3x3 with stride 2, overlapping as in the paper.
 
-    Presets: `"small"` (width 32, same-padded 5x5 / 3x3 convolutions, two
+    Presets: `"small"` (width 16, same-padded 5x5 / 3x3 convolutions, two
     256-unit dense layers) for 32x32 inputs; `"paper"`, the paper's network at
     `(227, 227, 3)`, with its two-GPU split kept as grouped convolutions:
     60,965,224 parameters for 1,000 classes (the paper: "60 million") and

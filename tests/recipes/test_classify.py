@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from components import data
+from components import data, models
 from recipes import classify
 
 # A small, fast configuration: 8x8 digits, a narrow two-stage VGG.
@@ -44,6 +44,9 @@ def test_help_lists_every_flag_with_its_default(capsys):
         (["--augment", "warp"], "augment"),
         (["--epochs", "two"], "invalid int value"),
         (["--overfit-subset", "100000"], "overfit_subset"),
+        (["--loss", "hinge"], "loss"),
+        (["--model", "linear", "--activation", "relu"], "does not take --activation"),
+        (["--activation", "swish"], "activation"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line_and_leave_no_run_dir(
@@ -164,3 +167,51 @@ def test_same_seed_same_run(tmp_path):
     assert first["test_accuracy"] == second["test_accuracy"]
     history = [(tmp_path / d / "history.csv").read_text() for d in ("a", "b")]
     assert history[0] == history[1]
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_every_builder_trains_through_the_recipe(name, tmp_path):
+    run_dir = tmp_path / name
+    metrics = classify.main(
+        [
+            "--model",
+            name,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "128",
+            "--verbose",
+            "0",
+            "--no-baseline",
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
+    assert metrics["model"] == name and metrics["test_accuracy"] > 0.1
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
+
+
+def test_linear_svm_is_the_notes_multiclass_svm(tmp_path):
+    run_dir = tmp_path / "svm"
+    metrics = classify.main(
+        [
+            *FAST,
+            "--model",
+            "linear",
+            "--loss",
+            "svm",
+            "--epochs",
+            "15",
+            "--augment",
+            "none",
+            "--run-dir",
+            str(run_dir),
+            "--no-baseline",
+        ]
+    )
+    assert metrics["test_accuracy"] > 0.9
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    scores = model.predict(np.ones((2, 8, 8, 1)), verbose=0)
+    assert not np.allclose(scores.sum(axis=1), 1.0)  # raw scores, no softmax
+    assert type(model.loss).__name__ == "MulticlassSVM"
