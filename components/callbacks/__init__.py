@@ -1,0 +1,21 @@
+"""Training callbacks from the notes: schedules, monitors and constraints.
+
+Keras already has `LearningRateScheduler`, `BackupAndRestore`, `EarlyStopping`
+and the `MaxNorm` constraint; these build on them.
+"""
+
+from components.callbacks.activation_monitor import ActivationMonitor
+from components.callbacks.annealing import LearningRateAnnealing, annealing_schedule
+from components.callbacks.max_norm import MaxNormConstraint
+from components.callbacks.momentum import MomentumScheduler, VariableMomentum
+from components.callbacks.update_ratio import UpdateRatioMonitor
+
+__all__ = [
+    "ActivationMonitor",
+    "LearningRateAnnealing",
+    "MaxNormConstraint",
+    "MomentumScheduler",
+    "UpdateRatioMonitor",
+    "VariableMomentum",
+    "annealing_schedule",
+]

@@ -1,0 +1,32 @@
+"""Helpers for callbacks that read a model's weights in the middle of training."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def leaf_layers(model):
+    """Every layer of `model` that is not itself a model, nested models entered."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
+
+
+def sync_weights(model):
+    """Makes the variables current (JAX keeps them in the train state mid-epoch)."""
+    if keras.backend.backend() == "jax" and hasattr(model, "jax_state_sync"):
+        model.jax_state_sync()
+
+
+def layer_weights(model):
+    """`{layer name: [trainable weight arrays]}` for the layers that have any."""
+    return {
+        layer.name: [
+            np.array(keras.ops.convert_to_numpy(v)) for v in layer.trainable_variables
+        ]
+        for layer in leaf_layers(model)
+        if layer.trainable_variables
+    }
