@@ -32,28 +32,22 @@ import numpy as np
 from components import data, models
 from components.losses import MulticlassSVM
 from components.models.checks import check_non_negative, check_positive_int, check_rate
-from recipes import harness
+from recipes import harness, training
 
 # ---------------------------------------------------------------------------
 # Setup
 # ---------------------------------------------------------------------------
 
 LOSSES = ("softmax", "svm")
-
-
-def _flag(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
+_flag = training.flag
 
 
 @dataclasses.dataclass
-class Config:
+class Config(training.TrainingConfig):
     dataset: str = _flag("digits", "'digits' (offline) or 'tfds:NAME[:CONFIG]'.")
     model: str = _flag("vgg", f"Model builder: one of {', '.join(models.available())}.")
     image_size: int | None = _flag(32, "Resize images to this square size.")
     channels: int | None = _flag(None, "Convert images to 1 or 3 channels.")
-    epochs: int = _flag(30, "Training epochs.")
-    batch_size: int = _flag(64, "Batch size.")
-    learning_rate: float = _flag(1e-3, "Peak learning rate of Adam (cosine decay).")
     loss: str = _flag("softmax", "softmax (cross-entropy) or svm (multiclass hinge).")
     width: int | None = _flag(None, "The model's width option (default: its own).")
     dropout: float | None = _flag(None, "Dropout rate (default: the model's own).")
@@ -74,7 +68,6 @@ class Config:
     overfit_subset: int = _flag(
         0, "Sanity check: train on N examples without regularization (0: off)."
     )
-    steps_per_execution: int = _flag(8, "Batches per compiled call (see benchmarks).")
     validation_fraction: float = _flag(0.1, "Share of each class for validation.")
     test_fraction: float = _flag(0.2, "Share of each class for testing.")
     seed: int = _flag(0, "Seed of the split, initialization, shuffling, augmentation.")
@@ -85,19 +78,9 @@ class Config:
     verbose: int = _flag(1, "Keras verbosity: 0 silent, 1 progress bar, 2 per epoch.")
 
     def validate(self):
-        for name in (
-            "epochs",
-            "batch_size",
-            "ensemble",
-            "steps_per_execution",
-        ):
-            check_positive_int(name, getattr(self, name))
+        self.validate_training()
+        check_positive_int("ensemble", self.ensemble)
         check_positive_int("overfit_subset", self.overfit_subset, 0)
-        if not self.learning_rate > 0:
-            raise ValueError(
-                "Invalid value received for argument `learning_rate`. Expected a "
-                f"float > 0. Received: learning_rate={self.learning_rate}"
-            )
         if self.ensemble > 1 and self.overfit_subset:
             raise ValueError("--ensemble and --overfit-subset cannot be combined.")
         if self.width is not None:
@@ -237,17 +220,10 @@ def build_model(config, splits, normalizer, width, regularize=True, name=None):
 
 def train_one(config, model, train_pipeline, val_pipeline, steps, callbacks, seed):
     keras.utils.set_random_seed(seed)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, config.epochs * steps)
+    loss = (
+        MulticlassSVM() if config.loss == "svm" else "sparse_categorical_crossentropy"
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=MulticlassSVM()
-        if config.loss == "svm"
-        else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=config.steps_per_execution,
-    )
+    training.compile_model(config, model, steps, loss)
     history = model.fit(
         train_pipeline,
         validation_data=val_pipeline,
@@ -298,6 +274,7 @@ def main(argv=None):
     val_pipeline = data.make_pipeline(splits.validation, 256)
     test_pipeline = data.make_pipeline(splits.test, 256)
     _, test_labels = splits.as_numpy("test")
+    probe = next(iter(val_pipeline))[0].numpy()[:64]  # a fixed batch for the monitors
 
     histories, member_probs, trained = [], [], []
     start = time.perf_counter()
@@ -319,7 +296,9 @@ def main(argv=None):
             seed=seed,
         )
         suffix = "" if members == 1 else f"_member{index + 1}"
-        callbacks = run.callbacks(f"history{suffix}.csv", f"logs{suffix}")
+        callbacks = training.training_callbacks(config, probe) + run.callbacks(
+            f"history{suffix}.csv", f"logs{suffix}"
+        )
         histories.append(
             train_one(
                 config, model, train_pipeline, val_pipeline, steps, callbacks, seed
@@ -348,6 +327,7 @@ def main(argv=None):
         ),
         "parameters": int(sum(m.count_params() for m in trained)),
     }
+    metrics.update(training.monitor_summary(histories[0]))
     if members > 1:
         metrics["member_test_accuracies"] = [
             accuracy(p, test_labels) for p in member_probs
@@ -372,6 +352,7 @@ def main(argv=None):
         averaged = keras.layers.Average(name="ensemble")([m(inputs) for m in trained])
         final = keras.Model(inputs, averaged, name=f"{config.model}_ensemble")
     final.save(run.file("model.keras"))
+    training.plot_monitors(histories, run.file("monitors.png"))
     harness.plot_histories(
         histories, run.file("curves.png"), f"{config.model} on {splits.name}"
     )

@@ -5,12 +5,17 @@ and the `MaxNorm` constraint; these build on them.
 """
 
 from components.callbacks.activation_monitor import ActivationMonitor
-from components.callbacks.annealing import LearningRateAnnealing, annealing_schedule
+from components.callbacks.annealing import (
+    KINDS,
+    LearningRateAnnealing,
+    annealing_schedule,
+)
 from components.callbacks.max_norm import MaxNormConstraint
 from components.callbacks.momentum import MomentumScheduler, VariableMomentum
 from components.callbacks.update_ratio import UpdateRatioMonitor
 
 __all__ = [
+    "KINDS",
     "ActivationMonitor",
     "LearningRateAnnealing",
     "MaxNormConstraint",

@@ -1,0 +1,212 @@
+"""Training plumbing shared by the recipes: the flags of the notes' optimizers,
+schedules, constraint and monitors, turned into a compiled model and callbacks.
+
+Kept apart from `harness.py` (CLI, run directory, artifacts) so that each stays
+one concept; recipes import both and never each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from components.callbacks import (
+    KINDS,
+    ActivationMonitor,
+    LearningRateAnnealing,
+    MaxNormConstraint,
+    MomentumScheduler,
+    UpdateRatioMonitor,
+    annealing_schedule,
+)
+from components.models.checks import check_positive_int, check_rate
+from components.optimizers import OPTIMIZERS, build_optimizer
+
+LR_SCHEDULES = ("cosine", "constant", *KINDS)
+MONITOR_KEYS = (
+    "update_ratio_median",
+    "update_ratio_min",
+    "update_ratio_max",
+    "dead_relu_fraction",
+    "saturated_fraction",
+)
+
+
+def flag(default, help):
+    """A config field: its default and its `--help` text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Flags every training recipe shares (a recipe's `Config` extends it)."""
+
+    epochs: int = flag(30, "Training epochs.")
+    batch_size: int = flag(64, "Batch size.")
+    optimizer: str = flag("adam", f"Update rule: {', '.join(OPTIMIZERS)}.")
+    learning_rate: float = flag(1e-3, "Initial learning rate.")
+    lr_schedule: str = flag(
+        "cosine",
+        f"Learning-rate schedule: cosine (per step), constant, {', '.join(KINDS)}.",
+    )
+    lr_drop: float = flag(0.5, "Factor of each step of the 'step' schedule.")
+    lr_every: int = flag(10, "Epochs between steps of the 'step' schedule.")
+    lr_k: float = flag(0.1, "Decay constant of 'exponential' and 'inverse_time'.")
+    momentum: float = flag(0.9, "Momentum of the momentum and nesterov optimizers.")
+    momentum_final: float | None = flag(
+        None, "Move momentum linearly to this value over the epochs."
+    )
+    max_norm: float | None = flag(
+        None, "Max-norm constraint c on every neuron's weights."
+    )
+    clipnorm: float | None = flag(None, "Clip each gradient's norm to this value.")
+    global_clipnorm: float | None = flag(
+        None, "Clip the norm of all gradients together."
+    )
+    monitors: bool = flag(True, "Log update/weight ratios and dead/saturated units.")
+    steps_per_execution: int = flag(8, "Batches per compiled call (see benchmarks).")
+
+    def validate_training(self):
+        for name in ("epochs", "batch_size", "steps_per_execution", "lr_every"):
+            check_positive_int(name, getattr(self, name))
+        if not self.learning_rate > 0:
+            raise ValueError(
+                "Invalid value received for argument `learning_rate`. Expected a "
+                f"float > 0. Received: learning_rate={self.learning_rate}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                "Invalid value received for argument `lr_schedule`. Expected one of "
+                f"{', '.join(LR_SCHEDULES)}. Received: lr_schedule={self.lr_schedule!r}"
+            )
+        if self.lr_schedule in KINDS:
+            annealing_schedule(
+                self.lr_schedule,
+                self.learning_rate,
+                self.lr_drop,
+                self.lr_every,
+                self.lr_k,
+            )
+        build_optimizer(
+            self.optimizer,
+            self.learning_rate,
+            self.momentum,
+            self.clipnorm,
+            self.global_clipnorm,
+        )
+        if self.momentum_final is not None:
+            if self.optimizer not in ("momentum", "nesterov"):
+                raise ValueError(
+                    "--momentum-final needs --optimizer momentum or nesterov."
+                )
+            check_rate("momentum_final", self.momentum_final)
+        if self.max_norm is not None and not self.max_norm > 0:
+            raise ValueError(
+                "Invalid value received for argument `max_norm`. Expected a float > 0. "
+                f"Received: max_norm={self.max_norm}"
+            )
+
+
+def compile_model(config, model, steps_per_epoch, loss, metrics=("accuracy",)):
+    """Compiles `model` with the configured optimizer and learning-rate schedule.
+
+    `cosine` decays per step over the whole run; the notes' step, exponential
+    and 1/t schedules are applied per epoch by `training_callbacks`.
+    """
+    rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate, decay_steps=max(1, config.epochs * steps_per_epoch)
+        )
+    model.compile(
+        optimizer=build_optimizer(
+            config.optimizer,
+            rate,
+            config.momentum,
+            config.clipnorm,
+            config.global_clipnorm,
+        ),
+        loss=loss,
+        metrics=list(metrics),
+        steps_per_execution=config.steps_per_execution,
+    )
+    return model
+
+
+def training_callbacks(config, probe):
+    """The schedules, constraint and monitors that the flags ask for.
+
+    Monitors come first, so that loggers placed after them (CSV, TensorBoard)
+    record what they add to the epoch logs.
+    """
+    callbacks = []
+    if config.monitors:
+        callbacks += [UpdateRatioMonitor(), ActivationMonitor(probe)]
+    if config.lr_schedule in KINDS:
+        callbacks.append(
+            LearningRateAnnealing(
+                config.lr_schedule,
+                config.learning_rate,
+                config.lr_drop,
+                config.lr_every,
+                config.lr_k,
+            )
+        )
+    if config.momentum_final is not None:
+        start, end = config.momentum, config.momentum_final
+        span = max(1, config.epochs - 1)
+        callbacks.append(
+            MomentumScheduler(lambda epoch, m: start + (end - start) * epoch / span)
+        )
+    if config.max_norm is not None:
+        callbacks.append(MaxNormConstraint(config.max_norm))
+    return callbacks
+
+
+def monitor_summary(history):
+    """The last epoch's monitor figures from a `History.history` dict."""
+    return {k: float(history[k][-1]) for k in MONITOR_KEYS if history.get(k)}
+
+
+def plot_monitors(histories, path):
+    """Saves the update/weight ratio and dead-unit curves as a PNG, if logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not any(h.get("update_ratio_median") for h in histories):
+        return False
+    fig, (ratio, dead) = plt.subplots(1, 2, figsize=(10, 4))
+    for index, history in enumerate(histories):
+        label = f"model {index + 1}" if len(histories) > 1 else "median over layers"
+        epochs = np.arange(1, len(history.get("update_ratio_median", [])) + 1)
+        if len(epochs):
+            ratio.semilogy(epochs, history["update_ratio_median"], label=label)
+            ratio.fill_between(
+                epochs,
+                history["update_ratio_min"],
+                history["update_ratio_max"],
+                alpha=0.2,
+            )
+        for key, style in (("dead_relu_fraction", "-"), ("saturated_fraction", "--")):
+            if history.get(key):
+                dead.plot(
+                    range(1, len(history[key]) + 1), history[key], style, label=key
+                )
+    ratio.axhline(1e-3, color="gray", linestyle=":", label="notes: ~1e-3")
+    ratio.set(
+        xlabel="epoch", ylabel="||update|| / ||weights||", title="update / weight ratio"
+    )
+    dead.set(
+        xlabel="epoch", ylabel="fraction", title="dead ReLU units, saturated outputs"
+    )
+    for panel in (ratio, dead):
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
