@@ -47,6 +47,12 @@ def test_help_lists_every_flag_with_its_default(capsys):
         (["--loss", "hinge"], "loss"),
         (["--model", "linear", "--activation", "relu"], "does not take --activation"),
         (["--activation", "swish"], "activation"),
+        (["--optimizer", "lion"], "optimizer"),
+        (["--momentum-final", "0.5"], "needs --optimizer momentum or nesterov"),
+        (["--clipnorm", "0"], "clipnorm"),
+        (["--max-norm", "-1"], "max_norm"),
+        (["--lr-schedule", "cyclic"], "lr_schedule"),
+        (["--momentum", "1.2", "--optimizer", "momentum"], "momentum"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line_and_leave_no_run_dir(
@@ -196,7 +202,10 @@ def test_linear_svm_is_the_notes_multiclass_svm(tmp_path):
     run_dir = tmp_path / "svm"
     metrics = classify.main(
         [
-            *FAST,
+            "--image-size",
+            "8",
+            "--verbose",
+            "0",
             "--model",
             "linear",
             "--loss",
@@ -208,6 +217,8 @@ def test_linear_svm_is_the_notes_multiclass_svm(tmp_path):
             "--run-dir",
             str(run_dir),
             "--no-baseline",
+            "--learning-rate",
+            "0.01",
         ]
     )
     assert metrics["test_accuracy"] > 0.9
@@ -215,3 +226,62 @@ def test_linear_svm_is_the_notes_multiclass_svm(tmp_path):
     scores = model.predict(np.ones((2, 8, 8, 1)), verbose=0)
     assert not np.allclose(scores.sum(axis=1), 1.0)  # raw scores, no softmax
     assert type(model.loss).__name__ == "MulticlassSVM"
+
+
+def test_training_flags_reach_the_updates(tmp_path):
+    run_dir = tmp_path / "r"
+    metrics = classify.main(
+        [
+            *FAST,
+            "--epochs",
+            "4",
+            "--no-baseline",
+            "--optimizer",
+            "nesterov",
+            "--learning-rate",
+            "0.05",
+            "--momentum",
+            "0.9",
+            "--momentum-final",
+            "0.6",
+            "--lr-schedule",
+            "step",
+            "--lr-every",
+            "2",
+            "--lr-drop",
+            "0.1",
+            "--max-norm",
+            "1.5",
+            "--global-clipnorm",
+            "5",
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    momentum = [float(r["momentum"]) for r in rows]
+    rates = [float(r["learning_rate"]) for r in rows]
+    np.testing.assert_allclose(momentum, [0.9, 0.8, 0.7, 0.6], rtol=1e-6)
+    np.testing.assert_allclose(rates, [0.05, 0.05, 0.005, 0.005], rtol=1e-5)
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    network = model.get_layer("vgg")
+    for layer in network.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            kernel = np.asarray(layer.kernel)
+            norms = np.linalg.norm(kernel.reshape(-1, kernel.shape[-1]), axis=0)
+            assert norms.max() <= 1.5 + 1e-4, layer.name
+    # Monitors are on by default: figures in metrics.json and a PNG.
+    for key in (
+        "update_ratio_median",
+        "update_ratio_min",
+        "update_ratio_max",
+        "dead_relu_fraction",
+    ):
+        assert key in metrics and key in rows[0]
+    assert (
+        metrics["update_ratio_min"]
+        <= metrics["update_ratio_median"]
+        <= metrics["update_ratio_max"]
+    )
+    assert (run_dir / "monitors.png").stat().st_size > 10_000
