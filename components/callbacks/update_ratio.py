@@ -22,7 +22,10 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
     record them when they come after this callback in the list);
     `per_layer` keeps every epoch's per-layer ratios. When the median stays
     above `high` (1e-2: the learning rate is likely too high) or below `low`
-    (1e-4: likely too low) for `patience` epochs, it warns once per `fit`.
+    (1e-4: likely too low) for `patience` epochs within the first
+    `advise_epochs`, it warns once per `fit`. Later epochs are logged but not
+    judged: the heuristic is for the initial learning rate, and annealing
+    lowers the ratio on purpose.
 
     With `steps_per_execution = k`, one executed batch holds k optimizer
     steps: the ratio is then the norm of their summed update divided by k
@@ -37,6 +40,7 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
         low: Float > 0. Ratio under which the rate is likely too low.
         high: Float > low. Ratio over which the rate is likely too high.
         patience: Integer >= 1. Epochs out of range before the warning.
+        advise_epochs: Integer >= 1. Only the first epochs are judged.
 
     Example:
 
@@ -50,7 +54,7 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
     True
     """
 
-    def __init__(self, low=1e-4, high=1e-2, patience=2):
+    def __init__(self, low=1e-4, high=1e-2, patience=2, advise_epochs=5):
         super().__init__()
         if (
             not isinstance(low, (int, float))
@@ -66,7 +70,13 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
                 "Invalid value received for argument `patience`. Expected an integer "
                 f">= 1. Received: patience={patience!r}"
             )
+        if not isinstance(advise_epochs, int) or advise_epochs < 1:
+            raise ValueError(
+                "Invalid value received for argument `advise_epochs`. Expected an "
+                f"integer >= 1. Received: advise_epochs={advise_epochs!r}"
+            )
         self.low, self.high, self.patience = low, high, patience
+        self.advise_epochs = advise_epochs
 
     def on_train_begin(self, logs=None):
         self.per_layer = []
@@ -107,7 +117,8 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
             logs["update_ratio_median"] = median
             logs["update_ratio_min"] = float(values.min())
             logs["update_ratio_max"] = float(values.max())
-        self._advise(median)
+        if epoch < self.advise_epochs:
+            self._advise(median)
 
     def _advise(self, median):
         self._strikes["high"] = self._strikes["high"] + 1 if median > self.high else 0

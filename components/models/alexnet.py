@@ -6,7 +6,7 @@ import keras
 
 from components.layers import LocalResponseNormalization
 from components.models.blocks import classifier, conv_bn_act, dense_bn_act
-from components.models.checks import check_fits, check_positive_int
+from components.models.checks import check_fits
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -89,8 +89,7 @@ def alexnet(
     >>> alexnet((32, 32, 3), 10, width=4, dense_units=(16,)).output_shape
     (None, 10)
     """
-    settings, options = preset_options("alexnet", preset, PRESETS, common)
-    options.no_conv_activation()
+    settings, options = preset_options("alexnet", preset, PRESETS, common, width)
     if normalization not in NORMALIZATIONS:
         raise ValueError(
             "Invalid value received for argument `normalization`. Expected 'lrn' or "
@@ -102,7 +101,7 @@ def alexnet(
             "normalization='lrn' the ReLU feeds LRN before the pool; use "
             "normalization='none'."
         )
-    width = check_positive_int("width", settings["width"] if width is None else width)
+    width = settings["width"]
     dense_units = tuple(settings["dense_units"] if dense_units is None else dense_units)
     steps = []
     for _, kernel, stride, padding, _, pool in settings["convs"]:

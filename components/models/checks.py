@@ -30,18 +30,6 @@ def check_non_negative(name, value):
     return float(value)
 
 
-def check_min_input_size(input_shape, downsamplings, model):
-    """Raises when `downsamplings` halvings would shrink the input below 1x1."""
-    smallest = 2**downsamplings
-    height, width = input_shape[0], input_shape[1]
-    if min(height, width) < smallest:
-        raise ValueError(
-            f"Invalid value received for argument `input_shape`. Model {model!r} "
-            f"halves the image {downsamplings} times, so it needs inputs of at least "
-            f"{smallest}x{smallest}. Received: input_shape={tuple(input_shape)}"
-        )
-
-
 def check_fits(input_shape, steps, model):
     """Raises unless the input survives every `(kernel, stride, padding)` step.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from components.models.blocks import classifier, conv_bn_act, inception
-from components.models.checks import check_fits, check_positive_int
+from components.models.checks import check_fits
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -95,9 +95,8 @@ def googlenet(
     >>> googlenet((32, 32, 3), 10, width=4).output_shape
     (None, 10)
     """
-    settings, options = preset_options("googlenet", preset, PRESETS, common)
-    options.no_conv_activation()
-    width = check_positive_int("width", settings["width"] if width is None else width)
+    settings, options = preset_options("googlenet", preset, PRESETS, common, width)
+    width = settings["width"]
     pool = (3, 2, "same")
     stem_steps = [
         pool if s == "pool" else (s[1], s[2], "same") for s in settings["stem"]

@@ -8,7 +8,7 @@ import dataclasses
 import keras
 
 from components.layers import Maxout, RReLU
-from components.models.checks import check_non_negative, check_rate
+from components.models.checks import check_non_negative, check_positive_int, check_rate
 
 ACTIVATIONS = (
     "relu",
@@ -132,12 +132,13 @@ class CommonOptions:
         return Maxout(units, name=name)
 
 
-def preset_options(builder, preset, presets, overrides):
-    """Returns `(preset_settings, CommonOptions)` for a builder's preset.
+def preset_options(builder, preset, presets, overrides, width=None):
+    """Returns `(settings, CommonOptions)` for a convolutional builder's preset.
 
-    `presets` maps a preset name to a dict holding its own settings and its
+    `presets` maps a preset name to a dict of its own settings and its
     defaults for the common options (under `"common"`); `overrides` (the
-    builder's `**kwargs`) win over the preset's common defaults.
+    builder's `**common`) win over those defaults, and `width`, when given,
+    over the preset's `"width"`.
     """
     if preset not in presets:
         raise ValueError(
@@ -146,4 +147,9 @@ def preset_options(builder, preset, presets, overrides):
         )
     settings = dict(presets[preset])
     common = {**settings.pop("common", {}), **overrides}
-    return settings, CommonOptions.from_kwargs(builder, common)
+    if "width" in settings:
+        chosen = settings["width"] if width is None else width
+        settings["width"] = check_positive_int("width", chosen)
+    options = CommonOptions.from_kwargs(builder, common)
+    options.no_conv_activation()
+    return settings, options

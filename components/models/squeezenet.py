@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from components.models.blocks import conv_bn_act, fire
-from components.models.checks import check_fits, check_positive_int
+from components.models.checks import check_fits
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -89,9 +89,8 @@ def squeezenet(
     >>> squeezenet((32, 32, 3), 10, width=2).output_shape
     (None, 10)
     """
-    settings, options = preset_options("squeezenet", preset, PRESETS, common)
-    options.no_conv_activation()
-    width = check_positive_int("width", settings["width"] if width is None else width)
+    settings, options = preset_options("squeezenet", preset, PRESETS, common, width)
+    width = settings["width"]
     filters, kernel, stride, padding = settings["stem"]
     pool = settings["pool"]
     steps = [(kernel, stride, padding), pool] + [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from components.models.blocks import classifier, conv_bn_act, dense_bn_act
-from components.models.checks import check_min_input_size, check_positive_int
+from components.models.checks import check_fits, check_positive_int
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -81,14 +81,13 @@ def vgg(
     >>> model.output_shape
     (None, 10)
     """
-    settings, options = preset_options("vgg", preset, PRESETS, common)
-    options.no_conv_activation()
+    settings, options = preset_options("vgg", preset, PRESETS, common, width)
     if depth is not None and depth not in DEPTHS:
         raise ValueError(
             "Invalid value received for argument `depth`. Expected one of 11, 13, 16, "
             f"19. Received: depth={depth!r}"
         )
-    width = check_positive_int("width", settings["width"] if width is None else width)
+    width = settings["width"]
     if stages is None:
         stages = DEPTHS[depth] if depth else settings["stages"]
     if not isinstance(stages, (tuple, list)) or not stages:
@@ -103,7 +102,7 @@ def vgg(
     dense_units = (dense_units,) if isinstance(dense_units, int) else tuple(dense_units)
     for units in dense_units:
         check_positive_int("dense_units", units, minimum=0)
-    check_min_input_size(input_shape, len(stages), "vgg")
+    check_fits(input_shape, [(2, 2, "valid")] * len(stages), "vgg")
 
     inputs = keras.Input(input_shape, name="images")
     x = inputs

@@ -204,6 +204,23 @@ def test_update_ratio_warns_once_with_advice():
         )
 
 
+def test_update_ratio_judges_only_the_first_epochs():
+    # An annealed rate lowers the ratio on purpose: no advice after advise_epochs.
+    model, x, y = dense_problem()
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    anneal = keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: 1e-3 if epoch < 2 else 1e-9
+    )
+    monitor = UpdateRatioMonitor(patience=1, advise_epochs=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(
+            x, y, batch_size=32, epochs=4, verbose=0, callbacks=[anneal, monitor]
+        )
+    assert not [w for w in caught if "UpdateRatioMonitor" in str(w.message)]
+    assert history.history["update_ratio_median"][-1] < 1e-4  # measured, not judged
+
+
 def test_update_ratio_defines_no_batch_end_hook():
     # Keras dispatches batch hooks asynchronously (on backends that allow it)
     # only when no callback overrides a batch-end hook.
@@ -290,11 +307,12 @@ def test_activation_monitor_enters_nested_models():
     )
     model.compile(optimizer="sgd", loss="mse")
     monitor = ActivationMonitor(np.zeros((4, 4)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no input-structure warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         model.fit(
             np.zeros((4, 4)), np.zeros((4, 1)), epochs=1, verbose=0, callbacks=[monitor]
         )
+    assert not [w for w in caught if "structure" in str(w.message)]  # input structure
     assert monitor.per_layer[0] == {"inner/sig": 0.0}  # sigmoid(0) = 0.5
     with pytest.raises(ValueError, match="probe"):
         ActivationMonitor(np.zeros(0))
