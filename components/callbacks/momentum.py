@@ -114,8 +114,8 @@ class MomentumScheduler(keras.callbacks.Callback):
             )
         self._variable.assign(float(value))
         if self.verbose and value != current:
-            print(
-                f"\nEpoch {epoch + 1}: MomentumScheduler setting momentum to {value}."
+            sys.stdout.write(
+                f"\nEpoch {epoch + 1}: MomentumScheduler setting momentum to {value}.\n"
             )
 
     def on_epoch_end(self, epoch, logs=None):
