@@ -19,7 +19,7 @@ import typing
 import keras
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are one line on stderr and exit status 2."""
 
     def error(self, message):
@@ -42,7 +42,7 @@ def build_parser(config_cls, prog, description):
     its default and the `help` of its metadata shown by `--help`. Booleans get
     `--flag / --no-flag`.
     """
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=prog,
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -1,0 +1,244 @@
+"""Hyperparameter search over a recipe with KerasTuner: log-scale, resumable, distributed.
+
+    python -m tuning.search classify --tuner random --max-trials 20 --directory tuning_runs
+    python -m tuning.search classify --tuner bayesian --max-trials 30 --retrain
+
+Killed in the middle (even with kill -9), the same command continues where it
+stopped: finished trials are read back from `--directory`, the interrupted one
+runs again, and the search ends with exactly `--max-trials` trials. With the
+environment variables `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and
+`KERASTUNER_ORACLE_PORT` set (see `python -m tuning.launch`), the process is the
+chief or a worker of a distributed search. The best hyperparameters are written
+to `<directory>/<project>/best_hyperparameters.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import keras_tuner
+
+from components import data
+from recipes import classify, harness
+from tuning.hypermodels import SAMPLINGS, ClassifyHyperModel
+
+RECIPES = ("classify",)
+TUNERS = ("random", "hyperband", "bayesian")
+
+
+def build_parser():
+    parser = harness.OneLineParser(
+        prog="python -m tuning.search",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("recipe", help=f"recipe to tune: {', '.join(RECIPES)}")
+    parser.add_argument("--tuner", default="random", help=f"one of {', '.join(TUNERS)}")
+    parser.add_argument(
+        "--max-trials", type=int, default=10, help="trials (random, bayesian)"
+    )
+    parser.add_argument(
+        "--directory", default="tuning_runs", help="where trials are kept"
+    )
+    parser.add_argument("--project-name", default=None, help="default: RECIPE_TUNER")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per trial")
+    parser.add_argument("--image-size", type=int, default=16, help="digits image size")
+    parser.add_argument("--dataset", default="digits", help="as in the recipe")
+    parser.add_argument(
+        "--builders",
+        default="vgg,alexnet,googlenet,squeezenet,mlp",
+        help="comma-separated model builders to choose from",
+    )
+    parser.add_argument("--lr-sampling", default="log", help="log or linear")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split and the tuner"
+    )
+    parser.add_argument("--top", type=int, default=5, help="best trials to list")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="retrain the best configuration through the recipe",
+    )
+    parser.add_argument(
+        "--retrain-epochs", type=int, default=30, help="epochs of the retraining"
+    )
+    parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress")
+    return parser
+
+
+def validate(args):
+    if args.recipe not in RECIPES:
+        raise ValueError(
+            f"Invalid value received for argument `recipe`. Expected one of "
+            f"{', '.join(RECIPES)}. Received: recipe={args.recipe!r}"
+        )
+    if args.tuner not in TUNERS:
+        raise ValueError(
+            f"Invalid value received for argument `tuner`. Expected one of "
+            f"{', '.join(TUNERS)}. Received: tuner={args.tuner!r}"
+        )
+    for name in ("max_trials", "epochs", "top", "retrain_epochs"):
+        value = getattr(args, name)
+        if value < 1:
+            raise ValueError(
+                f"Invalid value received for argument `{name}`. Expected an integer "
+                f">= 1. Received: {name}={value}"
+            )
+    if args.lr_sampling not in SAMPLINGS:
+        raise ValueError(
+            "Invalid value received for argument `lr_sampling`. Expected 'log' or "
+            f"'linear'. Received: lr_sampling={args.lr_sampling!r}"
+        )
+
+
+def make_tuner(kind, hypermodel, max_trials, epochs, directory, project_name, seed):
+    """The KerasTuner tuner of `kind`, reloading a search found in `directory`."""
+    common = {
+        "objective": "val_accuracy",
+        "directory": directory,
+        "project_name": project_name,
+        "seed": seed,
+        "overwrite": False,
+    }
+    if kind == "random":
+        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    if kind == "bayesian":
+        return keras_tuner.BayesianOptimization(
+            hypermodel, max_trials=max_trials, **common
+        )
+    # Hyperband's budget is its epochs: `max_trials` does not apply.
+    return keras_tuner.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
+
+
+def role():
+    """`"chief"`, `"worker"` or `"single"`, from KerasTuner's environment variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def recipe_flags(values, hypermodel):
+    """Command-line flags of `recipes.classify` for a trial's hyperparameters."""
+    flags = [
+        "--model",
+        values["model"],
+        "--learning-rate",
+        repr(values["learning_rate"]),
+        "--batch-size",
+        str(values["batch_size"]),
+        "--optimizer",
+        values["optimizer"],
+        "--momentum",
+        repr(values["momentum"]),
+    ]
+    for name, value in hypermodel.model_options(values).items():
+        flags += [
+            f"--{name.replace('_', '-')}",
+            repr(value) if isinstance(value, float) else str(value),
+        ]
+    return flags
+
+
+def report(tuner, top):
+    trials = tuner.oracle.get_best_trials(top)
+    names = ["model", "learning_rate", "l2", "dropout", "optimizer", "batch_size"]
+    header = f"{'trial':<7}{'val_accuracy':>13}  " + "  ".join(
+        f"{n:>13}" for n in names
+    )
+    lines = [header, "-" * len(header)]
+    for trial in trials:
+        values = trial.hyperparameters.values
+        cells = [
+            f"{values[n]:>13.3g}"
+            if isinstance(values[n], float)
+            else f"{values[n]!s:>13}"
+            for n in names
+        ]
+        score = float("nan") if trial.score is None else trial.score
+        lines.append(f"{trial.trial_id:<7}{score:>13.4f}  " + "  ".join(cells))
+    harness.report(lines)
+    return trials
+
+
+def main(argv=None):
+    """Runs (or resumes) a search; returns the best hyperparameters and counts."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with harness.usage_errors(parser):
+        validate(args)
+        builders = tuple(b for b in args.builders.split(",") if b)
+        config = classify.Config(
+            dataset=args.dataset, image_size=args.image_size, seed=args.seed
+        )
+        splits, train = classify.load_data(config)
+        hypermodel = ClassifyHyperModel(
+            splits.input_shape,
+            splits.num_classes,
+            data.fit_normalizer(train),
+            builders=builders,
+            learning_rate_sampling=args.lr_sampling,
+        )
+    project = args.project_name or f"{args.recipe}_{args.tuner}"
+    tuner = make_tuner(
+        args.tuner,
+        hypermodel,
+        args.max_trials,
+        args.epochs,
+        args.directory,
+        project,
+        args.seed,
+    )
+    tuner.search(
+        train,
+        validation_data=splits.validation,
+        epochs=args.epochs,
+        verbose=args.verbose,
+        seed=args.seed,
+    )
+    if role() == "worker":
+        return {"role": "worker"}
+
+    trials = report(tuner, args.top)
+    best = trials[0].hyperparameters.values
+    counts = {}
+    for trial in tuner.oracle.trials.values():
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    result = {
+        "best_hyperparameters": best,
+        "best_val_accuracy": trials[0].score,
+        "trials": len(tuner.oracle.trials),
+        "statuses": counts,
+        "recipe_flags": recipe_flags(best, hypermodel),
+    }
+    harness.atomic_write_json(
+        os.path.join(tuner.project_dir, "best_hyperparameters.json"), result
+    )
+    harness.report(
+        [
+            f"best hyperparameters: {tuner.project_dir}/best_hyperparameters.json",
+            "retrain with: python -m recipes.classify "
+            + " ".join(result["recipe_flags"]),
+        ]
+    )
+    if args.retrain:
+        result["retrained"] = classify.main(
+            [
+                *result["recipe_flags"],
+                "--epochs",
+                str(args.retrain_epochs),
+                "--dataset",
+                args.dataset,
+                "--image-size",
+                str(args.image_size),
+                "--seed",
+                str(args.seed),
+                "--run-dir",
+                os.path.join(tuner.project_dir, "best_run"),
+            ]
+        )
+    return result
+
+
+if __name__ == "__main__":
+    main()
