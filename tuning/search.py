@@ -198,6 +198,9 @@ def main(argv=None):
     )
     if role() == "worker":
         return {"role": "worker"}
+    # KerasTuner saves the oracle before it forgets the last ongoing trial; in
+    # a distributed search that trial would run again on the next start.
+    tuner.oracle.save()
 
     trials = report(tuner, args.top)
     best = trials[0].hyperparameters.values

@@ -1,0 +1,195 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras_tuner
+import numpy as np
+import pytest
+from scipy import stats
+
+from components import data
+from tuning import launch, search
+from tuning.hypermodels import ClassifyHyperModel
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["--epochs", "1", "--image-size", "8", "--builders", "vgg,mlp", "--verbose", "0"]
+
+
+def hypermodel(sampling="log"):
+    splits = data.load("digits", image_size=8)
+    return ClassifyHyperModel(
+        splits.input_shape,
+        10,
+        data.fit_normalizer(splits.train),
+        learning_rate_sampling=sampling,
+    )
+
+
+def learning_rate_draws(sampling, n=3000):
+    hp = keras_tuner.HyperParameters()
+    hypermodel(sampling).declare(hp)
+    rate = next(h for h in hp.space if h.name == "learning_rate")
+    return np.array([rate.random_sample(seed) for seed in range(n)])
+
+
+def test_learning_rate_is_uniform_in_log10_over_minus_6_to_1():
+    draws = np.log10(learning_rate_draws("log"))
+    assert draws.min() >= -6 and draws.max() <= 1
+    assert stats.kstest(draws, "uniform", args=(-6, 7)).pvalue > 0.01
+    # The same test rejects linear sampling: there 90% of draws exceed 1.
+    linear = np.log10(learning_rate_draws("linear"))
+    assert stats.kstest(linear, "uniform", args=(-6, 7)).pvalue < 1e-6
+    assert np.mean(linear > 0) > 0.85
+
+
+def test_every_hyperparameter_has_a_default_and_builds_each_builder():
+    model_hp = hypermodel()
+    hp = keras_tuner.HyperParameters()
+    values = model_hp.declare(hp)
+    assert values["learning_rate"] == 1e-3 and values["model"] == "vgg"
+    for name in model_hp.builders:
+        hp.values["model"] = name
+        model = model_hp.build(hp)
+        assert model.output_shape == (None, 10)
+    with pytest.raises(ValueError, match="builders"):
+        ClassifyHyperModel((8, 8, 1), 10, None, builders=("resnet",))
+    with pytest.raises(ValueError, match="learning_rate_sampling"):
+        ClassifyHyperModel((8, 8, 1), 10, None, learning_rate_sampling="cubic")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["transfer"], "recipe"),
+        (["classify", "--tuner", "grid"], "tuner"),
+        (["classify", "--max-trials", "0"], "max_trials"),
+        (["classify", "--lr-sampling", "cubic"], "lr_sampling"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        search.main([*argv, "--directory", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_occupied_port_is_refused(capsys, tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            launch.main(["classify", "--port", str(port), "--directory", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
+
+
+def test_search_reports_writes_json_and_retrains(tmp_path):
+    result = search.main(
+        [
+            "classify",
+            "--max-trials",
+            "2",
+            *FAST,
+            "--directory",
+            str(tmp_path),
+            "--retrain",
+            "--retrain-epochs",
+            "1",
+        ]
+    )
+    assert result["trials"] == 2 and result["statuses"] == {"COMPLETED": 2}
+    saved = json.loads(
+        (tmp_path / "classify_random" / "best_hyperparameters.json").read_text()
+    )
+    assert saved["best_hyperparameters"] == result["best_hyperparameters"]
+    assert result["retrained"]["model"] == result["best_hyperparameters"]["model"]
+    assert 0.0 <= result["retrained"]["test_accuracy"] <= 1.0
+
+
+def _trials(project):
+    found = {}
+    for path in project.glob("trial_*/trial.json"):
+        trial = json.loads(path.read_text())
+        found[trial["trial_id"]] = (trial["status"], path.read_text())
+    return found
+
+
+def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "tuning.search",
+        "classify",
+        "--max-trials",
+        "3",
+        "--epochs",
+        "3",
+        "--image-size",
+        "8",
+        "--builders",
+        "vgg",
+        "--verbose",
+        "0",
+        "--directory",
+        str(tmp_path),
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    project = tmp_path / "classify_random"
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if _trials(project).get("0", ("",))[0] == "COMPLETED":
+            break
+        time.sleep(0.1)
+    assert process.poll() is None, "the search ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = _trials(project)
+    assert before["0"][0] == "COMPLETED"
+    assert sum(status == "COMPLETED" for status, _ in before.values()) < 3
+
+    subprocess.run(
+        command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300
+    )
+    after = _trials(project)
+    assert sorted(after) == ["0", "1", "2"]
+    assert all(status == "COMPLETED" for status, _ in after.values())
+    for trial_id, (status, text) in before.items():
+        if status == "COMPLETED":
+            assert after[trial_id][1] == text  # finished trials were not run again
+
+
+def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
+    code = launch.main(
+        [
+            "classify",
+            "--workers",
+            "2",
+            "--",
+            "--max-trials",
+            "4",
+            *FAST,
+            "--directory",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    project = tmp_path / "classify_random"
+    trials = _trials(project)
+    assert sorted(trials) == ["0", "1", "2", "3"]
+    assert all(status == "COMPLETED" for status, _ in trials.values())
+    assert sorted(p.name for p in (project / "logs").iterdir()) == [
+        "tuner0.log",
+        "tuner1.log",
+    ]
+    oracle = json.loads((project / "oracle.json").read_text())
+    assert oracle["ongoing_trials"] == {}  # a restart would not rerun anything
