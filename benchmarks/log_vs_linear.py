@@ -85,8 +85,8 @@ def main(argv=None):
                 flush=True,
             )
 
-    wins = sum(r["log"] > r["linear"] for r in rows)
-    ties = sum(r["log"] == r["linear"] for r in rows)
+    wins = int(sum(r["log"] > r["linear"] for r in rows))
+    ties = int(sum(r["log"] == r["linear"] for r in rows))
     print(f"\n{'seed':<6}{'log val acc':>13}{'linear val acc':>16}")
     for r in rows:
         print(f"{r['seed']:<6}{r['log']:>13.4f}{r['linear']:>16.4f}")
