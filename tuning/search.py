@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 
 import keras_tuner
 
@@ -64,6 +66,13 @@ def build_parser():
         "--retrain-epochs", type=int, default=30, help="epochs of the retraining"
     )
     parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress")
+    parser.add_argument(
+        "--trials-per-process",
+        type=int,
+        default=0,
+        help="run trials in child processes of at most this many trials each, so "
+        "that memory cannot grow across trials (0: all in this process)",
+    )
     return parser
 
 
@@ -77,6 +86,11 @@ def validate(args):
         raise ValueError(
             f"Invalid value received for argument `tuner`. Expected one of "
             f"{', '.join(TUNERS)}. Received: tuner={args.tuner!r}"
+        )
+    if args.trials_per_process < 0:
+        raise ValueError(
+            "Invalid value received for argument `trials_per_process`. Expected an "
+            f"integer >= 0. Received: trials_per_process={args.trials_per_process}"
         )
     for name in ("max_trials", "epochs", "top", "retrain_epochs"):
         value = getattr(args, name)
@@ -92,7 +106,37 @@ def validate(args):
         )
 
 
-def make_tuner(kind, hypermodel, max_trials, epochs, directory, project_name, seed):
+CHILD_ENV = "KERAS_NOTES_TRIAL_QUOTA"
+PAUSED = 3  # exit status of a child that used up its quota of trials
+
+
+class _QuotaReached(Exception):
+    pass
+
+
+def _with_quota(cls, quota):
+    """`cls` that stops the search once it has finished `quota` trials.
+
+    TensorFlow keeps every traced train function for the life of the process,
+    even across `keras.backend.clear_session()`: a process that runs trial
+    after trial grows (about 24 MiB per trial for the small VGG). Child
+    processes with a quota of trials bound that; the oracle's files let the
+    next child go on where the last one stopped.
+    """
+
+    class WithQuota(cls):
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)  # ends the trial and saves the oracle
+            self.finished_here = getattr(self, "finished_here", 0) + 1
+            if self.finished_here >= quota:
+                raise _QuotaReached
+
+    return WithQuota
+
+
+def make_tuner(
+    kind, hypermodel, max_trials, epochs, directory, project_name, seed, quota=None
+):
     """The KerasTuner tuner of `kind`, reloading a search found in `directory`."""
     common = {
         "objective": "val_accuracy",
@@ -101,14 +145,30 @@ def make_tuner(kind, hypermodel, max_trials, epochs, directory, project_name, se
         "seed": seed,
         "overwrite": False,
     }
-    if kind == "random":
-        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
-    if kind == "bayesian":
-        return keras_tuner.BayesianOptimization(
-            hypermodel, max_trials=max_trials, **common
-        )
-    # Hyperband's budget is its epochs: `max_trials` does not apply.
-    return keras_tuner.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
+    classes = {
+        "random": keras_tuner.RandomSearch,
+        "bayesian": keras_tuner.BayesianOptimization,
+        "hyperband": keras_tuner.Hyperband,
+    }
+    cls = _with_quota(classes[kind], quota) if quota else classes[kind]
+    if kind == "hyperband":
+        # Hyperband's budget is its epochs: `max_trials` does not apply.
+        return cls(hypermodel, max_epochs=epochs, factor=3, **common)
+    return cls(hypermodel, max_trials=max_trials, **common)
+
+
+def run_in_children(argv, verbose):
+    """Runs the search in child processes until one reports it complete."""
+    processes = 0
+    while True:
+        processes += 1
+        if verbose:
+            harness.report([f"tuning.search: trial process {processes}"])
+        code = subprocess.call([sys.executable, "-m", "tuning.search", *argv])
+        if code == 0:
+            return processes
+        if code != PAUSED:
+            raise SystemExit(code)
 
 
 def role():
@@ -164,6 +224,7 @@ def report(tuner, top):
 def main(argv=None):
     """Runs (or resumes) a search; returns the best hyperparameters and counts."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     with harness.usage_errors(parser):
         validate(args)
@@ -180,6 +241,15 @@ def main(argv=None):
             learning_rate_sampling=args.lr_sampling,
         )
     project = args.project_name or f"{args.recipe}_{args.tuner}"
+    child = CHILD_ENV in os.environ
+    processes = 0
+    if args.trials_per_process and role() == "single" and not child:
+        os.environ[CHILD_ENV] = str(args.trials_per_process)
+        try:
+            processes = run_in_children(argv, args.verbose)
+        finally:
+            os.environ.pop(CHILD_ENV)
+    quota = int(os.environ[CHILD_ENV]) if child else None
     tuner = make_tuner(
         args.tuner,
         hypermodel,
@@ -188,14 +258,21 @@ def main(argv=None):
         args.directory,
         project,
         args.seed,
+        quota,
     )
-    tuner.search(
-        train,
-        validation_data=splits.validation,
-        epochs=args.epochs,
-        verbose=args.verbose,
-        seed=args.seed,
-    )
+    if not processes:
+        try:
+            tuner.search(
+                train,
+                validation_data=splits.validation,
+                epochs=args.epochs,
+                verbose=args.verbose,
+                seed=args.seed,
+            )
+        except _QuotaReached:
+            sys.exit(PAUSED)
+    if child:
+        return {"role": "child"}
     if role() == "worker":
         return {"role": "worker"}
     # KerasTuner saves the oracle before it forgets the last ongoing trial; in
@@ -213,6 +290,7 @@ def main(argv=None):
         "trials": len(tuner.oracle.trials),
         "statuses": counts,
         "recipe_flags": recipe_flags(best, hypermodel),
+        "processes": processes or 1,
     }
     harness.atomic_write_json(
         os.path.join(tuner.project_dir, "best_hyperparameters.json"), result

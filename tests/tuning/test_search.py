@@ -69,6 +69,7 @@ def test_every_hyperparameter_has_a_default_and_builds_each_builder():
         (["classify", "--tuner", "grid"], "tuner"),
         (["classify", "--max-trials", "0"], "max_trials"),
         (["classify", "--lr-sampling", "cubic"], "lr_sampling"),
+        (["classify", "--trials-per-process", "-1"], "trials_per_process"),
     ],
 )
 def test_bad_input_is_a_one_line_error(argv, message, capsys, tmp_path):
@@ -193,3 +194,24 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
     ]
     oracle = json.loads((project / "oracle.json").read_text())
     assert oracle["ongoing_trials"] == {}  # a restart would not rerun anything
+
+
+def test_trials_in_child_processes_finish_the_same_search(tmp_path, monkeypatch):
+    # Each child process runs one trial and exits; the next one reloads the
+    # oracle from the directory. The last finds the search complete.
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = search.main(
+        [
+            "classify",
+            "--max-trials",
+            "2",
+            "--trials-per-process",
+            "1",
+            *FAST,
+            "--directory",
+            str(tmp_path),
+        ]
+    )
+    assert result["processes"] == 3
+    assert result["trials"] == 2 and result["statuses"] == {"COMPLETED": 2}
