@@ -264,7 +264,10 @@ def main(argv=None):
             if members == 1
             else [f"{config.model}_member{i + 1}" for i in range(members)]
         )
-        first = build_model(config, splits, normalizer, width, regularize, names[0])
+        trained = [
+            build_model(config, splits, normalizer, width, regularize, name)
+            for name in names
+        ]
 
     run = harness.RunDirectory(config.run_dir, "classify")
     run.write_config(config)
@@ -276,16 +279,9 @@ def main(argv=None):
     _, test_labels = splits.as_numpy("test")
     probe = next(iter(val_pipeline))[0].numpy()[:64]  # a fixed batch for the monitors
 
-    histories, member_probs, trained = [], [], []
+    histories, member_probs = [], []
     start = time.perf_counter()
-    for index in range(members):
-        model = (
-            first
-            if index == 0
-            else build_model(
-                config, splits, normalizer, width, regularize, names[index]
-            )
-        )
+    for index, model in enumerate(trained):
         seed = config.seed + index
         train_pipeline = data.make_pipeline(
             train,
@@ -305,7 +301,6 @@ def main(argv=None):
             )
         )
         member_probs.append(model.predict(test_pipeline, verbose=0))
-        trained.append(model)
     train_seconds = time.perf_counter() - start
     if members > 1:
         harness.merge_histories(
@@ -346,7 +341,7 @@ def main(argv=None):
 
     # Artifacts.
     if members == 1:
-        final = first
+        final = trained[0]
     else:
         inputs = keras.Input(splits.input_shape, name="images")
         averaged = keras.layers.Average(name="ensemble")([m(inputs) for m in trained])

@@ -6,7 +6,6 @@ import keras
 import numpy as np
 
 from components.analysis.model_graph import functional_of, walk
-from components.callbacks.model_state import sync_weights
 
 
 def activation_kind(layer):
@@ -107,7 +106,8 @@ class ActivationMonitor(keras.callbacks.Callback):
         self._probe_fn = _build_probe(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
-        sync_weights(self.model)
+        # Keras has synced the variables (JAX keeps them in its train state
+        # mid-epoch) before it calls on_epoch_end: they are current here.
         figures = {
             name: (kind, activation_statistics(kind, values))
             for name, (kind, values) in self._probe_fn(self.probe).items()
