@@ -15,7 +15,10 @@ to `<directory>/<project>/best_hyperparameters.json`.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import resource
+import signal
 import subprocess
 import sys
 
@@ -69,9 +72,10 @@ def build_parser():
     parser.add_argument(
         "--trials-per-process",
         type=int,
-        default=0,
+        default=10,
         help="run trials in child processes of at most this many trials each, so "
-        "that memory cannot grow across trials (0: all in this process)",
+        "that memory cannot grow across trials (0: all in this process); the peak "
+        "memory of each trial is logged in <directory>/<project>/memory.csv",
     )
     return parser
 
@@ -114,24 +118,40 @@ class _QuotaReached(Exception):
     pass
 
 
-def _with_quota(cls, quota):
-    """`cls` that stops the search once it has finished `quota` trials.
+def peak_rss_mib():
+    """Peak resident memory of this process so far, in MiB (Linux: KiB units)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def _with_memory_log(cls, quota):
+    """`cls` that logs each trial's peak memory and stops after `quota` trials.
 
     TensorFlow keeps every traced train function for the life of the process,
     even across `keras.backend.clear_session()`: a process that runs trial
     after trial grows (about 24 MiB per trial for the small VGG). Child
     processes with a quota of trials bound that; the oracle's files let the
-    next child go on where the last one stopped.
+    next child go on where the last one stopped. `memory.csv` in the project
+    directory shows it: one row per trial with the process and its peak memory.
     """
 
-    class WithQuota(cls):
+    class WithMemoryLog(cls):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)  # ends the trial and saves the oracle
+            path = os.path.join(self.project_dir, "memory.csv")
+            new = not os.path.exists(path)
+            with open(path, "a") as log:
+                if new:
+                    log.write("trial_id,tuner_id,pid,peak_rss_mib\n")
+                log.write(
+                    f"{trial.trial_id},{self.tuner_id},{os.getpid()},"
+                    f"{peak_rss_mib():.1f}\n"
+                )
             self.finished_here = getattr(self, "finished_here", 0) + 1
-            if self.finished_here >= quota:
+            if quota and self.finished_here >= quota:
                 raise _QuotaReached
 
-    return WithQuota
+    return WithMemoryLog
 
 
 def make_tuner(
@@ -150,21 +170,43 @@ def make_tuner(
         "bayesian": keras_tuner.BayesianOptimization,
         "hyperband": keras_tuner.Hyperband,
     }
-    cls = _with_quota(classes[kind], quota) if quota else classes[kind]
+    cls = _with_memory_log(classes[kind], quota)
     if kind == "hyperband":
         # Hyperband's budget is its epochs: `max_trials` does not apply.
         return cls(hypermodel, max_epochs=epochs, factor=3, **common)
     return cls(hypermodel, max_trials=max_trials, **common)
 
 
+def _death_signal_setter():
+    """A function for `preexec_fn` that makes the child die with its parent.
+
+    On Linux, `prctl(PR_SET_PDEATHSIG, SIGKILL)` asks the kernel to kill the
+    child when its parent dies, so a kill -9 of the search stops the running
+    trial too (otherwise it would go on writing to the directory while a
+    resumed search starts). The function is looked up here, in the parent:
+    between fork and exec only the call itself runs. Elsewhere: None.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (AttributeError, OSError):
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
 def run_in_children(argv, verbose):
     """Runs the search in child processes until one reports it complete."""
     processes = 0
+    setter = _death_signal_setter()
     while True:
         processes += 1
         if verbose:
             harness.report([f"tuning.search: trial process {processes}"])
-        code = subprocess.call([sys.executable, "-m", "tuning.search", *argv])
+        code = subprocess.call(
+            [sys.executable, "-m", "tuning.search", *argv],
+            preexec_fn=setter,
+        )
         if code == 0:
             return processes
         if code != PAUSED:
@@ -243,12 +285,15 @@ def main(argv=None):
     project = args.project_name or f"{args.recipe}_{args.tuner}"
     child = CHILD_ENV in os.environ
     processes = 0
-    if args.trials_per_process and role() == "single" and not child:
+    # The chief only serves the oracle; workers and single searches train.
+    if args.trials_per_process and role() != "chief" and not child:
         os.environ[CHILD_ENV] = str(args.trials_per_process)
         try:
             processes = run_in_children(argv, args.verbose)
         finally:
             os.environ.pop(CHILD_ENV)
+        if role() == "worker":
+            return {"role": "worker", "processes": processes}
     quota = int(os.environ[CHILD_ENV]) if child else None
     tuner = make_tuner(
         args.tuner,

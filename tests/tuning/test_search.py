@@ -122,6 +122,20 @@ def _trials(project):
     return found
 
 
+def _memory_rows(project):
+    lines = (project / "memory.csv").read_text().splitlines()
+    names = lines[0].split(",")
+    return [dict(zip(names, line.split(","))) for line in lines[1:]]
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has already died
+
+
 def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
     command = [
         sys.executable,
@@ -152,8 +166,16 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
             break
         time.sleep(0.1)
     assert process.poll() is None, "the search ended before it could be killed"
+    # Trials run in a child process (default --trials-per-process); it must
+    # die with the search rather than go on writing to the directory.
+    child = int(_memory_rows(project)[0]["pid"])
+    assert child != process.pid
     process.send_signal(signal.SIGKILL)
     process.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the trial process outlived the killed search"
     before = _trials(project)
     assert before["0"][0] == "COMPLETED"
     assert sum(status == "COMPLETED" for status, _ in before.values()) < 3
@@ -205,13 +227,18 @@ def test_trials_in_child_processes_finish_the_same_search(tmp_path, monkeypatch)
         [
             "classify",
             "--max-trials",
-            "2",
+            "3",
             "--trials-per-process",
-            "1",
+            "2",
             *FAST,
             "--directory",
             str(tmp_path),
         ]
     )
-    assert result["processes"] == 3
-    assert result["trials"] == 2 and result["statuses"] == {"COMPLETED": 2}
+    assert result["processes"] == 2
+    assert result["trials"] == 3 and result["statuses"] == {"COMPLETED": 3}
+    rows = _memory_rows(tmp_path / "classify_random")
+    assert [row["trial_id"] for row in rows] == ["0", "1", "2"]
+    pids = [row["pid"] for row in rows]
+    assert pids[0] == pids[1] != pids[2] and str(os.getpid()) not in pids
+    assert all(float(row["peak_rss_mib"]) > 100 for row in rows)  # TF alone is more
