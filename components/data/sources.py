@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from components.data.digits import load_digits
+from components.data.textures import load_textures
 from components.data.tfds_source import load_tfds, parse_tfds_spec
 
-SOURCES = ("digits", "tfds:NAME[:CONFIG]")
+SOURCES = ("digits", "textures", "tfds:NAME[:CONFIG]")
 
 
 def load(
@@ -22,8 +23,9 @@ def load(
     """Loads a dataset by its spec string.
 
     Args:
-        spec: String. `"digits"` (scikit-learn's handwritten digits, offline) or
-            `"tfds:NAME[:CONFIG]"` (any TFDS image-classification dataset).
+        spec: String. `"digits"` (scikit-learn's handwritten digits, offline),
+            `"textures"` (synthetic stripes, checkerboards and blobs, offline)
+            or `"tfds:NAME[:CONFIG]"` (any TFDS image-classification dataset).
         image_size: Integer, `(height, width)` or `None` (keep the source's).
         channels: 1, 3 or `None` (keep the source's).
         seed: Integer. Seed of the split where the source splits itself.
@@ -48,6 +50,8 @@ def load(
     )
     if spec == "digits":
         return load_digits(seed=seed, **common)
+    if spec == "textures":
+        return load_textures(seed=seed, **common)
     if isinstance(spec, str) and spec.startswith("tfds:"):
         return load_tfds(
             parse_tfds_spec(spec), data_dir=data_dir, download=download, **common

@@ -1,0 +1,3 @@
+from recipes.transfer import main
+
+main()
