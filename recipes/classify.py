@@ -24,15 +24,17 @@ TensorBoard logs under `logs/`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from components import data, models
 from components.losses import MulticlassSVM
 from components.models.checks import check_non_negative, check_positive_int, check_rate
-from recipes import harness, training
+from recipes import distribution, harness, training
 
 # ---------------------------------------------------------------------------
 # Setup
@@ -224,6 +226,7 @@ def train_one(config, model, train_pipeline, val_pipeline, steps, callbacks, see
         MulticlassSVM() if config.loss == "svm" else "sparse_categorical_crossentropy"
     )
     training.compile_model(config, model, steps, loss)
+    distribution.prepare_fit(model, tf.distribute.get_strategy(), train_pipeline)
     history = model.fit(
         train_pipeline,
         validation_data=val_pipeline,
@@ -249,11 +252,12 @@ def main(argv=None):
     config, parser = harness.parse_config(
         Config, argv, "python -m recipes.classify", __doc__.split("\n")[0]
     )
-    harness.seed_everything(config.seed)
+    harness.seed_everything(config.seed, config.deterministic)
 
     # Everything that can fail on bad flags happens before the run directory
     # exists, so a rejected command leaves nothing behind.
     with harness.usage_errors(parser):
+        strategy = distribution.make_strategy(config.strategy)
         splits, train = load_data(config)
         members = config.ensemble
         width = member_width(config, members)
@@ -264,12 +268,16 @@ def main(argv=None):
             if members == 1
             else [f"{config.model}_member{i + 1}" for i in range(members)]
         )
-        trained = [
-            build_model(config, splits, normalizer, width, regularize, name)
-            for name in names
-        ]
+        with strategy.scope():
+            trained = [
+                build_model(config, splits, normalizer, width, regularize, name)
+                for name in names
+            ]
+        unsync = [distribution.synchronize_batch_norm(m, strategy) for m in trained]
 
-    run = harness.RunDirectory(config.run_dir, "classify")
+    run = harness.RunDirectory(
+        distribution.run_path(config.run_dir, strategy), "classify"
+    )
     run.write_config(config)
     augment = None if config.overfit_subset else config.augment
     train_size = config.overfit_subset or splits.sizes["train"]
@@ -283,6 +291,7 @@ def main(argv=None):
     start = time.perf_counter()
     for index, model in enumerate(trained):
         seed = config.seed + index
+        epoch_seeds = data.EpochSeeds(seed)
         train_pipeline = data.make_pipeline(
             train,
             config.batch_size,
@@ -290,16 +299,23 @@ def main(argv=None):
             augment=augment,
             input_shape=splits.input_shape,
             seed=seed,
+            epoch_seeds=epoch_seeds,
         )
         suffix = "" if members == 1 else f"_member{index + 1}"
-        callbacks = training.training_callbacks(config, probe) + run.callbacks(
-            f"history{suffix}.csv", f"logs{suffix}"
+        backup = distribution.backup_path(config.backup_dir, strategy)
+        if backup is not None and members > 1:
+            backup = os.path.join(backup, f"member{index + 1}")
+        callbacks = (
+            [epoch_seeds]
+            + training.training_callbacks(config, probe)
+            + run.callbacks(f"history{suffix}.csv", f"logs{suffix}", backup)
         )
-        histories.append(
+        with strategy.scope():
             train_one(
                 config, model, train_pipeline, val_pipeline, steps, callbacks, seed
             )
-        )
+        # The CSV holds every epoch, also those of a run resumed from a backup.
+        histories.append(harness.read_history(run.file(f"history{suffix}.csv")))
         member_probs.append(model.predict(test_pipeline, verbose=0))
     train_seconds = time.perf_counter() - start
     if members > 1:
@@ -340,6 +356,8 @@ def main(argv=None):
         metrics["baseline_svc_accuracy"] = svc_baseline(config)
 
     # Artifacts.
+    for restore in unsync:
+        restore()
     if members == 1:
         final = trained[0]
     else:

@@ -18,6 +18,8 @@ import typing
 
 import keras
 
+from recipes import distribution
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are one line on stderr and exit status 2."""
@@ -80,6 +82,10 @@ def parse_config(config_cls, argv, prog, description):
     namespace = parser.parse_args(argv)
     config = config_cls(**vars(namespace))
     with usage_errors(parser):
+        if hasattr(config, "strategy"):
+            # First of all: a multi-worker strategy must be made before any
+            # TensorFlow op runs (validation builds an optimizer).
+            distribution.make_strategy(config.strategy)
         config.validate()
     return config, parser
 
@@ -155,12 +161,27 @@ class RunDirectory:
     def write_config(self, config):
         self.write_json("config.json", dataclasses.asdict(config))
 
-    def callbacks(self, history_name="history.csv", logs_name="logs"):
-        """CSV history (written every epoch) and TensorBoard logs."""
-        return [
-            keras.callbacks.CSVLogger(self.file(history_name)),
-            keras.callbacks.TensorBoard(self.file(logs_name)),
+    def callbacks(self, history_name="history.csv", logs_name="logs", backup_dir=None):
+        """CSV history (written every epoch) and TensorBoard logs.
+
+        With `backup_dir`, Keras's `BackupAndRestore` comes first and the CSV
+        history resumes with the run (see `recipes.distribution`).
+        """
+        return distribution.backup_callbacks(backup_dir, self.file(history_name)) + [
+            keras.callbacks.TensorBoard(self.file(logs_name))
         ]
+
+
+def read_history(path):
+    """A history CSV (as `CSVLogger` writes it) as a `History.history` dict.
+
+    After a resumed run, `fit` returns only the epochs it ran itself; the CSV
+    holds them all.
+    """
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [float(row[k]) for row in rows if row[k] != ""] for k in keys}
 
 
 def merge_histories(paths, out_path, column="member"):
@@ -203,7 +224,10 @@ def plot_histories(histories, path, title=""):
         panel.set_xlabel("epoch")
         panel.set_ylabel(metric)
         panel.grid(alpha=0.3)
-        panel.legend(fontsize="small")
+        if panel.lines:
+            panel.legend(fontsize="small")
+        else:  # a recipe with no such metric (a detector has no accuracy)
+            panel.set_visible(False)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

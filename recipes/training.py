@@ -23,6 +23,7 @@ from components.callbacks import (
 )
 from components.models.checks import check_positive_int, check_rate
 from components.optimizers import OPTIMIZERS, build_optimizer
+from recipes.distribution import STRATEGIES, check_strategy, steps_per_execution
 
 LR_SCHEDULES = ("cosine", "constant", *KINDS)
 MONITOR_KEYS = (
@@ -67,8 +68,21 @@ class TrainingConfig:
     )
     monitors: bool = flag(True, "Log update/weight ratios and dead/saturated units.")
     steps_per_execution: int = flag(8, "Batches per compiled call (see benchmarks).")
+    strategy: str = flag(
+        "default",
+        f"Distribution: {', '.join(STRATEGIES)} (multiworker reads TF_CONFIG).",
+    )
+    backup_dir: str | None = flag(
+        None, "Back up every epoch here; the same command resumes a killed run."
+    )
+    deterministic: bool = flag(False, "Deterministic TensorFlow ops (CPU: repeatable).")
 
     def validate_training(self):
+        check_strategy(self.strategy)
+        if self.strategy == "multiworker" and getattr(self, "run_dir", None) is None:
+            raise ValueError(
+                "--strategy multiworker needs --run-dir: every worker must agree on it."
+            )
         for name in ("epochs", "batch_size", "steps_per_execution", "lr_every"):
             check_positive_int(name, getattr(self, name))
         if not self.learning_rate > 0:
@@ -130,7 +144,7 @@ def compile_model(config, model, steps_per_epoch, loss, metrics=("accuracy",)):
         ),
         loss=loss,
         metrics=list(metrics),
-        steps_per_execution=config.steps_per_execution,
+        steps_per_execution=steps_per_execution(config.steps_per_execution),
     )
     return model
 

@@ -5,32 +5,53 @@ from components.data.augmentation import (
     build_augmentation,
     parse_augment,
 )
+from components.data.box_augmentation import build_box_augmentation
+from components.data.canvases import (
+    DetectionSplits,
+    digit_canvases,
+    load_digit_canvases,
+)
 from components.data.digits import digits_arrays, digits_split_indices, load_digits
-from components.data.pipeline import fit_normalizer, make_pipeline
+from components.data.epoch_seeds import EpochSeeds
+from components.data.pipeline import (
+    distribution_options,
+    fit_normalizer,
+    make_pipeline,
+    shuffle_by_epoch,
+)
 from components.data.sources import SOURCES, load
 from components.data.splits import DatasetSplits, from_arrays, stratified_split_indices
 from components.data.subsets import sample_per_class, select_classes
 from components.data.textures import TEXTURE_CLASSES, load_textures, texture_arrays
+from components.data.tfds_detection import load_tfds_detection
 from components.data.tfds_source import load_tfds
 
 __all__ = [
     "AUGMENTATIONS",
     "DatasetSplits",
+    "DetectionSplits",
+    "EpochSeeds",
     "SOURCES",
     "TEXTURE_CLASSES",
     "build_augmentation",
+    "build_box_augmentation",
+    "digit_canvases",
+    "distribution_options",
     "digits_arrays",
     "digits_split_indices",
     "fit_normalizer",
     "from_arrays",
     "load",
+    "load_digit_canvases",
     "load_digits",
     "load_textures",
     "load_tfds",
+    "load_tfds_detection",
     "make_pipeline",
     "parse_augment",
     "sample_per_class",
     "select_classes",
+    "shuffle_by_epoch",
     "stratified_split_indices",
     "texture_arrays",
 ]

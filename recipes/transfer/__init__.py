@@ -31,13 +31,17 @@ The run directory holds `config.json`, `metrics.json` (key `regimes`),
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import shutil
 import time
 
 import keras
 import numpy as np
 
 from components import transfer
-from recipes import harness
+from recipes import distribution, harness
 from recipes.transfer.config import Config, apply_quick
 from recipes.transfer.networks import (
     check_early_layer,
@@ -114,16 +118,26 @@ def run_strategies(config, source_path, train, test, num_classes, seed):
 # ---------------------------------------------------------------------------
 
 
-def run_regime(config, source_path, target, similar, per_class):
+def run_regime(config, source_path, target, similar, per_class, done):
+    """Every strategy of one regime, `--repeats` times; `done` holds finished
+    repeats (read from and written to `--backup-dir`), which are not rerun."""
     regime = transfer.recommend_regime(per_class, similar, config.small_below)
     runs = []
     for repeat in range(config.repeats):
         seed = config.seed + repeat
         train = sample(target, per_class, seed)
+        key = f"{regime.name}/{repeat}"
+        if key in done:
+            accuracies, layer = done[key]["accuracies"], done[key]["early_layer"]
+            runs.append(accuracies)
+            harness.report([f"{key}: restored from the backup"])
+            continue
         start = time.perf_counter()
         accuracies, layer = run_strategies(
             config, source_path, train, target.test, target.num_classes, seed
         )
+        done[key] = {"accuracies": accuracies, "early_layer": layer}
+        done.save()
         runs.append(accuracies)
         harness.report(
             [
@@ -148,6 +162,32 @@ def run_regime(config, source_path, target, similar, per_class):
         "early_layer": layer,
         "reason": regime.reason,
     }
+
+
+class Finished(dict):
+    """Results of finished (regime, repeat) runs, kept in `--backup-dir`.
+
+    The recipe's unit of work is one repeat of one regime (four short fits);
+    a killed run started again with the same command skips the finished ones
+    and reruns the one it was in. Removed once the run completes, as Keras's
+    `BackupAndRestore` removes its own.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.path = os.path.join(backup_dir, "results.json") if backup_dir else None
+        if self.path and os.path.exists(self.path):
+            with open(self.path) as f:
+                self.update(json.load(f))
+
+    def save(self):
+        if self.path:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            harness.atomic_write_json(self.path, dict(self))
+
+    def remove(self):
+        if self.path and os.path.exists(os.path.dirname(self.path)):
+            shutil.rmtree(os.path.dirname(self.path))
 
 
 def table(regimes):
@@ -206,9 +246,15 @@ def main(argv=None):
         Config, argv, "python -m recipes.transfer", __doc__.split("\n")[0]
     )
     config = apply_quick(config)
-    harness.seed_everything(config.seed)
+    harness.seed_everything(config.seed, config.deterministic)
     with harness.usage_errors(parser):
         config.validate()
+        if config.strategy == "multiworker":
+            raise ValueError(
+                "recipes.transfer runs many short fits on in-memory arrays: "
+                "--strategy multiworker is not supported (default, mirrored, auto are)."
+            )
+        strategy = distribution.make_strategy(config.strategy)
         check_early_layer(config)
         targets = {
             True: load_target(config, config.similar),
@@ -219,14 +265,20 @@ def main(argv=None):
     run = harness.RunDirectory(config.run_dir, "transfer")
     run.write_config(config)
     start = time.perf_counter()
-    source_path = None
-    if not config.source.startswith("keras:"):
-        source_path = prepare_source(config, run)
-    regimes = [
-        run_regime(config, source_path, targets[similar], similar, per_class)
-        for per_class in (config.small_per_class, config.large_per_class)
-        for similar in (True, False)
-    ]
+    done = Finished(config.backup_dir)
+    if config.backup_dir and config.source_cache is None:
+        config = dataclasses.replace(
+            config, source_cache=os.path.join(config.backup_dir, "source")
+        )
+    with strategy.scope():
+        source_path = None
+        if not config.source.startswith("keras:"):
+            source_path = prepare_source(config, run)
+        regimes = [
+            run_regime(config, source_path, targets[similar], similar, per_class, done)
+            for per_class in (config.small_per_class, config.large_per_class)
+            for similar in (True, False)
+        ]
     metrics = {
         "source": config.source,
         "regimes": regimes,
@@ -235,6 +287,7 @@ def main(argv=None):
     }
     run.write_json("metrics.json", metrics)
     plot(regimes, run.file("regimes.png"))
+    done.remove()
     harness.report(
         [f"run directory: {run.path}", "", *table(regimes)]
         + [f"the notes' pick won {metrics['recommendation_won']} of 4 cells"]

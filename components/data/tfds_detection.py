@@ -1,0 +1,122 @@
+"""Object-detection datasets from TensorFlow Datasets (`tfds:voc/2007`, ...)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from components.data.canvases import DetectionSplits
+from components.data.image_ops import check_image_size
+from components.data.splits import check_fractions
+from components.data.tfds_source import _split_names, parse_tfds_spec
+from components.models.checks import check_positive_int
+
+
+def _to_keras_boxes(example, size, max_objects):
+    """A TFDS example to the Keras bounding-box dict, resized and padded."""
+    height, width = size
+    image = tf.image.resize(tf.cast(example["image"], tf.float32) / 255.0, size)
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    if image.shape[-1] == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    objects = example["objects"]
+    # TFDS boxes are relative [y_min, x_min, y_max, x_max].
+    bbox = tf.reshape(tf.cast(objects["bbox"], tf.float32), (-1, 4))
+    scale = tf.constant([width, height, width, height], tf.float32)
+    boxes = tf.gather(bbox, [1, 0, 3, 2], axis=-1) * scale
+    labels = tf.cast(tf.reshape(objects["label"], (-1,)), tf.int32)
+    count = tf.minimum(tf.shape(labels)[0], max_objects)
+    pad = max_objects - count
+    boxes = tf.pad(boxes[:count], [[0, pad], [0, 0]], constant_values=-1.0)
+    labels = tf.pad(labels[:count], [[0, pad]], constant_values=-1)
+    return {
+        "images": tf.ensure_shape(image, (height, width, 3)),
+        "bounding_boxes": {
+            "boxes": tf.ensure_shape(boxes, (max_objects, 4)),
+            "labels": tf.ensure_shape(labels, (max_objects,)),
+        },
+    }
+
+
+def load_tfds_detection(
+    name,
+    image_size=224,
+    max_objects=20,
+    data_dir=None,
+    download=True,
+    validation_fraction=0.1,
+    test_fraction=0.2,
+):
+    """Loads a TFDS detection dataset in the format of `load_digit_canvases`.
+
+    Any TFDS dataset with an `image` and `objects/bbox` + `objects/label`
+    features works (`voc/2007`, `coco/2017`, ...). Images are resized to
+    `image_size` (aspect not kept; boxes follow) as RGB in [0, 1]; boxes become
+    "xyxy" pixels; images with more than `max_objects` objects keep the first
+    `max_objects` (a documented cut: VOC 2007 has at most 42 per image).
+
+    Args:
+        name: String. `"voc/2007"` or `"tfds:voc:2007"`.
+        image_size: Integer or `(height, width)`.
+        max_objects: Positive integer. Boxes kept (and padded to) per image.
+        data_dir: String or `None`. TFDS data directory.
+        download: Boolean. Download and prepare the data if missing.
+        validation_fraction: Float. Share of `train` held out when the dataset
+            has no validation split.
+        test_fraction: Float. Share of `train` held out when it has no test split.
+
+    Returns:
+        A `DetectionSplits`.
+    """
+    import tensorflow_datasets as tfds
+
+    if name.startswith("tfds:"):
+        name = parse_tfds_spec(name)
+    size = check_image_size(image_size)
+    if size is None:
+        raise ValueError("Detection datasets need an `image_size` (images vary).")
+    check_positive_int("max_objects", max_objects)
+    check_fractions(validation_fraction, test_fraction)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # TFDS raises its own DatasetNotFoundError.
+        raise ValueError(
+            f"Unknown TFDS dataset {name!r}: {str(error).splitlines()[0]}"
+        ) from None
+    features = builder.info.features
+    objects = features["objects"] if "objects" in features else None
+    if (
+        "image" not in features
+        or objects is None
+        or not {"bbox", "label"} <= set(objects.keys())
+    ):
+        raise ValueError(
+            f"TFDS dataset {name!r} is not an object-detection dataset: expected "
+            "'image' and 'objects' with 'bbox' and 'label' features."
+        )
+    label_feature = objects["label"]
+    names = _split_names(builder.info, validation_fraction, test_fraction)
+    loaded = tfds.load(
+        name,
+        split=[names["train"], names["validation"], names["test"]],
+        data_dir=data_dir,
+        download=download,
+    )
+    datasets, sizes = {}, {}
+    for key, dataset in zip(("train", "validation", "test"), loaded):
+        count = int(dataset.cardinality())
+        if count == 0:
+            raise ValueError(f"The {key} split of TFDS dataset {name!r} is empty.")
+        datasets[key] = dataset.map(
+            lambda example: _to_keras_boxes(example, size, max_objects),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        sizes[key] = count if count > 0 else None
+    return DetectionSplits(
+        name=f"tfds:{name}",
+        num_classes=label_feature.num_classes,
+        image_shape=(*size, 3),
+        max_objects=max_objects,
+        sizes=sizes,
+        class_names=tuple(label_feature.names),
+        **datasets,
+    )

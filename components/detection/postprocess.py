@@ -1,0 +1,89 @@
+"""From raw YOLO outputs to scored, non-overlapping boxes (TensorFlow ops)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from components.detection.yolo_loss import cell_offsets, split_predictions
+
+
+def decode_predictions(
+    y_pred,
+    image_shape,
+    boxes_per_cell=2,
+    score_threshold=0.2,
+    iou_threshold=0.5,
+    max_detections=50,
+):
+    """Raw YOLO outputs to detections: class-specific scores, threshold, NMS.
+
+    As in the paper, each box's class-specific score is
+    `P(class | object) * confidence`; boxes under `score_threshold` are
+    dropped and non-maximum suppression (class by class, TensorFlow's
+    `combined_non_max_suppression`: no Python loop over boxes) removes boxes
+    overlapping a higher-scoring box of their class by more than
+    `iou_threshold`. TensorFlow-only post-processing.
+
+    Args:
+        y_pred: Tensor `(batch, S, S, 5B + C)` of raw outputs.
+        image_shape: `(height, width, ...)`.
+        boxes_per_cell: Positive integer B.
+        score_threshold: Float in [0, 1].
+        iou_threshold: Float in [0, 1].
+        max_detections: Positive integer. Most detections kept per image.
+
+    Returns:
+        A dict: `boxes` `(batch, max_detections, 4)` "xyxy" pixels, `scores`
+        and `labels` `(batch, max_detections)`, `num_detections` `(batch,)`;
+        rows past `num_detections` are zero padding.
+
+    Example:
+
+    >>> import numpy as np
+    >>> out = decode_predictions(np.zeros((1, 7, 7, 20), "float32"), (112, 112))
+    >>> int(out["num_detections"][0])  # all scores 0.5 * 0.1 < 0.2
+    0
+    """
+    y_pred = tf.convert_to_tensor(y_pred, tf.float32)
+    grid = y_pred.shape[1]
+    xy, sqrt_wh, confidence, class_probs = split_predictions(y_pred, boxes_per_cell)
+    centre = (xy + tf.cast(cell_offsets(grid), tf.float32)) / grid
+    half = tf.square(sqrt_wh) / 2.0
+    # combined_non_max_suppression works on normalized "yxyx" boxes.
+    yxyx = tf.concat(
+        [
+            centre[..., 1:] - half[..., 1:],
+            centre[..., :1] - half[..., :1],
+            centre[..., 1:] + half[..., 1:],
+            centre[..., :1] + half[..., :1],
+        ],
+        axis=-1,
+    )
+    scores = class_probs[..., None, :] * confidence[..., None]
+    batch = tf.shape(y_pred)[0]
+    num_classes = class_probs.shape[-1]
+    boxes, scores, labels, count = tf.image.combined_non_max_suppression(
+        tf.reshape(yxyx, (batch, -1, 1, 4)),
+        tf.reshape(scores, (batch, -1, num_classes)),
+        max_output_size_per_class=max_detections,
+        max_total_size=max_detections,
+        iou_threshold=iou_threshold,
+        score_threshold=score_threshold,
+        clip_boxes=True,
+    )
+    height, width = float(image_shape[0]), float(image_shape[1])
+    xyxy = tf.stack(
+        [
+            boxes[..., 1] * width,
+            boxes[..., 0] * height,
+            boxes[..., 3] * width,
+            boxes[..., 2] * height,
+        ],
+        axis=-1,
+    )
+    return {
+        "boxes": xyxy,
+        "scores": scores,
+        "labels": tf.cast(labels, tf.int32),
+        "num_detections": count,
+    }

@@ -1,0 +1,299 @@
+"""Scale-out and fault tolerance shared by the recipes: strategies, backups, logs.
+
+`--strategy` picks a `tf.distribute` strategy (the model is built and compiled
+in its scope; Keras's `fit` splits each global batch over the replicas and
+shards a dataset across workers); `--backup-dir` adds Keras's
+`BackupAndRestore`, so a killed run started again with the same command goes
+on from its last finished epoch, and the history CSV is cut back to the
+epochs that checkpoint holds, so it ends with every epoch exactly once.
+
+Kept apart from `harness.py` (CLI, run directory, artifacts) and
+`training.py` (optimizers, schedules, monitors): one concept per module.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+
+STRATEGIES = ("default", "mirrored", "multiworker", "auto")
+
+
+def check_strategy(name):
+    if name not in STRATEGIES:
+        raise ValueError(
+            "Invalid value received for argument `strategy`. Expected one of "
+            f"{', '.join(STRATEGIES)}. Received: strategy={name!r}"
+        )
+    if name != "default" and keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"--strategy {name} needs the TensorFlow backend (KERAS_BACKEND="
+            f"tensorflow); this process runs {keras.backend.backend()!r}."
+        )
+    if name == "multiworker" and "TF_CONFIG" not in os.environ:
+        raise ValueError(
+            "--strategy multiworker needs the TF_CONFIG environment variable "
+            "(the cluster and this task); try `python -m recipes.launch`."
+        )
+
+
+_MADE = {}
+
+
+def make_strategy(name):
+    """The `tf.distribute` strategy for `--strategy NAME`.
+
+    `default`: one device, no distribution. `mirrored`: every local GPU, one
+    replica each (`MirroredStrategy`). `multiworker`: `MultiWorkerMirrored-
+    Strategy`, the cluster read from `TF_CONFIG`. `auto`: mirrored when there
+    is more than one GPU, else default.
+
+    Made once per process (a multi-worker strategy must exist before any
+    TensorFlow op runs: `harness.parse_config` makes it first, before the
+    flags are validated) and returned again on later calls.
+
+    The batch size flags are global batch sizes: each replica gets
+    `batch_size / replicas`. Keras losses average over the global batch, so
+    gradients are divided by the batch size and, as the notes have it, the
+    learning rate need not change with the number of replicas.
+    """
+    check_strategy(name)
+    if name not in _MADE:
+        _MADE[name] = _new_strategy(name)
+    return _MADE[name]
+
+
+def _new_strategy(name):
+    import tensorflow as tf
+
+    if name == "auto":
+        name = (
+            "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default"
+        )
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def task(strategy):
+    """`(task_type, task_id)` of this process; `(None, None)` on one machine."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return None, None
+    return resolver.task_type, resolver.task_id
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's artifacts (TensorFlow's convention:
+    the `chief` task, or worker 0 when the cluster has no chief)."""
+    task_type, task_id = task(strategy)
+    if task_type is None or task_type == "chief":
+        return True
+    spec = strategy.cluster_resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and "chief" not in spec
+
+
+def run_path(run_dir, strategy):
+    """Workers other than the chief write under `<run_dir>/workers/<id>`: every
+    worker must save (collective ops), but only the chief's copy is the run's."""
+    if run_dir is None or is_chief(strategy):
+        return run_dir
+    _, task_id = task(strategy)
+    return os.path.join(run_dir, "workers", str(task_id))
+
+
+def backup_path(backup_dir, strategy):
+    """The chief backs up to `backup_dir`, other workers to a subfolder each."""
+    if backup_dir is None or is_chief(strategy):
+        return backup_dir
+    _, task_id = task(strategy)
+    return os.path.join(backup_dir, "workers", str(task_id))
+
+
+class BackupAndRestoreWithRNG(keras.callbacks.BackupAndRestore):
+    """Keras's `BackupAndRestore`, plus the state of the model's random draws.
+
+    Keras's weight files leave out the `SeedGenerator` states of dropout and
+    other random layers, so a resumed run would draw its dropout masks afresh
+    from the start and end with other weights than an uninterrupted one. This
+    callback saves those states beside the backup (tagged with the epoch, and
+    restored only with the weights of that same epoch).
+    """
+
+    def _rng_variables(self):
+        return [
+            v for v in self.model.variables if v.path.endswith("seed_generator_state")
+        ]
+
+    def _rng_path(self):
+        return os.path.join(self.backup_dir, "rng_state.json")
+
+    def _save_model(self):
+        super()._save_model()
+        states = [np.asarray(v).tolist() for v in self._rng_variables()]
+        tmp = self._rng_path() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"epoch": self._current_epoch, "states": states}, f)
+        os.replace(tmp, self._rng_path())
+
+    def _load_model(self):
+        super()._load_model()
+        if not os.path.exists(self._rng_path()):
+            return
+        with open(self._rng_path()) as f:
+            saved = json.load(f)
+        variables = self._rng_variables()
+        if saved["epoch"] == finished_epochs(self.backup_dir) and len(
+            saved["states"]
+        ) == len(variables):
+            for variable, state in zip(variables, saved["states"]):
+                variable.assign(np.asarray(state, variable.dtype))
+
+
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """A `CSVLogger` that, on a resumed run, keeps only the finished epochs.
+
+    `BackupAndRestore` (placed before it) restores the epoch to start from;
+    rows of that epoch or later (written before the kill, after the last
+    checkpoint) are dropped and the rest kept, so the file ends with every
+    epoch exactly once.
+    """
+
+    def __init__(self, filename, separator=",", append=True):
+        super().__init__(filename, separator=separator, append=append)
+
+    def on_train_begin(self, logs=None):
+        start = int(getattr(self.model, "_initial_epoch", 0) or 0)
+        if os.path.exists(self.filename):
+            with open(self.filename, newline="") as f:
+                rows = list(csv.reader(f, delimiter=self.sep))
+            kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) < start]
+            with open(self.filename, "w", newline="") as f:
+                if len(kept) > 1:
+                    csv.writer(f, delimiter=self.sep).writerows(kept)
+        super().on_train_begin(logs)
+
+
+def backup_callbacks(backup_dir, history_path):
+    """`BackupAndRestore` (every epoch) followed by the resumable CSV log.
+
+    Without `backup_dir`, a plain CSV log that starts afresh.
+    """
+    if backup_dir is None:
+        return [keras.callbacks.CSVLogger(history_path)]
+    return [
+        BackupAndRestoreWithRNG(backup_dir, save_freq="epoch"),
+        ResumableCSVLogger(history_path),
+    ]
+
+
+def finished_epochs(backup_dir):
+    """Epochs a backup holds (0 when there is none)."""
+    path = os.path.join(backup_dir or "", "training_metadata.json")
+    if not backup_dir or not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def prepare_fit(model, strategy, dataset):
+    """Works around two Keras 3 faults of `fit` over several workers.
+
+    Under `MultiWorkerMirroredStrategy` with more than one worker, Keras 3's
+    TensorFlow trainer (keras-team/keras#20585) (1) averages the first
+    distributed batch across replicas to build the model's state, which
+    fails on the batch's `PerReplica` values, and (2) averages each step's
+    scalar logs "along axis 0", which scalars do not have. Here the state is
+    built from the dataset's element spec instead (shapes and dtypes are all
+    it needs) and scalar logs are averaged as scalars. Nothing changes for
+    other strategies, nor for the gradients (TensorFlow's all-reduce).
+    """
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return model
+    _patch_scalar_reduction()
+    spec = tf.nest.map_structure(
+        lambda s: keras.KerasTensor(s.shape, s.dtype.name), dataset.element_spec
+    )
+    with strategy.scope():
+        model._symbolic_build(data_batch=spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    return model
+
+
+def _patch_scalar_reduction():
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "_keras_notes_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not (
+            trainer._collective_all_reduce_multi_worker(strategy)
+        ):
+            return original(values, strategy, reduction)
+
+        def reduce(value):
+            if not trainer._is_per_replica_instance(value):
+                return value
+            scalar = all(
+                part.shape.rank == 0
+                for part in strategy.experimental_local_results(value)
+            )
+            return strategy.reduce("MEAN", value, axis=None if scalar else 0)
+
+        return keras.tree.map_structure(reduce, values)
+
+    reduce_per_replica._keras_notes_patched = True
+    trainer.reduce_per_replica = reduce_per_replica
+
+
+def steps_per_execution(requested):
+    """`requested`, or 1 under a multi-worker strategy (the strategy in scope).
+
+    Keras 3's multi-step loop (`steps_per_execution > 1`) fails to run under
+    `MultiWorkerMirroredStrategy` with several workers (an unfed placeholder
+    in its `while` loop); one step per call works.
+    """
+    import tensorflow as tf
+
+    if isinstance(
+        tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
+    ):
+        return 1
+    return requested
+
+
+def synchronize_batch_norm(model, strategy):
+    """Batch norm over the global batch when training runs on several replicas.
+
+    Each replica would otherwise normalize with (and average into its moving
+    statistics) its own share of the batch, so workers would end with
+    different moving means and variances. Returns a function that turns the
+    synchronization off again, to call before saving: the flag is a
+    TensorFlow-only setting, and a saved model should load on any backend.
+    """
+    from components.callbacks.model_state import leaf_layers
+
+    norms = [
+        layer
+        for layer in leaf_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    enabled = strategy.num_replicas_in_sync > 1
+    for layer in norms:
+        layer.synchronized = enabled
+
+    def restore():
+        for layer in norms:
+            layer.synchronized = False
+
+    return restore
