@@ -48,6 +48,7 @@ class Config(training.TrainingConfig):
     backbone: str = _flag("vgg", "Backbone builder.")
     width: int = _flag(16, "Width of the backbone.")
     stages: str = _flag("1,1,2,2", "VGG convolutions per stage (comma-separated).")
+    head_width: int = _flag(256, "Channels of the head's 3x3 layers.")
     grid_size: int = _flag(7, "S: the grid is S x S.")
     boxes_per_cell: int = _flag(2, "B: boxes predicted per cell.")
     lambda_coord: float = _flag(5.0, "Weight of the box regression.")
@@ -74,6 +75,7 @@ class Config(training.TrainingConfig):
             "test_images",
             "max_objects",
             "width",
+            "head_width",
             "grid_size",
             "boxes_per_cell",
         ):
@@ -201,6 +203,7 @@ def build_model(config, splits):
         backbone=config.backbone,
         grid_size=config.grid_size,
         boxes_per_cell=config.boxes_per_cell,
+        head_width=config.head_width,
         **options,
     )
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import keras_tuner
 
-from components import data, models
+from components import data, detection, models
 from components.optimizers import build_optimizer
+from recipes import yolo
 
 SAMPLINGS = ("log", "linear")
 # The notes: "learning_rate = 10 ** uniform(-6, 1)".
@@ -158,6 +161,109 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
         return model.fit(
             train_pipeline,
             validation_data=val_pipeline,
+            callbacks=callbacks,
+            shuffle=False,
+            **kwargs,
+        )
+
+
+class YoloHyperModel(keras_tuner.HyperModel):
+    """The YOLO recipe's search space (objective: validation loss, lower is better).
+
+    Fixed settings: the recipe's `Config` (data, grid, boxes per cell, VGG
+    stages) and the dataset's image shape and classes. Defaults are the
+    recipe's:
+
+    | name | space |
+    | --- | --- |
+    | `width` | 8, 16, 24 (backbone width) |
+    | `head_width` | 128, 256 |
+    | `lambda_coord` | 1 ... 10, log scale (paper: 5) |
+    | `lambda_noobj` | 0.05 ... 1, log scale (paper: 0.5) |
+    | `learning_rate` | 1e-6 ... 10, log scale (the notes), or linear |
+    | `batch_size` | 32, 64 |
+
+    Args:
+        config: `recipes.yolo.Config`. The recipe's fixed settings.
+        splits: `DetectionSplits` the trials train on (shape and classes).
+        learning_rate_sampling: `"log"` (default) or `"linear"`.
+        name: String. Name of the hypermodel.
+    """
+
+    def __init__(self, config, splits, learning_rate_sampling="log", name="yolo"):
+        super().__init__(name=name)
+        if learning_rate_sampling not in SAMPLINGS:
+            raise ValueError(
+                "Invalid value received for argument `learning_rate_sampling`. Expected "
+                f"'log' or 'linear'. Received: {learning_rate_sampling!r}"
+            )
+        self.config = config
+        self.splits = splits
+        self.learning_rate_sampling = learning_rate_sampling
+
+    def declare(self, hp):
+        """Registers every hyperparameter on `hp` and returns their values."""
+        low, high = LEARNING_RATE_RANGE
+        return {
+            "width": hp.Choice("width", [8, 16, 24], default=self.config.width),
+            "head_width": hp.Choice("head_width", [128, 256], default=256),
+            "lambda_coord": hp.Float(
+                "lambda_coord", 1.0, 10.0, sampling="log", default=5.0
+            ),
+            "lambda_noobj": hp.Float(
+                "lambda_noobj", 0.05, 1.0, sampling="log", default=0.5
+            ),
+            "learning_rate": hp.Float(
+                "learning_rate",
+                low,
+                high,
+                sampling=self.learning_rate_sampling,
+                default=1e-3,
+            ),
+            "batch_size": hp.Choice("batch_size", [32, 64], default=64),
+        }
+
+    def build(self, hp):
+        values = self.declare(hp)
+        config = dataclasses.replace(self.config, width=values["width"])
+        model = detection.yolo_detector(
+            self.splits.image_shape,
+            self.splits.num_classes,
+            backbone="vgg",
+            grid_size=config.grid_size,
+            boxes_per_cell=config.boxes_per_cell,
+            head_width=values["head_width"],
+            width=values["width"],
+            stages=yolo.parse_stages(config.stages),
+        )
+        self._compile(model, hp)
+        return model
+
+    def _compile(self, model, hp):
+        model.compile(
+            optimizer=keras.optimizers.Adam(hp.get("learning_rate")),
+            loss=detection.YoloLoss(
+                self.config.grid_size,
+                self.config.boxes_per_cell,
+                self.splits.num_classes,
+                hp.get("lambda_coord"),
+                hp.get("lambda_noobj"),
+            ),
+            steps_per_execution=8,
+        )
+
+    def fit(self, hp, model, train, validation_data=None, seed=0, **kwargs):
+        """The recipe's pipelines with the trial's batch size, then fits."""
+        config = dataclasses.replace(self.config, batch_size=hp.get("batch_size"))
+        epoch_seeds = data.EpochSeeds(seed)
+        callbacks = [
+            epoch_seeds,
+            *kwargs.pop("callbacks", []),
+            keras.callbacks.TerminateOnNaN(),
+        ]
+        return model.fit(
+            yolo.make_pipeline(config, self.splits, train, epoch_seeds),
+            validation_data=yolo.make_pipeline(config, self.splits, validation_data),
             callbacks=callbacks,
             shuffle=False,
             **kwargs,

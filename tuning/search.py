@@ -2,6 +2,7 @@
 
     python -m tuning.search classify --tuner random --max-trials 20 --directory tuning_runs
     python -m tuning.search classify --tuner bayesian --max-trials 30 --retrain
+    python -m tuning.search yolo --max-trials 8 --recipe-args "--train-images 1000"
 
 Killed in the middle (even with kill -9), the same command continues where it
 stopped: finished trials are read back from `--directory`, the interrupted one
@@ -15,20 +16,37 @@ to `<directory>/<project>/best_hyperparameters.json`.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
-import resource
-import signal
-import subprocess
+import shlex
 import sys
 
 import keras_tuner
 
 from components import data
-from recipes import classify, harness
-from tuning.hypermodels import SAMPLINGS, ClassifyHyperModel
+from recipes import classify, harness, yolo
+from tuning.hypermodels import SAMPLINGS, ClassifyHyperModel, YoloHyperModel
+from tuning.processes import (
+    CHILD_ENV,
+    PAUSED,
+    QuotaReached,
+    run_in_children,
+    with_memory_log,
+)
 
-RECIPES = ("classify",)
+RECIPES = ("classify", "yolo")
+# What a trial is scored on (KerasTuner minimizes a loss, maximizes the rest).
+OBJECTIVES = {"classify": "val_accuracy", "yolo": "val_loss"}
+REPORTED = {
+    "classify": ["model", "learning_rate", "l2", "dropout", "optimizer", "batch_size"],
+    "yolo": [
+        "width",
+        "head_width",
+        "lambda_coord",
+        "lambda_noobj",
+        "learning_rate",
+        "batch_size",
+    ],
+}
 TUNERS = ("random", "hyperband", "bayesian")
 
 
@@ -48,8 +66,18 @@ def build_parser():
     )
     parser.add_argument("--project-name", default=None, help="default: RECIPE_TUNER")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per trial")
-    parser.add_argument("--image-size", type=int, default=16, help="digits image size")
-    parser.add_argument("--dataset", default="digits", help="as in the recipe")
+    parser.add_argument(
+        "--image-size", type=int, default=16, help="digits image size (classify)"
+    )
+    parser.add_argument(
+        "--dataset", default="digits", help="as in the recipe (classify)"
+    )
+    parser.add_argument(
+        "--recipe-args",
+        default="",
+        help="the recipe's own flags for its fixed settings, quoted (yolo: e.g. "
+        '"--train-images 1000 --epochs 10"; trials use --epochs of the search)',
+    )
     parser.add_argument(
         "--builders",
         default="vgg,alexnet,googlenet,squeezenet,mlp",
@@ -110,56 +138,20 @@ def validate(args):
         )
 
 
-CHILD_ENV = "KERAS_NOTES_TRIAL_QUOTA"
-PAUSED = 3  # exit status of a child that used up its quota of trials
-
-
-class _QuotaReached(Exception):
-    pass
-
-
-def peak_rss_mib():
-    """Peak resident memory of this process so far, in MiB (Linux: KiB units)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
-
-
-def _with_memory_log(cls, quota):
-    """`cls` that logs each trial's peak memory and stops after `quota` trials.
-
-    TensorFlow keeps every traced train function for the life of the process,
-    even across `keras.backend.clear_session()`: a process that runs trial
-    after trial grows (about 24 MiB per trial for the small VGG). Child
-    processes with a quota of trials bound that; the oracle's files let the
-    next child go on where the last one stopped. `memory.csv` in the project
-    directory shows it: one row per trial with the process and its peak memory.
-    """
-
-    class WithMemoryLog(cls):
-        def on_trial_end(self, trial):
-            super().on_trial_end(trial)  # ends the trial and saves the oracle
-            path = os.path.join(self.project_dir, "memory.csv")
-            new = not os.path.exists(path)
-            with open(path, "a") as log:
-                if new:
-                    log.write("trial_id,tuner_id,pid,peak_rss_mib\n")
-                log.write(
-                    f"{trial.trial_id},{self.tuner_id},{os.getpid()},"
-                    f"{peak_rss_mib():.1f}\n"
-                )
-            self.finished_here = getattr(self, "finished_here", 0) + 1
-            if quota and self.finished_here >= quota:
-                raise _QuotaReached
-
-    return WithMemoryLog
-
-
 def make_tuner(
-    kind, hypermodel, max_trials, epochs, directory, project_name, seed, quota=None
+    kind,
+    hypermodel,
+    max_trials,
+    epochs,
+    directory,
+    project_name,
+    seed,
+    quota=None,
+    objective="val_accuracy",
 ):
     """The KerasTuner tuner of `kind`, reloading a search found in `directory`."""
     common = {
-        "objective": "val_accuracy",
+        "objective": objective,
         "directory": directory,
         "project_name": project_name,
         "seed": seed,
@@ -170,47 +162,11 @@ def make_tuner(
         "bayesian": keras_tuner.BayesianOptimization,
         "hyperband": keras_tuner.Hyperband,
     }
-    cls = _with_memory_log(classes[kind], quota)
+    cls = with_memory_log(classes[kind], quota)
     if kind == "hyperband":
         # Hyperband's budget is its epochs: `max_trials` does not apply.
         return cls(hypermodel, max_epochs=epochs, factor=3, **common)
     return cls(hypermodel, max_trials=max_trials, **common)
-
-
-def _death_signal_setter():
-    """A function for `preexec_fn` that makes the child die with its parent.
-
-    On Linux, `prctl(PR_SET_PDEATHSIG, SIGKILL)` asks the kernel to kill the
-    child when its parent dies, so a kill -9 of the search stops the running
-    trial too (otherwise it would go on writing to the directory while a
-    resumed search starts). The function is looked up here, in the parent:
-    between fork and exec only the call itself runs. Elsewhere: None.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (AttributeError, OSError):
-        return None
-    return lambda: prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-
-
-def run_in_children(argv, verbose):
-    """Runs the search in child processes until one reports it complete."""
-    processes = 0
-    setter = _death_signal_setter()
-    while True:
-        processes += 1
-        if verbose:
-            harness.report([f"tuning.search: trial process {processes}"])
-        code = subprocess.call(
-            [sys.executable, "-m", "tuning.search", *argv],
-            preexec_fn=setter,
-        )
-        if code == 0:
-            return processes
-        if code != PAUSED:
-            raise SystemExit(code)
 
 
 def role():
@@ -221,7 +177,15 @@ def role():
 
 
 def recipe_flags(values, hypermodel):
-    """Command-line flags of `recipes.classify` for a trial's hyperparameters."""
+    """Command-line flags of the recipe for a trial's hyperparameters."""
+    if isinstance(hypermodel, YoloHyperModel):
+        names = ("width", "head_width", "lambda_coord", "lambda_noobj")
+        names += ("learning_rate", "batch_size")
+        return [
+            item
+            for name in names
+            for item in (f"--{name.replace('_', '-')}", _flag_value(values[name]))
+        ]
     flags = [
         "--model",
         values["model"],
@@ -235,19 +199,17 @@ def recipe_flags(values, hypermodel):
         repr(values["momentum"]),
     ]
     for name, value in hypermodel.model_options(values).items():
-        flags += [
-            f"--{name.replace('_', '-')}",
-            repr(value) if isinstance(value, float) else str(value),
-        ]
+        flags += [f"--{name.replace('_', '-')}", _flag_value(value)]
     return flags
 
 
-def report(tuner, top):
+def _flag_value(value):
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def report(tuner, top, names, objective):
     trials = tuner.oracle.get_best_trials(top)
-    names = ["model", "learning_rate", "l2", "dropout", "optimizer", "batch_size"]
-    header = f"{'trial':<7}{'val_accuracy':>13}  " + "  ".join(
-        f"{n:>13}" for n in names
-    )
+    header = f"{'trial':<7}{objective:>13}  " + "  ".join(f"{n:>13}" for n in names)
     lines = [header, "-" * len(header)]
     for trial in trials:
         values = trial.hyperparameters.values
@@ -263,6 +225,37 @@ def report(tuner, top):
     return trials
 
 
+def load_recipe(args):
+    """The recipe's data and hypermodel: `(hypermodel, train, validation, argv)`.
+
+    `argv` holds the recipe flags that fix its settings (for the retraining).
+    """
+    recipe_argv = shlex.split(args.recipe_args)
+    if args.recipe == "yolo":
+        config, _ = harness.parse_config(
+            yolo.Config, [*recipe_argv, "--seed", str(args.seed)], "yolo", ""
+        )
+        config = yolo.apply_quick(config)
+        config.validate()
+        splits = yolo.load_splits(config)
+        hypermodel = YoloHyperModel(config, splits, args.lr_sampling)
+        return hypermodel, splits.train, splits.validation, recipe_argv
+    builders = tuple(b for b in args.builders.split(",") if b)
+    config = classify.Config(
+        dataset=args.dataset, image_size=args.image_size, seed=args.seed
+    )
+    splits, train = classify.load_data(config)
+    hypermodel = ClassifyHyperModel(
+        splits.input_shape,
+        splits.num_classes,
+        data.fit_normalizer(train),
+        builders=builders,
+        learning_rate_sampling=args.lr_sampling,
+    )
+    argv = ["--dataset", args.dataset, "--image-size", str(args.image_size)]
+    return hypermodel, train, splits.validation, argv + recipe_argv
+
+
 def main(argv=None):
     """Runs (or resumes) a search; returns the best hyperparameters and counts."""
     parser = build_parser()
@@ -270,18 +263,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with harness.usage_errors(parser):
         validate(args)
-        builders = tuple(b for b in args.builders.split(",") if b)
-        config = classify.Config(
-            dataset=args.dataset, image_size=args.image_size, seed=args.seed
-        )
-        splits, train = classify.load_data(config)
-        hypermodel = ClassifyHyperModel(
-            splits.input_shape,
-            splits.num_classes,
-            data.fit_normalizer(train),
-            builders=builders,
-            learning_rate_sampling=args.lr_sampling,
-        )
+        hypermodel, train, validation, fixed_argv = load_recipe(args)
+    objective = OBJECTIVES[args.recipe]
     project = args.project_name or f"{args.recipe}_{args.tuner}"
     child = CHILD_ENV in os.environ
     processes = 0
@@ -304,17 +287,18 @@ def main(argv=None):
         project,
         args.seed,
         quota,
+        objective,
     )
     if not processes:
         try:
             tuner.search(
                 train,
-                validation_data=splits.validation,
+                validation_data=validation,
                 epochs=args.epochs,
                 verbose=args.verbose,
                 seed=args.seed,
             )
-        except _QuotaReached:
+        except QuotaReached:
             sys.exit(PAUSED)
     if child:
         return {"role": "child"}
@@ -324,14 +308,15 @@ def main(argv=None):
     # a distributed search that trial would run again on the next start.
     tuner.oracle.save()
 
-    trials = report(tuner, args.top)
+    trials = report(tuner, args.top, REPORTED[args.recipe], objective)
     best = trials[0].hyperparameters.values
     counts = {}
     for trial in tuner.oracle.trials.values():
         counts[trial.status] = counts.get(trial.status, 0) + 1
     result = {
         "best_hyperparameters": best,
-        "best_val_accuracy": trials[0].score,
+        "objective": objective,
+        "best_score": trials[0].score,
         "trials": len(tuner.oracle.trials),
         "statuses": counts,
         "recipe_flags": recipe_flags(best, hypermodel),
@@ -343,20 +328,18 @@ def main(argv=None):
     harness.report(
         [
             f"best hyperparameters: {tuner.project_dir}/best_hyperparameters.json",
-            "retrain with: python -m recipes.classify "
-            + " ".join(result["recipe_flags"]),
+            f"retrain with: python -m recipes.{args.recipe} "
+            + " ".join(shlex.quote(f) for f in [*fixed_argv, *result["recipe_flags"]]),
         ]
     )
     if args.retrain:
-        result["retrained"] = classify.main(
+        recipe = {"classify": classify, "yolo": yolo}[args.recipe]
+        result["retrained"] = recipe.main(
             [
+                *fixed_argv,
                 *result["recipe_flags"],
                 "--epochs",
                 str(args.retrain_epochs),
-                "--dataset",
-                args.dataset,
-                "--image-size",
-                str(args.image_size),
                 "--seed",
                 str(args.seed),
                 "--run-dir",

@@ -251,5 +251,10 @@ def test_dense_to_conv_errors():
     no_flatten = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="Flatten"):
         dense_to_conv(no_flatten)
+    inputs = keras.Input((8, 8, 3))
+    left = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    right = keras.layers.Conv2D(4, 1)(inputs)
+    merged = keras.layers.Flatten()(keras.layers.Add()([left, right]))
+    two_branches = keras.Model(inputs, keras.layers.Dense(2)(merged))
     with pytest.raises(ValueError, match="merges or splits"):
-        dense_to_conv(models.build("googlenet", (32, 32, 3), 10, width=4))
+        dense_to_conv(two_branches)

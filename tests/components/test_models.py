@@ -96,6 +96,7 @@ def test_registry_errors():
 # --- paper presets: published parameter counts and multiply-adds ---------------
 
 
+@pytest.mark.backend_independent
 def test_vgg16_paper_preset_equals_keras_applications():
     ours = models.build("vgg", (224, 224, 3), 1000, preset="paper", depth=16)
     reference = keras.applications.VGG16(weights=None)
@@ -116,6 +117,7 @@ def test_vgg_depth_presets_have_depth_weight_layers(depth):
     assert len(weighted) == depth  # convolutions + 3 dense layers
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "name, shape, params, macs",
     [
@@ -131,6 +133,7 @@ def test_paper_presets_match_published_figures(name, shape, params, macs):
         assert flops(model)["total_macs"] == pytest.approx(macs, rel=0.06)
 
 
+@pytest.mark.backend_independent
 def test_googlenet_and_squeezenet_have_no_large_dense_layers():
     google = models.build("googlenet", (224, 224, 3), 1000, preset="paper")
     dense = [layer for layer in google.layers if isinstance(layer, keras.layers.Dense)]
@@ -227,5 +230,5 @@ def test_linear_is_one_dense_layer_on_pixels():
     x = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
     w, b = model.get_layer("predictions").get_weights()
     np.testing.assert_allclose(
-        np.asarray(model(x)), x.reshape(2, -1) @ w + b, rtol=1e-5
+        np.asarray(model(x)), x.reshape(2, -1) @ w + b, rtol=1e-5, atol=1e-6
     )

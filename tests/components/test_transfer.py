@@ -82,6 +82,7 @@ def test_top_codes_are_the_classifier_input():
     np.testing.assert_allclose(probs, np.asarray(model(X)), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.backend_independent
 def test_default_early_layer_of_an_application():
     base, _ = transfer.application_base("MobileNetV2", (32, 32, 3), weights=None)
     name = transfer.default_early_layer(base)

@@ -147,18 +147,17 @@ def test_two_workers_train_together_and_agree_on_the_weights(tmp_path):
 
 
 def test_a_failed_worker_stops_the_others_and_is_reported(tmp_path):
-    # Worker 1 fails at once; worker 0 would otherwise wait a minute.
+    # Worker 1 fails at once; worker 0 would wait ten minutes, past the
+    # timeout: a launcher that waited for it would report the timeout instead.
     script = (
         "import json, os, sys, time\n"
         "index = json.loads(os.environ['TF_CONFIG'])['task']['index']\n"
-        "sys.exit(7) if index == 1 else time.sleep(60)\n"
+        "sys.exit(7) if index == 1 else time.sleep(600)\n"
     )
-    start = time.monotonic()
     code, message = launch.run_workers(
         [sys.executable, "-c", script], 2, str(tmp_path), timeout=120
     )
     assert code == 1 and "worker 1 failed with exit status 7" in message
-    assert time.monotonic() - start < 30
     code, message = launch.run_workers(
         [sys.executable, "-c", "import time; time.sleep(60)"],
         2,

@@ -70,6 +70,7 @@ def test_every_hyperparameter_has_a_default_and_builds_each_builder():
         (["classify", "--max-trials", "0"], "max_trials"),
         (["classify", "--lr-sampling", "cubic"], "lr_sampling"),
         (["classify", "--trials-per-process", "-1"], "trials_per_process"),
+        (["yolo", "--recipe-args", "--stages x"], "stages"),
     ],
 )
 def test_bad_input_is_a_one_line_error(argv, message, capsys, tmp_path):
@@ -242,3 +243,38 @@ def test_trials_in_child_processes_finish_the_same_search(tmp_path, monkeypatch)
     pids = [row["pid"] for row in rows]
     assert pids[0] == pids[1] != pids[2] and str(os.getpid()) not in pids
     assert all(float(row["peak_rss_mib"]) > 100 for row in rows)  # TF alone is more
+
+
+def test_yolo_search_minimizes_validation_loss_and_retrains(tmp_path):
+    tiny = (
+        "--image-size 56 --stages 1,1,1 --train-images 48 --validation-images 16 "
+        "--test-images 8 --batch-size 16 --verbose 0"
+    )
+    result = search.main(
+        [
+            "yolo",
+            "--max-trials",
+            "2",
+            "--epochs",
+            "1",
+            "--trials-per-process",
+            "0",
+            "--verbose",
+            "0",
+            "--recipe-args",
+            tiny,
+            "--directory",
+            str(tmp_path),
+            "--retrain",
+            "--retrain-epochs",
+            "1",
+        ]
+    )
+    assert result["objective"] == "val_loss"
+    assert result["trials"] == 2 and result["statuses"] == {"COMPLETED": 2}
+    tuner_scores = []
+    for path in (tmp_path / "yolo_random").glob("trial_*/trial.json"):
+        tuner_scores.append(json.loads(path.read_text())["score"])
+    assert result["best_score"] == min(tuner_scores)  # a loss: lower is better
+    assert "--lambda-coord" in result["recipe_flags"]
+    assert 0.0 <= result["retrained"]["map50"] <= 1.0
