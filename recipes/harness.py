@@ -90,6 +90,18 @@ def parse_config(config_cls, argv, prog, description):
     return config, parser
 
 
+def apply_quick(config, quick):
+    """`--quick`: the settings of `quick` for every flag still at its default.
+
+    A flag given on the command line (a value other than the default) wins.
+    """
+    if not getattr(config, "quick", False):
+        return config
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    changes = {k: v for k, v in quick.items() if getattr(config, k) == defaults[k]}
+    return dataclasses.replace(config, **changes)
+
+
 @contextlib.contextmanager
 def usage_errors(parser):
     """Turns `ValueError`s raised inside the block into a one-line CLI error."""

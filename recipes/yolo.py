@@ -113,11 +113,8 @@ def parse_stages(text):
 
 
 def apply_quick(config):
-    if not config.quick:
-        return config
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
-    changes = {k: v for k, v in QUICK.items() if getattr(config, k) == defaults[k]}
-    return dataclasses.replace(config, **changes)
+    """`--quick`: smaller settings for every flag still at its default."""
+    return harness.apply_quick(config, QUICK)
 
 
 # ---------------------------------------------------------------------------

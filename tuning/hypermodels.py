@@ -16,6 +16,12 @@ SAMPLINGS = ("log", "linear")
 LEARNING_RATE_RANGE = (1e-6, 10.0)
 
 
+def learning_rate(hp, sampling):
+    """The learning rate over [1e-6, 10] (the notes' range), default 1e-3."""
+    low, high = LEARNING_RATE_RANGE
+    return hp.Float("learning_rate", low, high, sampling=sampling, default=1e-3)
+
+
 class ClassifyHyperModel(keras_tuner.HyperModel):
     """The classification recipe's search space.
 
@@ -80,7 +86,6 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
 
     def declare(self, hp):
         """Registers every hyperparameter on `hp` and returns their values."""
-        low, high = LEARNING_RATE_RANGE
         return {
             "model": hp.Choice("model", list(self.builders), default=self.builders[0]),
             "width_multiplier": hp.Choice(
@@ -90,13 +95,7 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
             "l2": hp.Float("l2", 1e-6, 1e-2, sampling="log", default=1e-5),
             "optimizer": hp.Choice("optimizer", ["adam", "nesterov"], default="adam"),
             "momentum": hp.Float("momentum", 0.5, 0.99, default=0.9),
-            "learning_rate": hp.Float(
-                "learning_rate",
-                low,
-                high,
-                sampling=self.learning_rate_sampling,
-                default=1e-3,
-            ),
+            "learning_rate": learning_rate(hp, self.learning_rate_sampling),
             "batch_size": hp.Choice("batch_size", [32, 64, 128], default=64),
         }
 
@@ -203,7 +202,6 @@ class YoloHyperModel(keras_tuner.HyperModel):
 
     def declare(self, hp):
         """Registers every hyperparameter on `hp` and returns their values."""
-        low, high = LEARNING_RATE_RANGE
         return {
             "width": hp.Choice("width", [8, 16, 24], default=self.config.width),
             "head_width": hp.Choice("head_width", [128, 256], default=256),
@@ -213,13 +211,7 @@ class YoloHyperModel(keras_tuner.HyperModel):
             "lambda_noobj": hp.Float(
                 "lambda_noobj", 0.05, 1.0, sampling="log", default=0.5
             ),
-            "learning_rate": hp.Float(
-                "learning_rate",
-                low,
-                high,
-                sampling=self.learning_rate_sampling,
-                default=1e-3,
-            ),
+            "learning_rate": learning_rate(hp, self.learning_rate_sampling),
             "batch_size": hp.Choice("batch_size", [32, 64], default=64),
         }
 

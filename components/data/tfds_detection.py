@@ -7,7 +7,7 @@ import tensorflow as tf
 from components.data.canvases import DetectionSplits
 from components.data.image_ops import check_image_size
 from components.data.splits import check_fractions
-from components.data.tfds_source import _split_names, parse_tfds_spec
+from components.data.tfds_source import _split_names, parse_tfds_spec, tfds_builder
 from components.models.checks import check_positive_int
 
 
@@ -76,12 +76,7 @@ def load_tfds_detection(
         raise ValueError("Detection datasets need an `image_size` (images vary).")
     check_positive_int("max_objects", max_objects)
     check_fractions(validation_fraction, test_fraction)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as error:  # TFDS raises its own DatasetNotFoundError.
-        raise ValueError(
-            f"Unknown TFDS dataset {name!r}: {str(error).splitlines()[0]}"
-        ) from None
+    builder = tfds_builder(name, data_dir)
     features = builder.info.features
     objects = features["objects"] if "objects" in features else None
     if (

@@ -19,6 +19,18 @@ def parse_tfds_spec(spec):
     return "/".join(parts[1:])
 
 
+def tfds_builder(name, data_dir=None):
+    """`tfds.builder(name)`, with a one-line error for an unknown dataset."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # TFDS raises its own DatasetNotFoundError.
+        raise ValueError(
+            f"Unknown TFDS dataset {name!r}: {str(error).splitlines()[0]}"
+        ) from None
+
+
 def _split_names(info, validation_fraction, test_fraction):
     """Chooses TFDS split strings for train, validation and test.
 
@@ -85,12 +97,7 @@ def load_tfds(
     image_size = check_image_size(image_size)
     channels = check_channels(channels)
     check_fractions(validation_fraction, test_fraction)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as error:  # TFDS raises its own DatasetNotFoundError.
-        raise ValueError(
-            f"Unknown TFDS dataset {name!r}: {str(error).splitlines()[0]}"
-        ) from None
+    builder = tfds_builder(name, data_dir)
     info = builder.info
     keys = info.supervised_keys
     if not keys or len(keys) != 2:

@@ -6,7 +6,7 @@ import dataclasses
 
 from components import data, models, transfer
 from components.models.checks import check_positive_int
-from recipes import training
+from recipes import harness, training
 
 _flag = training.flag
 QUICK = {
@@ -116,11 +116,7 @@ class Config(training.TrainingConfig):
 
 def apply_quick(config):
     """`--quick`: smaller settings for every flag still at its default."""
-    if not config.quick:
-        return config
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
-    changes = {k: v for k, v in QUICK.items() if getattr(config, k) == defaults[k]}
-    return dataclasses.replace(config, **changes)
+    return harness.apply_quick(config, QUICK)
 
 
 def channels(config):
