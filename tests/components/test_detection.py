@@ -263,22 +263,9 @@ def test_per_class_figures_average_to_pycocotools_map():
 @pytest.mark.backend_independent
 def test_canvas_boxes_enclose_the_ink_exactly():
     square = np.ones((3, 8, 8, 1), "float32")  # glyphs that are all ink
-    canvases = data.digit_canvases(
-        (square, np.array([1, 2, 3])),
-        6,
-        canvas_size=64,
-        glyph_size=(12, 20),
-        seed=5,
-        progress=False,
-    )
-    again = data.digit_canvases(
-        (square, np.array([1, 2, 3])),
-        6,
-        canvas_size=64,
-        glyph_size=(12, 20),
-        seed=5,
-        progress=False,
-    )
+    options = dict(canvas_size=64, glyph_size=(12, 20), seed=5, progress=False)
+    canvases = data.digit_canvases((square, np.array([1, 2, 3])), 6, **options)
+    again = data.digit_canvases((square, np.array([1, 2, 3])), 6, **options)
     np.testing.assert_array_equal(canvases["images"], again["images"])
     for image, boxes, labels in zip(
         canvases["images"], canvases["boxes"], canvases["labels"]
