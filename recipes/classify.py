@@ -276,7 +276,7 @@ def main(argv=None):
         unsync = [distribution.synchronize_batch_norm(m, strategy) for m in trained]
 
     run = harness.RunDirectory(
-        distribution.run_path(config.run_dir, strategy), "classify"
+        distribution.worker_path(config.run_dir, strategy), "classify"
     )
     run.write_config(config)
     augment = None if config.overfit_subset else config.augment
@@ -302,7 +302,7 @@ def main(argv=None):
             epoch_seeds=epoch_seeds,
         )
         suffix = "" if members == 1 else f"_member{index + 1}"
-        backup = distribution.backup_path(config.backup_dir, strategy)
+        backup = distribution.worker_path(config.backup_dir, strategy)
         if backup is not None and members > 1:
             backup = os.path.join(backup, f"member{index + 1}")
         callbacks = (

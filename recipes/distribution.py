@@ -99,21 +99,17 @@ def is_chief(strategy):
     return task_type == "worker" and task_id == 0 and "chief" not in spec
 
 
-def run_path(run_dir, strategy):
-    """Workers other than the chief write under `<run_dir>/workers/<id>`: every
-    worker must save (collective ops), but only the chief's copy is the run's."""
-    if run_dir is None or is_chief(strategy):
-        return run_dir
-    _, task_id = task(strategy)
-    return os.path.join(run_dir, "workers", str(task_id))
+def worker_path(path, strategy):
+    """Where this worker writes what belongs under `path` (a run or backup dir).
 
-
-def backup_path(backup_dir, strategy):
-    """The chief backs up to `backup_dir`, other workers to a subfolder each."""
-    if backup_dir is None or is_chief(strategy):
-        return backup_dir
+    The chief writes to `path` itself; every other worker must save too
+    (saving runs collective ops) but into `<path>/workers/<id>`, so that only
+    the chief's copy is the run's.
+    """
+    if path is None or is_chief(strategy):
+        return path
     _, task_id = task(strategy)
-    return os.path.join(backup_dir, "workers", str(task_id))
+    return os.path.join(path, "workers", str(task_id))
 
 
 class BackupAndRestoreWithRNG(keras.callbacks.BackupAndRestore):

@@ -291,7 +291,9 @@ def main(argv=None):
         with strategy.scope():
             model = build_model(config, splits)
     unsync = distribution.synchronize_batch_norm(model, strategy)
-    run = harness.RunDirectory(distribution.run_path(config.run_dir, strategy), "yolo")
+    run = harness.RunDirectory(
+        distribution.worker_path(config.run_dir, strategy), "yolo"
+    )
     run.write_config(config)
 
     # Train.
@@ -305,7 +307,7 @@ def main(argv=None):
     )
     epoch_seeds = data.EpochSeeds(config.seed)
     train = make_pipeline(config, splits, splits.train, epoch_seeds)
-    backup = distribution.backup_path(config.backup_dir, strategy)
+    backup = distribution.worker_path(config.backup_dir, strategy)
     with strategy.scope():
         training.compile_model(config, model, steps, loss, metrics=())
         distribution.prepare_fit(model, strategy, train)

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from components.callbacks.model_state import leaf_layers
 from components.transfer.features import find_layer
-
-
-def _leaves(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaves(layer)
-        else:
-            yield layer
 
 
 def freeze(model):
@@ -62,7 +55,7 @@ def unfreeze(model, from_layer=None, keep_batch_norm_frozen=True):
     for index, layer in enumerate(layers):
         layer.trainable = index >= start
     if keep_batch_norm_frozen:
-        for layer in _leaves(model):
+        for layer in leaf_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
     return model
