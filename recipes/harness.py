@@ -17,6 +17,7 @@ import types
 import typing
 
 import keras
+import numpy as np
 
 from recipes import distribution
 
@@ -210,21 +211,22 @@ def merge_histories(paths, out_path, column="member"):
         writer.writerows(rows)
 
 
-def plot_histories(histories, path, title=""):
-    """Saves loss and accuracy curves (train and validation) as a PNG.
+def plot_histories(histories, path, title="", metrics=("loss", "accuracy")):
+    """Saves curves (train and validation) of `metrics` as a PNG, one panel each.
 
     Args:
         histories: List of `History.history` dicts, one line pair per entry.
         path: String. Where to write the PNG.
         title: String. Figure title.
+        metrics: Sequence of history keys, one panel each.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for panel, metric in zip(axes, ("loss", "accuracy")):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4))
+    for panel, metric in zip(np.atleast_1d(axes), metrics):
         for index, history in enumerate(histories):
             label = f"model {index + 1} " if len(histories) > 1 else ""
             for prefix, style in (("", "-"), ("val_", "--")):

@@ -143,7 +143,7 @@ def compile_model(config, model, steps_per_epoch, loss, metrics=("accuracy",)):
             config.global_clipnorm,
         ),
         loss=loss,
-        metrics=list(metrics),
+        metrics=list(metrics) or None,
         steps_per_execution=steps_per_execution(config.steps_per_execution),
     )
     return model

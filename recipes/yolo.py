@@ -25,9 +25,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components import data, detection, models
-from components.models.checks import check_positive_int
-from recipes import distribution, harness, training
+from components import data, detection
+from recipes import detecting, distribution, harness, training
 
 # ---------------------------------------------------------------------------
 # Setup
@@ -38,78 +37,25 @@ QUICK = {"train_images": 600, "test_images": 100, "epochs": 6, "width": 8}
 
 
 @dataclasses.dataclass
-class Config(training.TrainingConfig):
-    dataset: str = _flag("canvases", "'canvases' (digits, offline) or tfds:NAME.")
-    image_size: int = _flag(112, "Side of the (square) images.")
-    train_images: int = _flag(3000, "Training canvases.")
-    validation_images: int = _flag(200, "Validation canvases.")
-    test_images: int = _flag(500, "Test canvases (handwriting unseen in training).")
-    max_objects: int = _flag(4, "Most objects per canvas (per image for tfds).")
-    backbone: str = _flag("vgg", "Backbone builder.")
-    width: int = _flag(16, "Width of the backbone.")
-    stages: str = _flag("1,1,2,2", "VGG convolutions per stage (comma-separated).")
+class Config(detecting.DetectionConfig):
     head_width: int = _flag(256, "Channels of the head's 3x3 layers.")
     grid_size: int = _flag(7, "S: the grid is S x S.")
     boxes_per_cell: int = _flag(2, "B: boxes predicted per cell.")
     lambda_coord: float = _flag(5.0, "Weight of the box regression.")
     lambda_noobj: float = _flag(0.5, "Weight of the no-object confidence.")
     augment: bool = _flag(True, "Translation and scale jitter (boxes follow).")
-    score_threshold: float = _flag(0.01, "Lowest score kept for evaluation.")
-    iou_threshold: float = _flag(0.5, "IoU above which NMS drops a box.")
-    gallery_threshold: float = _flag(0.3, "Lowest score drawn in the gallery.")
     quick: bool = _flag(False, "A small, fast run (600 canvases, 6 epochs).")
-    seed: int = _flag(0, "Seed of the canvases, initialization and shuffling.")
-    data_dir: str | None = _flag(None, "TFDS data directory.")
-    download: bool = _flag(True, "Let TFDS download a missing dataset.")
     run_dir: str | None = _flag(None, "Run directory (default runs/yolo/<time>).")
-    verbose: int = _flag(1, "Keras verbosity: 0, 1 or 2.")
     epochs: int = _flag(20, "Training epochs.")
-    monitors: bool = _flag(False, "Log update ratios and dead units (slower).")
 
     def validate(self):
-        self.validate_training()
-        for name in (
-            "image_size",
-            "train_images",
-            "validation_images",
-            "test_images",
-            "max_objects",
-            "width",
-            "head_width",
-            "grid_size",
-            "boxes_per_cell",
-        ):
-            check_positive_int(name, getattr(self, name))
-        for name in ("score_threshold", "iou_threshold", "gallery_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(
-                    f"Invalid value received for argument `{name}`. Expected a float "
-                    f"in [0, 1]. Received: {name}={getattr(self, name)}"
-                )
-        if self.backbone not in models.available():
-            raise ValueError(
-                "Invalid value received for argument `backbone`. Expected one of "
-                f"{', '.join(models.available())}. Received: backbone={self.backbone!r}"
-            )
-        if self.dataset != "canvases" and not self.dataset.startswith("tfds:"):
-            raise ValueError(
-                "Invalid value received for argument `dataset`. Expected 'canvases' "
-                f"or 'tfds:NAME'. Received: dataset={self.dataset!r}"
-            )
-        parse_stages(self.stages)
+        self.validate_detection(("head_width", "grid_size", "boxes_per_cell"))
 
 
-def parse_stages(text):
-    try:
-        stages = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        stages = ()
-    if not stages or min(stages) < 1:
-        raise ValueError(
-            "Invalid value received for argument `stages`. Expected positive "
-            f"integers separated by commas, such as '1,1,2,2'. Received: stages={text!r}"
-        )
-    return stages
+# Kept under their old names: the tuning module and users import them from here.
+parse_stages = detecting.parse_stages
+load_splits = detecting.load_splits
+ground_truth = detecting.ground_truth
 
 
 def apply_quick(config):
@@ -120,26 +66,6 @@ def apply_quick(config):
 # ---------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------
-
-
-def load_splits(config):
-    if config.dataset == "canvases":
-        return data.load_digit_canvases(
-            config.train_images,
-            config.validation_images,
-            config.test_images,
-            canvas_size=config.image_size,
-            max_objects=config.max_objects,
-            glyph_size=(max(8, config.image_size // 6), config.image_size * 2 // 5),
-            seed=config.seed,
-        )
-    return data.load_tfds_detection(
-        config.dataset,
-        image_size=config.image_size,
-        max_objects=config.max_objects,
-        data_dir=config.data_dir,
-        download=config.download,
-    )
 
 
 def make_pipeline(config, splits, dataset, epoch_seeds=None):
@@ -175,25 +101,12 @@ def make_pipeline(config, splits, dataset, epoch_seeds=None):
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
 
 
-def ground_truth(dataset):
-    """All `(images, boxes, labels)` of a split as NumPy arrays."""
-    images, boxes, labels = [], [], []
-    for batch in dataset.batch(256).as_numpy_iterator():
-        images.append(batch["images"])
-        boxes.append(batch["bounding_boxes"]["boxes"])
-        labels.append(batch["bounding_boxes"]["labels"])
-    return np.concatenate(images), np.concatenate(boxes), np.concatenate(labels)
-
-
 # ---------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------
 
 
 def build_model(config, splits):
-    options = {"width": config.width}
-    if config.backbone == "vgg":
-        options["stages"] = parse_stages(config.stages)
     return detection.yolo_detector(
         splits.image_shape,
         splits.num_classes,
@@ -201,7 +114,7 @@ def build_model(config, splits):
         grid_size=config.grid_size,
         boxes_per_cell=config.boxes_per_cell,
         head_width=config.head_width,
-        **options,
+        **detecting.backbone_options(config),
     )
 
 
@@ -237,44 +150,6 @@ def detect(config, model, images):
         "postprocess_ms_per_image": round(1000 * post_seconds / len(images), 3),
     }
     return detections, timing
-
-
-def plot_gallery(images, boxes, labels, detections, threshold, class_names, path):
-    """Test images with true boxes (green) and detections (red, label:score)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    count = min(12, len(images))
-    fig, axes = plt.subplots(3, 4, figsize=(12, 9))
-    for index, panel in enumerate(axes.flat):
-        panel.axis("off")
-        if index >= count:
-            continue
-        image = images[index]
-        panel.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-        for box, label in zip(boxes[index], labels[index]):
-            if label >= 0:
-                x0, y0, x1, y1 = box
-                panel.add_patch(
-                    Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime")
-                )
-        for k in range(int(detections["num_detections"][index])):
-            score = detections["scores"][index][k]
-            if score < threshold:
-                continue
-            x0, y0, x1, y1 = detections["boxes"][index][k]
-            name = class_names[int(detections["labels"][index][k])]
-            panel.add_patch(
-                Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="red", ls="--")
-            )
-            panel.text(x0, y0 - 1, f"{name}:{score:.2f}", color="red", fontsize=7)
-    fig.suptitle("green: ground truth; red: detections")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def main(argv=None):
@@ -324,59 +199,21 @@ def main(argv=None):
         )
         train_seconds = time.perf_counter() - start
     unsync()
-    # The CSV holds every epoch, also those of a run resumed from a backup.
-    history = harness.read_history(run.file("history.csv"))
 
     # Evaluate.
-    images, boxes, labels = ground_truth(splits.test)
-    detections, timing = detect(config, model, images)
-    truth = detection.coco_ground_truth(
-        boxes, labels, splits.image_shape, splits.class_names
-    )
-    rows = detection.coco_detections(detections)
-    scores = detection.coco_evaluate(truth, rows)
-    metrics = {
-        "dataset": splits.name,
-        "map50": scores["map50"],
-        "map": scores["map"],
-        "map75": scores["map75"],
-        "per_class_ap50": scores["per_class_ap50"],
-        "per_class_ap": scores["per_class_ap"],
-        "test_images": int(len(images)),
-        "test_objects": int((labels >= 0).sum()),
-        "epochs": config.epochs,
-        "train_seconds": round(train_seconds, 1),
-        "parameters": int(model.count_params()),
-        **timing,
-    }
-
-    # Artifacts.
-    run.write_json("ground_truth.json", truth)
-    run.write_json("detections.json", rows)
-    model.save(run.file("model.keras"))
-    harness.plot_histories([history], run.file("curves.png"), "YOLO loss")
-    plot_gallery(
-        images,
-        boxes,
-        labels,
+    test = ground_truth(splits.test)
+    detections, timing = detect(config, model, test[0])
+    return detecting.finish(
+        run,
+        config,
+        splits,
+        model,
+        test,
         detections,
-        config.gallery_threshold,
-        splits.class_names,
-        run.file("gallery.png"),
+        {**timing, "train_seconds": round(train_seconds, 1)},
+        ("loss",),
+        "YOLO",
     )
-    run.write_json("metrics.json", metrics)
-    harness.report(
-        [
-            f"run directory: {run.path}",
-            f"mAP@0.5: {metrics['map50']:.4f}   mAP@[.5:.95]: {metrics['map']:.4f}",
-            "AP@0.5 per class: "
-            + ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class_ap50"].items()),
-            f"inference: {timing['inference_images_per_second']} images/s; "
-            f"post-processing: {timing['postprocess_ms_per_image']} ms/image",
-            f"training time: {train_seconds:.1f} s",
-        ]
-    )
-    return metrics
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def distribution_options():
     return options
 
 
-def shuffle_by_epoch(dataset, epoch_seeds):
+def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None):
     """Each epoch, the whole dataset in an order drawn from the epoch's seed.
 
     A full permutation (as a shuffle buffer of the whole dataset would give),
@@ -126,6 +126,10 @@ def shuffle_by_epoch(dataset, epoch_seeds):
     Args:
         dataset: Unbatched `tf.data.Dataset` of known size.
         epoch_seeds: `EpochSeeds`, also passed to `fit`'s callbacks.
+        map_with_seed: Optional `fn(element, seed)` applied to each element
+            after the shuffle, with `seed` a stateless-op seed made of the
+            epoch's seed and the element's position: per-epoch random work
+            (such as sampling regions) that a resumed run repeats.
 
     Returns:
         The shuffled, unbatched dataset.
@@ -156,7 +160,15 @@ def shuffle_by_epoch(dataset, epoch_seeds):
             permuted = tf.nest.map_structure(lambda t: tf.gather(t, order), element)
             return permuted[0] if len(permuted) == 1 else permuted
 
-        return whole.map(gather).unbatch()
+        epoch = whole.map(gather).unbatch()
+        if map_with_seed is not None:
+            epoch = epoch.enumerate().map(
+                lambda index, element: map_with_seed(
+                    element, tf.stack([epoch_seed, index])
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        return epoch
 
     shuffled = epoch_seeds.dataset().flat_map(permute)
     # flat_map forgets the size; progress bars and schedules want it.

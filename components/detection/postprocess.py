@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from components.detection.anchors import decode_deltas
 from components.detection.yolo_loss import cell_offsets, split_predictions
 
 
@@ -62,9 +63,24 @@ def decode_predictions(
     scores = class_probs[..., None, :] * confidence[..., None]
     batch = tf.shape(y_pred)[0]
     num_classes = class_probs.shape[-1]
-    boxes, scores, labels, count = tf.image.combined_non_max_suppression(
+    return _suppress(
         tf.reshape(yxyx, (batch, -1, 1, 4)),
         tf.reshape(scores, (batch, -1, num_classes)),
+        image_shape,
+        score_threshold,
+        iou_threshold,
+        max_detections,
+    )
+
+
+def _suppress(
+    yxyx, scores, image_shape, score_threshold, iou_threshold, max_detections
+):
+    """Class-wise NMS of normalized "yxyx" boxes `(batch, N, 1 or C, 4)`;
+    detections in "xyxy" pixels."""
+    boxes, scores, labels, count = tf.image.combined_non_max_suppression(
+        yxyx,
+        scores,
         max_output_size_per_class=max_detections,
         max_total_size=max_detections,
         iou_threshold=iou_threshold,
@@ -87,3 +103,58 @@ def decode_predictions(
         "labels": tf.cast(labels, tf.int32),
         "num_detections": count,
     }
+
+
+def decode_region_detections(
+    outputs,
+    image_shape,
+    score_threshold=0.05,
+    iou_threshold=0.5,
+    max_detections=50,
+):
+    """Region-based detector outputs to detections: per-class boxes and NMS.
+
+    As in Fast R-CNN's test step: each region's softmax gives a score per
+    class (background dropped), its class-specific deltas refine it into
+    one box per class (`decode_deltas`, clipped to the image), and NMS runs
+    class by class (TensorFlow's `combined_non_max_suppression`).
+    TensorFlow-only post-processing.
+
+    Args:
+        outputs: Dict with `rois` `(batch, R, 4)`, `class_logits`
+            `(batch, R, C + 1)` and `box_deltas` `(batch, R, C, 4)`, as a
+            `RegionDetector` predicts them.
+        image_shape: `(height, width, ...)`.
+        score_threshold: Float in [0, 1].
+        iou_threshold: Float in [0, 1].
+        max_detections: Positive integer. Most detections kept per image.
+
+    Returns:
+        The dict of `decode_predictions`: `boxes`, `scores`, `labels`,
+        `num_detections`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> outputs = {"rois": np.array([[[10, 10, 20, 30]]], "float32"),
+    ...            "class_logits": np.array([[[0.0, 5.0, 0.0]]], "float32"),
+    ...            "box_deltas": np.zeros((1, 1, 2, 4), "float32")}
+    >>> out = decode_region_detections(outputs, (64, 64))
+    >>> out["boxes"][0, 0].numpy().round(1).tolist(), int(out["labels"][0, 0])
+    ([10.0, 10.0, 20.0, 30.0], 0)
+    """
+    rois = tf.convert_to_tensor(outputs["rois"], tf.float32)
+    logits = tf.convert_to_tensor(outputs["class_logits"], tf.float32)
+    deltas = tf.convert_to_tensor(outputs["box_deltas"], tf.float32)
+    height, width = float(image_shape[0]), float(image_shape[1])
+    boxes = decode_deltas(rois[:, :, None, :], deltas)  # (batch, R, C, 4)
+    scale = tf.constant([width, height, width, height])
+    boxes = tf.clip_by_value(boxes / scale, 0.0, 1.0)
+    yxyx = tf.gather(boxes, [1, 0, 3, 2], axis=-1)
+    scores = tf.nn.softmax(logits, axis=-1)[..., 1:]
+    # Padding regions (all coordinates -1) must not become detections.
+    padding = tf.reduce_all(rois < 0, axis=-1, keepdims=True)
+    scores = tf.where(padding, tf.zeros_like(scores), scores)
+    return _suppress(
+        yxyx, scores, image_shape, score_threshold, iou_threshold, max_detections
+    )

@@ -1,0 +1,241 @@
+"""Plumbing shared by the detection recipes (YOLO and the R-CNN family).
+
+The flags every detector shares (data, backbone, thresholds), the splits
+(digit canvases or TFDS), pycocotools scoring, the gallery and the closing
+artifacts and report: the recipes are compared on the same held-out
+canvases with the same code, and never import each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from components import data, detection, models
+from components.models.checks import check_positive_int
+from recipes import harness, training
+
+_flag = training.flag
+
+
+@dataclasses.dataclass
+class DetectionConfig(training.TrainingConfig):
+    """Flags every detection recipe shares (a recipe's `Config` extends it)."""
+
+    dataset: str = _flag("canvases", "'canvases' (digits, offline) or tfds:NAME.")
+    image_size: int = _flag(112, "Side of the (square) images.")
+    train_images: int = _flag(3000, "Training canvases.")
+    validation_images: int = _flag(200, "Validation canvases.")
+    test_images: int = _flag(500, "Test canvases (handwriting unseen in training).")
+    max_objects: int = _flag(4, "Most objects per canvas (per image for tfds).")
+    backbone: str = _flag("vgg", "Backbone builder.")
+    width: int = _flag(16, "Width of the backbone.")
+    stages: str = _flag("1,1,2,2", "VGG convolutions per stage (comma-separated).")
+    score_threshold: float = _flag(0.01, "Lowest score kept for evaluation.")
+    iou_threshold: float = _flag(0.5, "IoU above which NMS drops a box.")
+    gallery_threshold: float = _flag(0.3, "Lowest score drawn in the gallery.")
+    seed: int = _flag(0, "Seed of the canvases, initialization and shuffling.")
+    data_dir: str | None = _flag(None, "TFDS data directory.")
+    download: bool = _flag(True, "Let TFDS download a missing dataset.")
+    verbose: int = _flag(1, "Keras verbosity: 0, 1 or 2.")
+    monitors: bool = _flag(False, "Log update ratios and dead units (slower).")
+
+    def validate_detection(self, positive=()):
+        """Checks the shared flags and the recipe's `positive` integer flags."""
+        self.validate_training()
+        for name in (
+            "image_size",
+            "train_images",
+            "validation_images",
+            "test_images",
+            "max_objects",
+            "width",
+            *positive,
+        ):
+            check_positive_int(name, getattr(self, name))
+        for name in ("score_threshold", "iou_threshold", "gallery_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"Invalid value received for argument `{name}`. Expected a float "
+                    f"in [0, 1]. Received: {name}={getattr(self, name)}"
+                )
+        if self.backbone not in models.available():
+            raise ValueError(
+                "Invalid value received for argument `backbone`. Expected one of "
+                f"{', '.join(models.available())}. Received: backbone={self.backbone!r}"
+            )
+        if self.dataset != "canvases" and not self.dataset.startswith("tfds:"):
+            raise ValueError(
+                "Invalid value received for argument `dataset`. Expected 'canvases' "
+                f"or 'tfds:NAME'. Received: dataset={self.dataset!r}"
+            )
+        parse_stages(self.stages)
+
+
+def parse_stages(text):
+    try:
+        stages = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        stages = ()
+    if not stages or min(stages) < 1:
+        raise ValueError(
+            "Invalid value received for argument `stages`. Expected positive "
+            f"integers separated by commas, such as '1,1,2,2'. Received: stages={text!r}"
+        )
+    return stages
+
+
+def backbone_options(config):
+    """The registry options of the backbone flags."""
+    options = {"width": config.width}
+    if config.backbone == "vgg":
+        options["stages"] = parse_stages(config.stages)
+    return options
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+def load_splits(config):
+    if config.dataset == "canvases":
+        return data.load_digit_canvases(
+            config.train_images,
+            config.validation_images,
+            config.test_images,
+            canvas_size=config.image_size,
+            max_objects=config.max_objects,
+            glyph_size=(max(8, config.image_size // 6), config.image_size * 2 // 5),
+            seed=config.seed,
+        )
+    return data.load_tfds_detection(
+        config.dataset,
+        image_size=config.image_size,
+        max_objects=config.max_objects,
+        data_dir=config.data_dir,
+        download=config.download,
+    )
+
+
+def ground_truth(dataset):
+    """All `(images, boxes, labels)` of a split as NumPy arrays."""
+    images, boxes, labels = [], [], []
+    for batch in dataset.batch(256).as_numpy_iterator():
+        images.append(batch["images"])
+        boxes.append(batch["bounding_boxes"]["boxes"])
+        labels.append(batch["bounding_boxes"]["labels"])
+    return np.concatenate(images), np.concatenate(boxes), np.concatenate(labels)
+
+
+# ---------------------------------------------------------------------------
+# Evaluate and report
+# ---------------------------------------------------------------------------
+
+
+def plot_gallery(images, boxes, labels, detections, threshold, class_names, path):
+    """Test images with true boxes (green) and detections (red, label:score)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    count = min(12, len(images))
+    fig, axes = plt.subplots(3, 4, figsize=(12, 9))
+    for index, panel in enumerate(axes.flat):
+        panel.axis("off")
+        if index >= count:
+            continue
+        image = images[index]
+        panel.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+        for box, label in zip(boxes[index], labels[index]):
+            if label >= 0:
+                x0, y0, x1, y1 = box
+                panel.add_patch(
+                    Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime")
+                )
+        for k in range(int(detections["num_detections"][index])):
+            score = detections["scores"][index][k]
+            if score < threshold:
+                continue
+            x0, y0, x1, y1 = detections["boxes"][index][k]
+            name = class_names[int(detections["labels"][index][k])]
+            panel.add_patch(
+                Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="red", ls="--")
+            )
+            panel.text(x0, y0 - 1, f"{name}:{score:.2f}", color="red", fontsize=7)
+    fig.suptitle("green: ground truth; red: detections")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def finish(run, config, splits, model, test, detections, extra, curves, title):
+    """Scores the detections with pycocotools, writes every artifact, reports.
+
+    Args:
+        run: The `harness.RunDirectory`.
+        config: The recipe's config.
+        splits: `DetectionSplits`.
+        model: The trained model (saved as `model.keras`).
+        test: `(images, boxes, labels)` of the test split.
+        detections: Dict of `decode_predictions` arrays for the test images.
+        extra: Dict of recipe figures (timings, training time...) added to
+            `metrics.json`.
+        curves: History keys to plot in `curves.png`.
+        title: Name of the detector in the report.
+
+    Returns:
+        The metrics dict (also in `metrics.json`).
+    """
+    images, boxes, labels = test
+    truth = detection.coco_ground_truth(
+        boxes, labels, splits.image_shape, splits.class_names
+    )
+    rows = detection.coco_detections(detections)
+    scores = detection.coco_evaluate(truth, rows)
+    metrics = {
+        "dataset": splits.name,
+        "map50": scores["map50"],
+        "map": scores["map"],
+        "map75": scores["map75"],
+        "per_class_ap50": scores["per_class_ap50"],
+        "per_class_ap": scores["per_class_ap"],
+        "test_images": int(len(images)),
+        "test_objects": int((labels >= 0).sum()),
+        "epochs": config.epochs,
+        "parameters": int(model.count_params()),
+        **extra,
+    }
+    run.write_json("ground_truth.json", truth)
+    run.write_json("detections.json", rows)
+    model.save(run.file("model.keras"))
+    history = harness.read_history(run.file("history.csv"))
+    harness.plot_histories([history], run.file("curves.png"), f"{title} loss", curves)
+    plot_gallery(
+        images,
+        boxes,
+        labels,
+        detections,
+        config.gallery_threshold,
+        splits.class_names,
+        run.file("gallery.png"),
+    )
+    run.write_json("metrics.json", metrics)
+    timing = ", ".join(
+        f"{key.replace('_', ' ')} {value}"
+        for key, value in extra.items()
+        if "per_" in key or key.endswith("seconds")
+    )
+    harness.report(
+        [
+            f"{title}; run directory: {run.path}",
+            f"mAP@0.5: {metrics['map50']:.4f}   mAP@[.5:.95]: {metrics['map']:.4f}",
+            "AP@0.5 per class: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class_ap50"].items()),
+            timing,
+        ]
+    )
+    return metrics

@@ -1,0 +1,338 @@
+"""Region-based detectors: R-CNN, Fast R-CNN and Faster R-CNN on the same canvases.
+
+The notes' object-detection section, step by step: R-CNN classifies
+selective-search proposals, each warped and passed through the CNN on its
+own (slow at test time); Fast R-CNN runs the CNN once per image and max-pools
+each proposal's features out of the shared map (RoI pooling); Faster R-CNN
+replaces the external proposals by a region proposal network on that map,
+trained jointly (four losses, each logged on its own). All three are scored
+like the YOLO recipe, on the same held-out canvases (pycocotools mAP@0.5 and
+mAP@[.5:.95], images per second including the proposals).
+
+    python -m recipes.rcnn                    # Faster R-CNN, ~15 min on 2 CPU cores
+    python -m recipes.rcnn --variant fast     # Fast R-CNN (selective search)
+    python -m recipes.rcnn --variant rcnn     # R-CNN
+    python -m recipes.rcnn --variant rcnn --quick
+
+The run directory holds what the YOLO recipe's does: `config.json`,
+`metrics.json` (`map50`, `map`, timings), `ground_truth.json` and
+`detections.json` (COCO format), `model.keras`, `history.csv` (the four
+losses), `curves.png` and `gallery.png`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from components import data, detection
+from components.detection import proposals as region_proposals
+from components.detection import rcnn_model
+from recipes import detecting, distribution, harness, training
+
+# ---------------------------------------------------------------------------
+# Setup
+# ---------------------------------------------------------------------------
+
+_flag = training.flag
+VARIANTS = ("rcnn", "fast", "faster")
+QUICK = {
+    "train_images": 300,
+    "validation_images": 50,
+    "test_images": 60,
+    "epochs": 3,
+    "width": 8,
+    "head_width": 64,
+    "regions": 100,
+}
+
+
+@dataclasses.dataclass
+class Config(detecting.DetectionConfig):
+    variant: str = _flag("faster", "Detector: rcnn, fast or faster.")
+    stages: str = _flag("1,1,2", "VGG convolutions per stage (comma-separated).")
+    head_width: int = _flag(256, "Units of the head's two dense layers.")
+    pool_size: int = _flag(7, "RoI pooling grid (fast, faster).")
+    crop_size: int = _flag(32, "Side of R-CNN's warped regions (rcnn).")
+    regions: int = _flag(300, "Selective-search regions per image (rcnn, fast).")
+    train_regions: int = _flag(32, "Regions sampled per training image (rcnn, fast).")
+    foreground_fraction: float = _flag(0.25, "Share of objects among them.")
+    anchor_sizes: str = _flag("16,32,48", "Anchor sides in pixels (faster).")
+    aspect_ratios: str = _flag("0.5,1,2", "Anchor height/width ratios (faster).")
+    proposals: int = _flag(64, "RPN proposals per image after NMS (faster).")
+    rpn_width: int = _flag(128, "Channels of the RPN's 3x3 layer (faster).")
+    augment: bool = _flag(True, "Translation and scale jitter (faster only).")
+    batch_size: int = _flag(8, "Batch size (images).")
+    epochs: int = _flag(12, "Training epochs.")
+    quick: bool = _flag(False, "A small, fast run (300 canvases, 3 epochs).")
+    run_dir: str | None = _flag(None, "Run directory (default runs/rcnn/<time>).")
+
+    def validate(self):
+        self.validate_detection(
+            (
+                "head_width",
+                "pool_size",
+                "crop_size",
+                "regions",
+                "train_regions",
+                "proposals",
+                "rpn_width",
+            )
+        )
+        if self.variant not in VARIANTS:
+            raise ValueError(
+                "Invalid value received for argument `variant`. Expected one of "
+                f"{', '.join(VARIANTS)}. Received: variant={self.variant!r}"
+            )
+        if not 0.0 <= self.foreground_fraction <= 1.0:
+            raise ValueError(
+                "Invalid value received for argument `foreground_fraction`. Expected "
+                f"a float in [0, 1]. Received: foreground_fraction={self.foreground_fraction}"
+            )
+        parse_numbers("anchor_sizes", self.anchor_sizes)
+        parse_numbers("aspect_ratios", self.aspect_ratios)
+        if self.strategy == "multiworker" and self.variant != "faster":
+            raise ValueError(
+                "Invalid value received for argument `strategy`. R-CNN and Fast "
+                "R-CNN hold their selective-search regions in memory per process; "
+                "use multiworker with --variant faster."
+            )
+
+
+def parse_numbers(name, text):
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) <= 0:
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected positive "
+            f"numbers separated by commas. Received: {name}={text!r}"
+        )
+    return values
+
+
+def apply_quick(config):
+    """`--quick`: smaller settings for every flag still at its default."""
+    return harness.apply_quick(config, QUICK)
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+def propose(config, images):
+    """Selective-search regions of `images`, and the milliseconds per image."""
+    start = time.perf_counter()
+    regions, _ = region_proposals.propose_regions(
+        images, config.regions, seed=config.seed, verbose=min(config.verbose, 1)
+    )
+    return regions, 1000 * (time.perf_counter() - start) / max(len(images), 1)
+
+
+def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
+    """Batches of `(inputs, {"boxes", "labels"})`.
+
+    Faster R-CNN's inputs are the images (augmented when training); those of
+    R-CNN and Fast R-CNN are `{"images", "rois"}`, the rois sampled from the
+    image's `regions` (`sample_regions`) with a seed of the epoch and the
+    position, so a resumed run samples what an uninterrupted one does.
+    """
+    training = epoch_seeds is not None
+    if regions is not None:
+        dataset = tf.data.Dataset.zip(
+            dataset, tf.data.Dataset.from_tensor_slices(regions)
+        ).map(lambda element, r: {**element, "regions": r})
+    dataset = dataset.cache()
+
+    def sample(element, seed):
+        element = dict(element)
+        element["regions"] = region_proposals.sample_regions(
+            element.pop("regions"),
+            element["bounding_boxes"]["boxes"],
+            config.train_regions,
+            config.foreground_fraction,
+            seed=seed,
+        )
+        return element
+
+    if training:
+        dataset = data.shuffle_by_epoch(
+            dataset, epoch_seeds, sample if regions is not None else None
+        )
+    elif regions is not None:
+        # Validation: the same fixed sample every epoch.
+        dataset = dataset.enumerate().map(
+            lambda index, e: sample(e, tf.stack([tf.constant(-1, tf.int64), index]))
+        )
+    dataset = dataset.batch(config.batch_size)
+    if training and config.augment and regions is None:
+        dataset = dataset.map(
+            data.build_box_augmentation(seed=config.seed),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    def split(batch):
+        targets = {
+            "boxes": batch["bounding_boxes"]["boxes"],
+            "labels": batch["bounding_boxes"]["labels"],
+        }
+        if regions is None:
+            return batch["images"], targets
+        return {"images": batch["images"], "rois": batch["regions"]}, targets
+
+    dataset = dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
+
+
+# ---------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------
+
+
+def build_network(config, splits):
+    common = {
+        "backbone": config.backbone,
+        "head_width": config.head_width,
+        **detecting.backbone_options(config),
+    }
+    shape, classes = splits.image_shape, splits.num_classes
+    if config.variant == "rcnn":
+        return rcnn_model.rcnn_network(shape, classes, config.crop_size, **common)
+    if config.variant == "fast":
+        return rcnn_model.fast_rcnn_network(shape, classes, config.pool_size, **common)
+    return rcnn_model.faster_rcnn_network(
+        shape,
+        classes,
+        anchor_sizes=parse_numbers("anchor_sizes", config.anchor_sizes),
+        aspect_ratios=parse_numbers("aspect_ratios", config.aspect_ratios),
+        proposals=config.proposals,
+        pool_size=config.pool_size,
+        rpn_width=config.rpn_width,
+        **common,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Evaluate
+# ---------------------------------------------------------------------------
+
+
+def detect(config, model, images):
+    """Detections on `images`, timing each stage: proposals (selective
+    search, rcnn/fast), the network, post-processing."""
+    proposal_ms = 0.0
+    inputs = images
+    if config.variant != "faster":
+        regions, proposal_ms = propose(config, images)
+        inputs = {"images": images, "rois": regions}
+    batch = 64 if config.variant != "rcnn" else 8
+
+    def head(x, n):
+        return x[:n] if not isinstance(x, dict) else {k: v[:n] for k, v in x.items()}
+
+    model.predict(head(inputs, batch), batch_size=batch, verbose=0)  # compile first
+    start = time.perf_counter()
+    outputs = model.predict(inputs, batch_size=batch, verbose=0)
+    network_seconds = time.perf_counter() - start
+
+    @tf.function(reduce_retracing=True)
+    def decode(part):
+        return detection.decode_region_detections(
+            part, images.shape[1:], config.score_threshold, config.iou_threshold
+        )
+
+    keep = ("rois", "class_logits", "box_deltas")
+    outputs = {k: outputs[k] for k in keep}
+    decode({k: v[:64] for k, v in outputs.items()})
+    start = time.perf_counter()
+    parts = [
+        decode({k: v[i : i + 64] for k, v in outputs.items()})
+        for i in range(0, len(images), 64)
+    ]
+    post_seconds = time.perf_counter() - start
+    detections = {k: np.concatenate([p[k].numpy() for p in parts]) for k in parts[0]}
+    per_image = (proposal_ms / 1000) + (network_seconds + post_seconds) / len(images)
+    timing = {
+        "inference_images_per_second": round(1.0 / per_image, 1),
+        "proposal_ms_per_image": round(proposal_ms, 2),
+        "network_images_per_second": round(len(images) / network_seconds, 1),
+        "postprocess_ms_per_image": round(1000 * post_seconds / len(images), 3),
+    }
+    return detections, timing
+
+
+def main(argv=None):
+    """Trains and scores the chosen detector; returns the metrics dict."""
+    config, parser = harness.parse_config(
+        Config, argv, "python -m recipes.rcnn", __doc__.split("\n")[0]
+    )
+    config = apply_quick(config)
+    harness.seed_everything(config.seed, config.deterministic)
+    with harness.usage_errors(parser):
+        config.validate()
+        strategy = distribution.make_strategy(config.strategy)
+        splits = detecting.load_splits(config)
+        with strategy.scope():
+            model = rcnn_model.RegionDetector(build_network(config, splits))
+    unsync = distribution.synchronize_batch_norm(model, strategy)
+    run = harness.RunDirectory(
+        distribution.worker_path(config.run_dir, strategy), "rcnn"
+    )
+    run.write_config(config)
+
+    # Data: R-CNN and Fast R-CNN train on selective-search regions.
+    regions = {"train": None, "validation": None}
+    if config.variant != "faster":
+        for name in regions:
+            images = detecting.ground_truth(getattr(splits, name))[0]
+            regions[name] = propose(config, images)[0]
+    epoch_seeds = data.EpochSeeds(config.seed)
+    train = make_pipeline(config, splits, splits.train, regions["train"], epoch_seeds)
+    validation = make_pipeline(config, splits, splits.validation, regions["validation"])
+
+    # Train.
+    steps = -(-splits.sizes["train"] // config.batch_size)
+    backup = distribution.worker_path(config.backup_dir, strategy)
+    with strategy.scope():
+        training.compile_model(config, model, steps, None, metrics=())
+        distribution.prepare_fit(model, strategy, train)
+        start = time.perf_counter()
+        model.fit(
+            train,
+            validation_data=validation,
+            epochs=config.epochs,
+            callbacks=[epoch_seeds]
+            + training.training_callbacks(config, None)
+            + run.callbacks(backup_dir=backup),
+            verbose=config.verbose,
+            shuffle=False,
+        )
+        train_seconds = time.perf_counter() - start
+    unsync()
+
+    # Evaluate.
+    test = detecting.ground_truth(splits.test)
+    detections, timing = detect(config, model, test[0])
+    names = [tracker.name for tracker in model.loss_trackers]
+    return detecting.finish(
+        run,
+        config,
+        splits,
+        model,
+        test,
+        detections,
+        {"variant": config.variant, **timing, "train_seconds": round(train_seconds, 1)},
+        names,
+        {"rcnn": "R-CNN", "fast": "Fast R-CNN", "faster": "Faster R-CNN"}[
+            config.variant
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
