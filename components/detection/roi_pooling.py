@@ -22,12 +22,13 @@ class RoIPooling(keras.layers.Layer):
     instead of once per region (R-CNN). The sub-window boundaries are those
     of the original Caffe layer: row bin `i` of a region starting at cell
     `y0` and `n` cells high spans `[y0 + floor(i n / h), y0 + ceil((i+1) n / h))`,
-    with `n = max(y1 - y0 + 1, 1)` and ends clipped to the map.
+    with `n = max(y1 - y0 + 1, 1)`.
 
-    Regions partly outside the map are clipped to it; sub-windows with no
-    cell of the map (a region entirely outside it) give zeros, as do rows
-    whose coordinates are all negative (the project's -1 padding), so a
-    padded set of regions, even an empty one, is valid input.
+    A region partly outside the map is first clipped to it (Caffe's layer
+    instead lets such bins fall outside the map and come out as zeros); a
+    region entirely outside it gives zeros, as do rows whose coordinates
+    are all negative (the project's -1 padding), so a padded set of
+    regions, even an empty one, is valid input.
 
     Args:
         pool_size: Integer or `(h, w)`. Output cells per region.
@@ -88,20 +89,26 @@ class RoIPooling(keras.layers.Layer):
         return (rois_shape[0], rois_shape[1], *self.pool_size, features_shape[-1])
 
     def _windows(self, start, end, bins, size):
-        """Per bin: the first cell, a fixed number `k` of cell offsets, and
-        which of those cells lie inside the bin."""
-        length = ops.maximum(end - start + 1.0, 1.0)[..., None]
-        index = ops.arange(bins, dtype="float32")
-        low = ops.clip(ops.floor(index * length / bins) + start[..., None], 0, size)
-        high = ops.clip(
-            ops.ceil((index + 1) * length / bins) + start[..., None], 0, size
+        """Per bin: a fixed number `k` of cells from the bin's first one, which
+        of them lie inside the bin, and whether the region misses the map."""
+        outside = ops.logical_or(start > size - 1, end < 0)
+        start = ops.cast(ops.clip(start, 0, size - 1), "int32")
+        end = ops.cast(ops.clip(end, 0, size - 1), "int32")
+        length = ops.maximum(end - start + 1, 1)[..., None]
+        # Integer floor and ceil: float division may be rewritten as a
+        # multiplication by the reciprocal (XLA), off by one at exact integers.
+        index = ops.arange(bins, dtype="int32")
+        low = ops.floor_divide(index * length, bins) + start[..., None]
+        high = (
+            ops.floor_divide((index + 1) * length + bins - 1, bins) + start[..., None]
         )
-        # A bin spans at most ceil(size / bins) + 1 cells once clipped.
+        # A bin of a region inside the map spans at most ceil(size / bins) + 1
+        # cells.
         span = math.ceil(size / bins) + 1
-        cells = low[..., None] + ops.arange(span, dtype="float32")  # (.., bins, k)
+        cells = low[..., None] + ops.arange(span, dtype="int32")  # (.., bins, k)
         inside = cells < high[..., None]
-        cells = ops.cast(ops.minimum(cells, size - 1), "int32")
-        return cells, inside
+        cells = ops.minimum(cells, size - 1)
+        return cells, inside, outside
 
     def call(self, inputs):
         features, rois = inputs
@@ -117,8 +124,12 @@ class RoIPooling(keras.layers.Layer):
         pool_h, pool_w = self.pool_size
         # Caffe's projection: round(coordinate * scale), both ends inclusive.
         scaled = ops.round(rois * self.spatial_scale)
-        rows, rows_in = self._windows(scaled[..., 1], scaled[..., 3], pool_h, height)
-        cols, cols_in = self._windows(scaled[..., 0], scaled[..., 2], pool_w, width)
+        rows, rows_in, off_rows = self._windows(
+            scaled[..., 1], scaled[..., 3], pool_h, height
+        )
+        cols, cols_in, off_cols = self._windows(
+            scaled[..., 0], scaled[..., 2], pool_w, width
+        )
         # Rows first: gather each bin's rows of its image and max over them.
         flat = ops.reshape(features, (-1, width, channels))  # (batch * H, W, C)
         image = ops.arange(batch, dtype="int32")[:, None, None, None] * height
@@ -134,9 +145,11 @@ class RoIPooling(keras.layers.Layer):
         picked = ops.take(by_rows, cols + region, axis=0)  # (B, R, w, k, h, C)
         picked = ops.where(cols_in[..., None, None], picked, -math.inf)
         pooled = ops.transpose(ops.max(picked, axis=3), (0, 1, 3, 2, 4))
-        # Empty sub-windows (and padding rows) give zeros, not -inf.
-        padding = ops.all(rois < 0, axis=-1)[:, :, None, None, None]
-        empty = ops.logical_or(ops.isinf(pooled), padding)
+        # Regions off the map and padding rows give zeros.
+        empty = ops.logical_or(
+            ops.logical_or(off_rows, off_cols), ops.all(rois < 0, axis=-1)
+        )
+        empty = empty[:, :, None, None, None]
         return ops.where(empty, ops.zeros_like(pooled), pooled)
 
     def get_config(self):

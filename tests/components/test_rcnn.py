@@ -1,0 +1,295 @@
+"""The R-CNN family's parts: RoI pooling, anchors, matching, deltas, losses,
+proposals, decoding, and the detector model's save/load."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from keras import ops
+
+from components import detection
+from components.detection import rcnn_losses
+
+
+def numpy_roi_pool(features, rois, pool_h, pool_w, scale):
+    """Fast R-CNN's RoI max pooling, one loop per bin (the Caffe layer, on the
+    region clipped to the map)."""
+    batch, height, width, channels = features.shape
+    out = np.zeros((batch, rois.shape[1], pool_h, pool_w, channels), "float32")
+    for b in range(batch):
+        for r in range(rois.shape[1]):
+            if (rois[b, r] < 0).all():
+                continue
+            x0, y0, x1, y1 = (int(np.round(v * scale)) for v in rois[b, r])
+            if x0 > width - 1 or y0 > height - 1 or x1 < 0 or y1 < 0:
+                continue
+            x0, x1 = np.clip([x0, x1], 0, width - 1)
+            y0, y1 = np.clip([y0, y1], 0, height - 1)
+            roi_h, roi_w = max(y1 - y0 + 1, 1), max(x1 - x0 + 1, 1)
+            for i in range(pool_h):
+                top = min(max(math.floor(i * roi_h / pool_h) + y0, 0), height)
+                bottom = min(max(math.ceil((i + 1) * roi_h / pool_h) + y0, 0), height)
+                for j in range(pool_w):
+                    left = min(max(math.floor(j * roi_w / pool_w) + x0, 0), width)
+                    right = min(max(math.ceil((j + 1) * roi_w / pool_w) + x0, 0), width)
+                    if bottom > top and right > left:
+                        window = features[b, top:bottom, left:right]
+                        out[b, r, i, j] = window.max(axis=(0, 1))
+    return out
+
+
+@pytest.mark.parametrize("pool", [(7, 7), (2, 3)])
+def test_roi_pooling_matches_numpy(pool):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2, 14, 14, 3)).astype("float32")
+    corner = rng.uniform(-30, 120, size=(2, 10, 2))
+    rois = np.concatenate([corner, corner + rng.uniform(1, 90, (2, 10, 2))], -1)
+    rois = rois.astype("float32")
+    rois[1, 3] = -1.0  # padding
+    rois[0, 0] = [200, 200, 230, 240]  # entirely outside the map
+    layer = detection.RoIPooling(pool, spatial_scale=1 / 8)
+    got = ops.convert_to_numpy(layer([features, rois]))
+    np.testing.assert_allclose(got, numpy_roi_pool(features, rois, *pool, 1 / 8))
+    assert not got[0, 0].any() and not got[1, 3].any()
+    clone = detection.RoIPooling.from_config(layer.get_config())
+    assert clone.pool_size == pool and clone.spatial_scale == 1 / 8
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
+def test_roi_pooling_routes_gradient_to_each_bins_maximum():
+    import tensorflow as tf
+
+    features = tf.Variable(
+        np.random.default_rng(1).normal(size=(1, 8, 8, 1)), dtype="float32"
+    )
+    rois = np.array([[[0, 0, 56, 56]]], "float32")  # cells 0-7: 2 x 2 bins of 4 x 4
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(detection.RoIPooling(2)([features, rois]))
+    grad = tape.gradient(total, features).numpy()[0, :, :, 0]
+    values = features.numpy()[0, :, :, 0]
+    expected = np.zeros_like(values)
+    for i in range(2):
+        for j in range(2):
+            block = values[4 * i : 4 * i + 4, 4 * j : 4 * j + 4]
+            r, c = np.unravel_index(block.argmax(), block.shape)
+            expected[4 * i + r, 4 * j + c] = 1.0
+    np.testing.assert_array_equal(grad, expected)
+
+
+def test_roi_pooling_bad_input():
+    with pytest.raises(ValueError, match="pool_size"):
+        detection.RoIPooling(0)
+    with pytest.raises(ValueError, match="spatial_scale"):
+        detection.RoIPooling(2, spatial_scale=0)
+    with pytest.raises(ValueError, match=r"rois \(batch, R, 4\)"):
+        detection.RoIPooling(2)([np.zeros((1, 4, 4, 1)), np.zeros((1, 3, 5))])
+
+
+def test_anchor_grid_counts_positions_and_shapes():
+    sizes, ratios = (16, 32), (0.5, 1.0, 2.0)
+    anchors = detection.anchor_grid((3, 5), 8, sizes, ratios)
+    assert anchors.shape == (3 * 5 * 6, 4)
+    per_location = anchors.reshape(3, 5, 6, 4)
+    centres = (per_location[..., :2] + per_location[..., 2:]) / 2
+    np.testing.assert_allclose(centres[2, 4, :, 0], 4.5 * 8)  # column 4
+    np.testing.assert_allclose(centres[2, 4, :, 1], 2.5 * 8)  # row 2
+    wh = per_location[0, 0, :, 2:] - per_location[0, 0, :, :2]
+    np.testing.assert_allclose(wh[:, 0] * wh[:, 1], [256] * 3 + [1024] * 3, rtol=1e-5)
+    np.testing.assert_allclose(wh[:, 1] / wh[:, 0], ratios * 2, rtol=1e-5)
+    for bad in ({"sizes": ()}, {"aspect_ratios": ()}, {"sizes": (0,)}):
+        with pytest.raises(ValueError, match="at least one positive"):
+            detection.anchor_grid((3, 5), 8, **bad)
+
+
+def test_match_boxes_thresholds_best_anchor_and_padding():
+    anchors = np.array(
+        [
+            [0, 0, 10, 10],  # IoU 10/12 with box 0: positive
+            [0, 0, 10, 18],  # IoU 120/180 with box 0: ignored
+            [40, 40, 60, 60],  # nothing: negative
+            [70, 70, 80, 100],  # IoU 0.5 with box 1, its best: forced positive
+        ],
+        "float32",
+    )
+    boxes = np.array([[[0, 0, 10, 12], [70, 70, 85, 90], [-1, -1, -1, -1]]], "float32")
+    matches, index, iou = (
+        ops.convert_to_numpy(v) for v in detection.match_boxes(anchors, boxes)
+    )
+    assert matches.tolist() == [[1, -1, 0, 1]]
+    assert index[0, [0, 3]].tolist() == [0, 1]
+    np.testing.assert_allclose(iou[0, :2], [10 / 12, 120 / 180], rtol=1e-5)
+    plain = ops.convert_to_numpy(
+        detection.match_boxes(anchors, boxes, force_best=False)[0]
+    )
+    assert plain.tolist() == [[1, -1, 0, -1]]
+    empty = -np.ones((1, 2, 4), "float32")
+    assert ops.convert_to_numpy(detection.match_boxes(anchors, empty)[0]).tolist() == [
+        [0, 0, 0, 0]
+    ]
+    with pytest.raises(ValueError, match="negative_iou <= positive_iou"):
+        detection.match_boxes(anchors, boxes, 0.3, 0.7)
+
+
+box = st.tuples(
+    st.floats(0, 100), st.floats(0, 100), st.floats(2, 60), st.floats(2, 60)
+).map(lambda t: [t[0], t[1], t[0] + t[2], t[1] + t[3]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(box, box), min_size=1, max_size=6))
+def test_delta_encoding_round_trip(pairs):
+    anchors = np.array([a for a, _ in pairs], "float32")
+    boxes = np.array([b for _, b in pairs], "float32")
+    deltas = ops.convert_to_numpy(detection.encode_deltas(anchors, boxes))
+    wa, wb = anchors[:, 2] - anchors[:, 0], boxes[:, 2] - boxes[:, 0]
+    expected_dw = np.log(wb / wa) / detection.BOX_VARIANCE[2]
+    np.testing.assert_allclose(deltas[:, 2], expected_dw, rtol=1e-4, atol=1e-4)
+    decoded = ops.convert_to_numpy(detection.decode_deltas(anchors, deltas))
+    np.testing.assert_allclose(decoded, boxes, rtol=1e-4, atol=1e-3)
+
+
+def test_region_targets_and_detector_losses_by_hand():
+    regions = np.array(
+        [[[0, 0, 10, 10], [50, 50, 60, 60], [-1, -1, -1, -1]]], "float32"
+    )
+    boxes = np.array([[[0, 0, 10, 11], [-1, -1, -1, -1]]], "float32")
+    classes, deltas = detection.region_targets(regions, boxes, [[2, -1]])
+    classes, deltas = ops.convert_to_numpy(classes), ops.convert_to_numpy(deltas)
+    assert classes.tolist() == [[3, 0, -1]]
+    assert not deltas[0, 1:].any()
+    np.testing.assert_allclose(deltas[0, 0, 3], np.log(11 / 10) / 0.2, rtol=1e-5)
+
+    logits = np.random.default_rng(0).normal(size=(1, 3, 4)).astype("float32")
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    expected = -(log_probs[0, 0, 3] + log_probs[0, 1, 0]) / 2  # padding left out
+    got = detection.detector_classification_loss(classes, logits)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-5)
+
+    predicted = np.zeros((1, 3, 3, 4), "float32")
+    predicted[0, 0, 2] = deltas[0, 0] + [0.5, 0, 0, 3.0]  # class 2 = label 3 - 1
+    predicted[0, 0, 0] = 100.0  # another class's deltas: not trained
+    got = detection.detector_regression_loss(classes, deltas, predicted)
+    np.testing.assert_allclose(float(got), 0.5 * 0.5**2 + (3.0 - 0.5), rtol=1e-5)
+
+
+def test_rpn_classification_loss_balances_positives_and_negatives():
+    matches = np.array([[1, 0, 0, 0, -1]])
+    logits = np.array([[2.0, -1.0, 0.5, 3.0, 50.0]], "float32")
+    bce = np.log1p(np.exp(-logits)) + (1 - (matches == 1)) * logits
+    expected = 0.5 * bce[0, 0] + 0.5 * bce[0, 1:4].mean()
+    got = detection.rpn_classification_loss(matches, logits)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-5)
+    targets = np.zeros((1, 5, 4), "float32")
+    assert float(detection.rpn_regression_loss(matches, targets, targets + 0.1)) == (
+        pytest.approx(4 * 0.5 * 0.01)
+    )
+
+
+def test_anchor_targets_encode_the_matched_box():
+    anchors = detection.anchor_grid((2, 2), 16, (16,), (1,))
+    boxes = np.array([[[16, 0, 32, 18]]], "float32")
+    matches, deltas = rcnn_losses.anchor_targets(anchors, boxes)
+    matches, deltas = ops.convert_to_numpy(matches), ops.convert_to_numpy(deltas)
+    assert matches.tolist() == [[0, 1, 0, 0]]
+    decoded = ops.convert_to_numpy(
+        detection.decode_deltas(anchors[1:2], deltas[0, 1:2])
+    )
+    np.testing.assert_allclose(decoded[0], boxes[0, 0], atol=1e-4)
+
+
+def test_matrix_nms_and_proposal_selection():
+    boxes = np.array([[[0, 0, 10, 10], [20, 20, 30, 30], [1, 0, 11, 10]]], "float32")
+    kept = ops.convert_to_numpy(detection.matrix_nms(boxes, [[0.9, 0.8, 0.7]], 0.5))
+    assert np.isfinite(kept).tolist() == [[True, True, False]]
+    select = detection.ProposalSelection((32, 32), (2, 2), 16, (16,), (1,), 4, 3, 0.5)
+    objectness = np.array([[0.1, 3.0, 2.0, -1.0]], "float32")
+    regions = ops.convert_to_numpy(select([objectness, np.zeros((1, 4, 4), "float32")]))
+    anchors = detection.anchor_grid((2, 2), 16, (16,), (1,))
+    np.testing.assert_allclose(regions[0], anchors[[1, 2, 0]])
+    with pytest.raises(ValueError, match="proposals"):
+        detection.ProposalSelection((32, 32), (2, 2), 16, (16,), (1,), 4, 5)
+
+
+def test_sample_regions_mixes_objects_and_background():
+    rng = np.random.default_rng(0)
+    corner = rng.uniform(0, 80, (60, 2))
+    regions = np.concatenate([corner, corner + 20], 1).astype("float32")
+    boxes = np.array([[10, 10, 30, 30], [-1, -1, -1, -1]], "float32")
+    out = detection.sample_regions(regions, boxes, 16, 0.25, seed=(3, 4)).numpy()
+    again = detection.sample_regions(regions, boxes, 16, 0.25, seed=(3, 4)).numpy()
+    np.testing.assert_array_equal(out, again)
+    iou = ops.convert_to_numpy(
+        keras.utils.bounding_boxes.compute_iou(out, boxes[:1], "xyxy")
+    )
+    assert out.shape == (16, 4) and (iou[:, 0] >= 0.5).sum() <= 4
+    assert (iou[:, 0] >= 0.5).sum() >= 1  # at least the true box itself
+    none = -np.ones((5, 4), "float32")  # an empty proposal set
+    out = detection.sample_regions(none, boxes, 4, 0.5).numpy()
+    assert out[0].tolist() == boxes[0].tolist() and (out[1:] == -1).all()
+
+
+def test_selective_search_finds_a_square_and_rejects_bad_images():
+    image = np.zeros((32, 32, 1), "float32")
+    image[8:20, 10:18] = 1.0
+    regions = detection.selective_search(image, max_regions=100)
+    assert ((regions == [10, 8, 18, 20]).all(axis=1)).any()
+    assert len(regions) == len(np.unique(regions, axis=0))
+    with pytest.raises(ValueError, match="image"):
+        detection.selective_search(np.zeros((32, 32)))
+
+
+def test_decode_region_detections_refines_and_skips_padding():
+    rois = np.array([[[10, 10, 30, 30], [-1, -1, -1, -1]]], "float32")
+    logits = np.array([[[0.0, 0.0, 6.0], [0.0, 9.0, 0.0]]], "float32")
+    deltas = np.zeros((1, 2, 2, 4), "float32")
+    deltas[0, 0, 1] = ops.convert_to_numpy(
+        detection.encode_deltas(rois[0, :1], [[12, 10, 32, 34]])
+    )[0]
+    out = detection.decode_region_detections(
+        {"rois": rois, "class_logits": logits, "box_deltas": deltas}, (64, 64)
+    )
+    assert int(out["num_detections"][0]) == 1 and int(out["labels"][0, 0]) == 1
+    np.testing.assert_allclose(out["boxes"][0, 0], [12, 10, 32, 34], atol=1e-3)
+
+
+def test_region_detector_round_trip_and_logged_losses(tmp_path):
+    network = detection.faster_rcnn_network(
+        (32, 32, 1),
+        3,
+        (8, 16),
+        (1.0,),
+        proposals=8,
+        pool_size=2,
+        rpn_width=8,
+        head_width=8,
+        width=4,
+        stages=(1, 1),
+    )
+    model = detection.RegionDetector(network)
+    images = np.random.default_rng(0).uniform(size=(4, 32, 32, 1)).astype("float32")
+    targets = {
+        "boxes": np.tile(
+            np.array([[[4, 4, 20, 24], [-1, -1, -1, -1]]], "float32"), (4, 1, 1)
+        ),
+        "labels": np.tile(np.array([[1, -1]], "int32"), (4, 1)),
+    }
+    model.compile(optimizer="adam")
+    history = model.fit(images, targets, batch_size=2, epochs=1, verbose=0)
+    logged = history.history
+    assert set(detection.rcnn_model.LOSS_NAMES) <= set(logged)
+    parts = sum(logged[name][0] for name in detection.rcnn_model.LOSS_NAMES)
+    assert logged["loss"][0] == pytest.approx(parts, rel=1e-4)
+    path = tmp_path / "faster.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    before, after = model.predict(images, verbose=0), loaded.predict(images, verbose=0)
+    for key in ("rois", "class_logits", "box_deltas"):
+        np.testing.assert_allclose(after[key], before[key], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="rois, class_logits and box_deltas"):
+        detection.RegionDetector(
+            keras.Model(network.input, {"rois": network.output["rois"]})
+        )

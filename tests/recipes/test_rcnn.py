@@ -1,0 +1,105 @@
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from components import detection
+from recipes import rcnn
+
+TINY = [
+    "--quick",
+    "--image-size",
+    "56",
+    "--stages",
+    "1,1",
+    "--train-images",
+    "48",
+    "--validation-images",
+    "8",
+    "--test-images",
+    "12",
+    "--epochs",
+    "1",
+    "--width",
+    "4",
+    "--head-width",
+    "16",
+    "--pool-size",
+    "4",
+    "--crop-size",
+    "16",
+    "--regions",
+    "40",
+    "--train-regions",
+    "8",
+    "--anchor-sizes",
+    "10,20",
+    "--proposals",
+    "16",
+    "--rpn-width",
+    "8",
+    "--verbose",
+    "0",
+]
+LOSSES = {
+    "rcnn": ["detector_classification", "detector_regression"],
+    "fast": ["detector_classification", "detector_regression"],
+    "faster": list(detection.rcnn_model.LOSS_NAMES),
+}
+
+
+@pytest.mark.parametrize("variant", ["rcnn", "fast", "faster"])
+def test_quick_run_of_each_variant(variant, tmp_path):
+    run_dir = tmp_path / variant
+    metrics = rcnn.main([*TINY, "--variant", variant, "--run-dir", str(run_dir)])
+    for name in ("config.json", "model.keras", "gallery.png", "curves.png"):
+        assert (run_dir / name).exists(), name
+    assert metrics["variant"] == variant and metrics["test_images"] == 12
+    assert 0.0 <= metrics["map"] <= metrics["map50"] <= 1.0
+    assert metrics["inference_images_per_second"] > 0
+    # Selective search is part of R-CNN's and Fast R-CNN's test time only.
+    assert (metrics["proposal_ms_per_image"] > 0) == (variant != "faster")
+    # The detections re-score to the recipe's figures with pycocotools.
+    truth = json.loads((run_dir / "ground_truth.json").read_text())
+    rows = json.loads((run_dir / "detections.json").read_text())
+    assert detection.coco_evaluate(truth, rows)["map"] == pytest.approx(metrics["map"])
+    # Each loss is logged on its own, for training and validation.
+    with open(run_dir / "history.csv") as f:
+        columns = next(csv.reader(f))
+    for name in LOSSES[variant]:
+        assert name in columns and f"val_{name}" in columns
+    # The saved detector loads in safe mode and predicts what it did.
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    images = np.random.default_rng(0).random((2, 56, 56, 1)).astype("float32")
+    inputs = images
+    if variant != "faster":
+        rois = np.tile(
+            np.array([[[4, 4, 30, 40], [-1, -1, -1, -1]]], "float32"), (2, 1, 1)
+        )
+        inputs = {"images": images, "rois": rois}
+    logits = model.predict(inputs, verbose=0)["class_logits"]
+    assert logits.shape[-1] == 11 and np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--variant", "yolo"], "variant"),
+        (["--anchor-sizes", "16,0"], "anchor_sizes"),
+        (["--aspect-ratios", ""], "aspect_ratios"),
+        (["--foreground-fraction", "1.5"], "foreground_fraction"),
+        (["--train-regions", "0"], "train_regions"),
+        (["--variant", "fast", "--strategy", "multiworker"], "strategy"),
+        (["--proposals", "5000"], "proposals"),
+        (["--image-size", "50", "--stages", "1,1,1"], "multiple"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        rcnn.main([*argv, "--quick", "--run-dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
