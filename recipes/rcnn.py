@@ -53,7 +53,6 @@ QUICK = {
 @dataclasses.dataclass
 class Config(detecting.DetectionConfig):
     variant: str = _flag("faster", "Detector: rcnn, fast or faster.")
-    stages: str = _flag("1,1,2", "VGG convolutions per stage (comma-separated).")
     head_width: int = _flag(256, "Units of the head's two dense layers.")
     pool_size: int = _flag(7, "RoI pooling grid (fast, faster).")
     crop_size: int = _flag(32, "Side of R-CNN's warped regions (rcnn).")
@@ -62,7 +61,7 @@ class Config(detecting.DetectionConfig):
     foreground_fraction: float = _flag(0.25, "Share of objects among them.")
     anchor_sizes: str = _flag("16,32,48", "Anchor sides in pixels (faster).")
     aspect_ratios: str = _flag("0.5,1,2", "Anchor height/width ratios (faster).")
-    proposals: int = _flag(64, "RPN proposals per image after NMS (faster).")
+    proposals: int = _flag(32, "RPN proposals per image after NMS (faster).")
     rpn_width: int = _flag(128, "Channels of the RPN's 3x3 layer (faster).")
     augment: bool = _flag(True, "Translation and scale jitter (faster only).")
     batch_size: int = _flag(8, "Batch size (images).")

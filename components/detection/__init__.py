@@ -37,11 +37,11 @@ from components.detection.rcnn_model import (
     rcnn_network,
 )
 from components.detection.region_warp import RegionWarp, SplitRegions
-from components.detection.roi_pooling import RoIPooling
 from components.detection.rpn import ProposalSelection, matrix_nms, rpn_head
 from components.detection.yolo_loss import YoloLoss, split_predictions
 from components.detection.yolo_model import backbone_features, yolo_detector
 from components.detection.yolo_targets import decode_yolo_targets, encode_yolo_targets
+from components.layers.roi_pooling import RoIPooling
 
 __all__ = [
     "BOX_VARIANCE",

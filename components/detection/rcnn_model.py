@@ -20,9 +20,9 @@ from keras import ops
 from components import models
 from components.detection import rcnn_losses
 from components.detection.region_warp import RegionWarp, SplitRegions
-from components.detection.roi_pooling import RoIPooling
 from components.detection.rpn import ProposalSelection, rpn_head
 from components.detection.yolo_model import backbone_features
+from components.layers.roi_pooling import RoIPooling
 from components.models.checks import check_positive_int
 
 LOSS_NAMES = (
@@ -34,9 +34,18 @@ LOSS_NAMES = (
 
 
 def _trunk(input_shape, backbone, backbone_options):
-    """The registry model up to its last feature map, as a model of its own."""
+    """The registry model up to its last feature map, as a model of its own.
+
+    A final max-pooling is left out, as Faster R-CNN does with VGG16 (its
+    features are conv5_3, before pool5): the same depth of features at
+    twice the resolution, so that small objects span several cells.
+    """
     base = models.build(backbone, input_shape, 2, **backbone_options)
-    return keras.Model(base.input, backbone_features(base), name=f"{backbone}_trunk")
+    features = backbone_features(base)
+    last = features._keras_history.operation
+    if isinstance(last, keras.layers.MaxPooling2D):
+        features = last.input
+    return keras.Model(base.input, features, name=f"{backbone}_trunk")
 
 
 def detection_head(regions_features, num_classes, width=256, name="head"):
@@ -117,6 +126,7 @@ class RegionDetector(keras.Model):
         self.has_rpn = "rpn_objectness" in network.output
         names = LOSS_NAMES if self.has_rpn else LOSS_NAMES[2:]
         self.loss_trackers = [keras.metrics.Mean(name=name) for name in names]
+        self.built = True  # the network is built: nothing waits for a first call
 
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from components.detection.roi_pooling import RoIPooling
+from components.layers.roi_pooling import RoIPooling
 from components.models.checks import check_positive_int
 
 

@@ -7,6 +7,7 @@ and the `MaxNorm` constraint: use those.
 from components.layers.lrn import LocalResponseNormalization
 from components.layers.maxout import Maxout
 from components.layers.min_max_scaling import MinMaxScaling
+from components.layers.roi_pooling import RoIPooling
 from components.layers.rrelu import RReLU
 from components.layers.vanilla_dropout import VanillaDropout
 from components.layers.whitening import Whitening
@@ -16,6 +17,7 @@ __all__ = [
     "Maxout",
     "MinMaxScaling",
     "RReLU",
+    "RoIPooling",
     "VanillaDropout",
     "Whitening",
 ]

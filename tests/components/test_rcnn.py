@@ -1,7 +1,5 @@
-"""The R-CNN family's parts: RoI pooling, anchors, matching, deltas, losses,
-proposals, decoding, and the detector model's save/load."""
-
-import math
+"""The R-CNN family's parts: anchors, matching, deltas, losses, proposals,
+decoding, and the detector model's save/load (RoI pooling: test_layers.py)."""
 
 import keras
 import numpy as np
@@ -12,80 +10,6 @@ from keras import ops
 
 from components import detection
 from components.detection import rcnn_losses
-
-
-def numpy_roi_pool(features, rois, pool_h, pool_w, scale):
-    """Fast R-CNN's RoI max pooling, one loop per bin (the Caffe layer, on the
-    region clipped to the map)."""
-    batch, height, width, channels = features.shape
-    out = np.zeros((batch, rois.shape[1], pool_h, pool_w, channels), "float32")
-    for b in range(batch):
-        for r in range(rois.shape[1]):
-            if (rois[b, r] < 0).all():
-                continue
-            x0, y0, x1, y1 = (int(np.round(v * scale)) for v in rois[b, r])
-            if x0 > width - 1 or y0 > height - 1 or x1 < 0 or y1 < 0:
-                continue
-            x0, x1 = np.clip([x0, x1], 0, width - 1)
-            y0, y1 = np.clip([y0, y1], 0, height - 1)
-            roi_h, roi_w = max(y1 - y0 + 1, 1), max(x1 - x0 + 1, 1)
-            for i in range(pool_h):
-                top = min(max(math.floor(i * roi_h / pool_h) + y0, 0), height)
-                bottom = min(max(math.ceil((i + 1) * roi_h / pool_h) + y0, 0), height)
-                for j in range(pool_w):
-                    left = min(max(math.floor(j * roi_w / pool_w) + x0, 0), width)
-                    right = min(max(math.ceil((j + 1) * roi_w / pool_w) + x0, 0), width)
-                    if bottom > top and right > left:
-                        window = features[b, top:bottom, left:right]
-                        out[b, r, i, j] = window.max(axis=(0, 1))
-    return out
-
-
-@pytest.mark.parametrize("pool", [(7, 7), (2, 3)])
-def test_roi_pooling_matches_numpy(pool):
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(2, 14, 14, 3)).astype("float32")
-    corner = rng.uniform(-30, 120, size=(2, 10, 2))
-    rois = np.concatenate([corner, corner + rng.uniform(1, 90, (2, 10, 2))], -1)
-    rois = rois.astype("float32")
-    rois[1, 3] = -1.0  # padding
-    rois[0, 0] = [200, 200, 230, 240]  # entirely outside the map
-    layer = detection.RoIPooling(pool, spatial_scale=1 / 8)
-    got = ops.convert_to_numpy(layer([features, rois]))
-    np.testing.assert_allclose(got, numpy_roi_pool(features, rois, *pool, 1 / 8))
-    assert not got[0, 0].any() and not got[1, 3].any()
-    clone = detection.RoIPooling.from_config(layer.get_config())
-    assert clone.pool_size == pool and clone.spatial_scale == 1 / 8
-
-
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
-def test_roi_pooling_routes_gradient_to_each_bins_maximum():
-    import tensorflow as tf
-
-    features = tf.Variable(
-        np.random.default_rng(1).normal(size=(1, 8, 8, 1)), dtype="float32"
-    )
-    rois = np.array([[[0, 0, 56, 56]]], "float32")  # cells 0-7: 2 x 2 bins of 4 x 4
-    with tf.GradientTape() as tape:
-        total = tf.reduce_sum(detection.RoIPooling(2)([features, rois]))
-    grad = tape.gradient(total, features).numpy()[0, :, :, 0]
-    values = features.numpy()[0, :, :, 0]
-    expected = np.zeros_like(values)
-    for i in range(2):
-        for j in range(2):
-            block = values[4 * i : 4 * i + 4, 4 * j : 4 * j + 4]
-            r, c = np.unravel_index(block.argmax(), block.shape)
-            expected[4 * i + r, 4 * j + c] = 1.0
-    np.testing.assert_array_equal(grad, expected)
-
-
-def test_roi_pooling_bad_input():
-    with pytest.raises(ValueError, match="pool_size"):
-        detection.RoIPooling(0)
-    with pytest.raises(ValueError, match="spatial_scale"):
-        detection.RoIPooling(2, spatial_scale=0)
-    with pytest.raises(ValueError, match=r"rois \(batch, R, 4\)"):
-        detection.RoIPooling(2)([np.zeros((1, 4, 4, 1)), np.zeros((1, 3, 5))])
 
 
 def test_anchor_grid_counts_positions_and_shapes():

@@ -13,7 +13,7 @@ TINY = [
     "--image-size",
     "56",
     "--stages",
-    "1,1",
+    "1,1,1",
     "--train-images",
     "48",
     "--validation-images",

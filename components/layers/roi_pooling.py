@@ -7,8 +7,6 @@ import math
 import keras
 from keras import ops
 
-from components.models.checks import check_positive_int
-
 
 @keras.saving.register_keras_serializable(package="components")
 class RoIPooling(keras.layers.Layer):
@@ -63,8 +61,11 @@ class RoIPooling(keras.layers.Layer):
                 "Invalid value received for argument `pool_size`. Expected an "
                 f"integer or (h, w). Received: pool_size={pool_size}"
             )
-        for value in pool_size:
-            check_positive_int("pool_size", value)
+        if not all(isinstance(v, int) and v >= 1 for v in pool_size):
+            raise ValueError(
+                "Invalid value received for argument `pool_size`. Expected positive "
+                f"integers. Received: pool_size={pool_size}"
+            )
         if not isinstance(spatial_scale, (int, float)) or spatial_scale <= 0:
             raise ValueError(
                 "Invalid value received for argument `spatial_scale`. Expected a "
