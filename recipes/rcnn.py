@@ -31,6 +31,7 @@ import tensorflow as tf
 from components import data, detection
 from components.detection import proposals as region_proposals
 from components.detection import rcnn_model
+from components.models.checks import check_rate
 from recipes import detecting, distribution, harness, training
 
 # ---------------------------------------------------------------------------
@@ -54,6 +55,7 @@ QUICK = {
 class Config(detecting.DetectionConfig):
     variant: str = _flag("faster", "Detector: rcnn, fast or faster.")
     head_width: int = _flag(256, "Units of the head's two dense layers.")
+    head_dropout: float = _flag(0.5, "Dropout after each of them.")
     pool_size: int = _flag(7, "RoI pooling grid (fast, faster).")
     crop_size: int = _flag(32, "Side of R-CNN's warped regions (rcnn).")
     regions: int = _flag(300, "Selective-search regions per image (rcnn, fast).")
@@ -86,6 +88,7 @@ class Config(detecting.DetectionConfig):
                 "Invalid value received for argument `variant`. Expected one of "
                 f"{', '.join(VARIANTS)}. Received: variant={self.variant!r}"
             )
+        check_rate("head_dropout", self.head_dropout)
         if not 0.0 <= self.foreground_fraction <= 1.0:
             raise ValueError(
                 "Invalid value received for argument `foreground_fraction`. Expected "
@@ -197,6 +200,7 @@ def build_network(config, splits):
     common = {
         "backbone": config.backbone,
         "head_width": config.head_width,
+        "head_dropout": config.head_dropout,
         **detecting.backbone_options(config),
     }
     shape, classes = splits.image_shape, splits.num_classes

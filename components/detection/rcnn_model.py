@@ -48,18 +48,21 @@ def _trunk(input_shape, backbone, backbone_options):
     return keras.Model(base.input, features, name=f"{backbone}_trunk")
 
 
-def detection_head(regions_features, num_classes, width=256, name="head"):
+def detection_head(regions_features, num_classes, width=256, dropout=0.5, name="head"):
     """Per-region class logits `(batch, R, C + 1)` and deltas `(batch, R, C, 4)`.
 
-    Two fully connected ReLU layers shared by all regions, then Fast R-CNN's
+    Two fully connected ReLU layers shared by all regions, each followed by
+    dropout (VGG16's fc6 and fc7, which Fast R-CNN keeps: here they keep the
+    head from learning the training glyphs by heart), then Fast R-CNN's
     sibling outputs: softmax logits over C classes plus background (index
     0), and one set of box deltas per class.
     """
     x = regions_features
     for index in range(2):
-        x = keras.layers.Dense(width, activation="relu", name=f"{name}_fc{index + 1}")(
-            x
-        )
+        fc = keras.layers.Dense(width, activation="relu", name=f"{name}_fc{index + 1}")
+        x = fc(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"{name}_dropout{index + 1}")(x)
     logits = keras.layers.Dense(num_classes + 1, name="class_logits")(x)
     deltas = keras.layers.Dense(
         4 * num_classes,
@@ -185,7 +188,13 @@ class RegionDetector(keras.Model):
 
 
 def rcnn_network(
-    input_shape, num_classes, crop_size=32, backbone="vgg", head_width=256, **options
+    input_shape,
+    num_classes,
+    crop_size=32,
+    backbone="vgg",
+    head_width=256,
+    head_dropout=0.5,
+    **options,
 ):
     """R-CNN: warp each region to `crop_size` and run the CNN on each crop.
 
@@ -205,7 +214,7 @@ def rcnn_network(
     trunk = _trunk((crop_size, crop_size, input_shape[-1]), backbone, options)
     features = keras.layers.Flatten(name="flatten")(trunk(crops))
     features = SplitRegions(name="regions_features")([features, rois])
-    logits, deltas = detection_head(features, num_classes, head_width)
+    logits, deltas = detection_head(features, num_classes, head_width, head_dropout)
     outputs = {
         "rois": keras.layers.Identity(name="regions")(rois),
         "class_logits": logits,
@@ -225,22 +234,28 @@ def _shared_trunk(input_shape, backbone, options):
     return trunk, input_shape[0] // height
 
 
-def _pooled_head(features, rois, stride, num_classes, pool_size, head_width):
+def _pooled_head(features, rois, stride, num_classes, pool_size, width, dropout):
     pooled = RoIPooling(pool_size, 1.0 / stride, name="roi_pooling")([features, rois])
     flat = keras.layers.Reshape((-1, pool_size * pool_size * features.shape[-1]))(
         pooled
     )
-    return detection_head(flat, num_classes, head_width)
+    return detection_head(flat, num_classes, width, dropout)
 
 
 def fast_rcnn_network(
-    input_shape, num_classes, pool_size=7, backbone="vgg", head_width=256, **options
+    input_shape,
+    num_classes,
+    pool_size=7,
+    backbone="vgg",
+    head_width=256,
+    head_dropout=0.5,
+    **options,
 ):
     """Fast R-CNN: one CNN pass per image, `RoIPooling` per region.
 
     Example:
 
-    >>> net = fast_rcnn_network((32, 32, 1), 3, pool_size=2, width=4, stages=(1, 1))
+    >>> net = fast_rcnn_network((32, 32, 1), 3, pool_size=2, width=4, stages=(1, 1, 1))
     >>> net.get_layer("roi_pooling").spatial_scale  # stride 4
     0.25
     """
@@ -250,7 +265,7 @@ def fast_rcnn_network(
     trunk, stride = _shared_trunk(input_shape, backbone, options)
     features = trunk(images)
     logits, deltas = _pooled_head(
-        features, rois, stride, num_classes, pool_size, head_width
+        features, rois, stride, num_classes, pool_size, head_width, head_dropout
     )
     outputs = {
         "rois": keras.layers.Identity(name="regions")(rois),
@@ -272,6 +287,7 @@ def faster_rcnn_network(
     rpn_width=128,
     backbone="vgg",
     head_width=256,
+    head_dropout=0.5,
     **options,
 ):
     """Faster R-CNN: a region proposal network on the shared feature map.
@@ -279,7 +295,7 @@ def faster_rcnn_network(
     Example:
 
     >>> net = faster_rcnn_network((32, 32, 1), 3, (8,), (1,), proposals=8,
-    ...                           pool_size=2, width=4, stages=(1, 1))
+    ...                           pool_size=2, width=4, stages=(1, 1, 1))
     >>> tuple(net.output["rois"].shape), tuple(net.output["rpn_objectness"].shape)
     ((None, 8, 4), (None, 64))
     """
@@ -301,7 +317,7 @@ def faster_rcnn_network(
         name="proposals",
     )([objectness, rpn_deltas])
     logits, deltas = _pooled_head(
-        features, rois, stride, num_classes, pool_size, head_width
+        features, rois, stride, num_classes, pool_size, head_width, head_dropout
     )
     outputs = {
         "rpn_objectness": objectness,

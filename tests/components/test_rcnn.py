@@ -138,6 +138,7 @@ def test_matrix_nms_and_proposal_selection():
         detection.ProposalSelection((32, 32), (2, 2), 16, (16,), (1,), 4, 5)
 
 
+@pytest.mark.backend_independent  # TensorFlow / OpenCV code
 def test_sample_regions_mixes_objects_and_background():
     rng = np.random.default_rng(0)
     corner = rng.uniform(0, 80, (60, 2))
@@ -156,6 +157,7 @@ def test_sample_regions_mixes_objects_and_background():
     assert out[0].tolist() == boxes[0].tolist() and (out[1:] == -1).all()
 
 
+@pytest.mark.backend_independent  # TensorFlow / OpenCV code
 def test_selective_search_finds_a_square_and_rejects_bad_images():
     image = np.zeros((32, 32, 1), "float32")
     image[8:20, 10:18] = 1.0
@@ -166,6 +168,7 @@ def test_selective_search_finds_a_square_and_rejects_bad_images():
         detection.selective_search(np.zeros((32, 32)))
 
 
+@pytest.mark.backend_independent  # TensorFlow / OpenCV code
 def test_decode_region_detections_refines_and_skips_padding():
     rois = np.array([[[10, 10, 30, 30], [-1, -1, -1, -1]]], "float32")
     logits = np.array([[[0.0, 0.0, 6.0], [0.0, 9.0, 0.0]]], "float32")
@@ -178,6 +181,12 @@ def test_decode_region_detections_refines_and_skips_padding():
     )
     assert int(out["num_detections"][0]) == 1 and int(out["labels"][0, 0]) == 1
     np.testing.assert_allclose(out["boxes"][0, 0], [12, 10, 32, 34], atol=1e-3)
+    # An image whose proposal set is empty (all padding) has no detections.
+    empty = {"rois": -np.ones_like(rois), "class_logits": logits, "box_deltas": deltas}
+    assert (
+        int(detection.decode_region_detections(empty, (64, 64))["num_detections"][0])
+        == 0
+    )
 
 
 def test_region_detector_round_trip_and_logged_losses(tmp_path):
