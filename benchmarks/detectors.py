@@ -16,6 +16,7 @@ benchmark picks up where it stopped.
     python -m benchmarks.detectors                 # ~1 hour on 2 CPU cores
     python -m benchmarks.detectors --quick         # ~5 minutes
     python -m benchmarks.detectors --detectors yolo faster
+    python -m benchmarks.detectors -- --train-images 1000 --epochs 8
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def train(name, args):
     argv = [*flags, "--seed", str(args.seed), "--run-dir", run_dir, "--verbose", "0"]
     if args.quick:
         argv.append("--quick")
+    argv += args.recipe_args
     config, _ = harness.parse_config(module.Config, argv, "", "")
     config = module.apply_quick(config)
     metrics_path = os.path.join(run_dir, "metrics.json")
@@ -76,6 +78,9 @@ def main(argv=None):
     parser.add_argument("--runs-root", default="runs/detectors")
     parser.add_argument("--timing-images", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "recipe_args", nargs="*", help="flags for every recipe (after --)"
+    )
     args = parser.parse_args(argv)
     if args.timing_images < 1 or args.repeats < 1:
         parser.error("--timing-images and --repeats must be positive")
@@ -125,6 +130,7 @@ def main(argv=None):
             {
                 "seed": args.seed,
                 "quick": args.quick,
+                "recipe_args": args.recipe_args,
                 "timing_images": len(images),
                 "repeats": args.repeats,
                 "results": rows,

@@ -9,7 +9,7 @@ trained jointly (four losses, each logged on its own). All three are scored
 like the YOLO recipe, on the same held-out canvases (pycocotools mAP@0.5 and
 mAP@[.5:.95], images per second including the proposals).
 
-    python -m recipes.rcnn                    # Faster R-CNN, ~15 min on 2 CPU cores
+    python -m recipes.rcnn                    # Faster R-CNN, ~20 min on 2 CPU cores
     python -m recipes.rcnn --variant fast     # Fast R-CNN (selective search)
     python -m recipes.rcnn --variant rcnn     # R-CNN
     python -m recipes.rcnn --variant rcnn --quick
@@ -55,8 +55,8 @@ QUICK = {
 class Config(detecting.DetectionConfig):
     variant: str = _flag("faster", "Detector: rcnn, fast or faster.")
     head_width: int = _flag(256, "Units of the head's two dense layers.")
-    head_dropout: float = _flag(0.5, "Dropout after each of them.")
-    pool_size: int = _flag(7, "RoI pooling grid (fast, faster).")
+    head_dropout: float = _flag(0.0, "Dropout after each of them.")
+    pool_size: int = _flag(4, "RoI pooling grid (fast, faster).")
     crop_size: int = _flag(32, "Side of R-CNN's warped regions (rcnn).")
     regions: int = _flag(300, "Selective-search regions per image (rcnn, fast).")
     train_regions: int = _flag(32, "Regions sampled per training image (rcnn, fast).")
@@ -67,7 +67,10 @@ class Config(detecting.DetectionConfig):
     rpn_width: int = _flag(128, "Channels of the RPN's 3x3 layer (faster).")
     augment: bool = _flag(True, "Translation and scale jitter (faster only).")
     batch_size: int = _flag(8, "Batch size (images).")
-    epochs: int = _flag(12, "Training epochs.")
+    epochs: int = _flag(16, "Training epochs.")
+    iou_threshold: float = _flag(
+        0.3, "IoU above which NMS drops a box (Fast/Faster R-CNN's test value)."
+    )
     quick: bool = _flag(False, "A small, fast run (300 canvases, 3 epochs).")
     run_dir: str | None = _flag(None, "Run directory (default runs/rcnn/<time>).")
 
@@ -96,11 +99,12 @@ class Config(detecting.DetectionConfig):
             )
         parse_numbers("anchor_sizes", self.anchor_sizes)
         parse_numbers("aspect_ratios", self.aspect_ratios)
-        if self.strategy == "multiworker" and self.variant != "faster":
+        if self.strategy == "multiworker":
             raise ValueError(
-                "Invalid value received for argument `strategy`. R-CNN and Fast "
-                "R-CNN hold their selective-search regions in memory per process; "
-                "use multiworker with --variant faster."
+                "Invalid value received for argument `strategy`. recipes.rcnn does "
+                "not run under multiworker yet (its detector computes its targets in "
+                "its own training step, untested across workers); use default, "
+                "mirrored or auto."
             )
 
 
@@ -146,9 +150,13 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
     """
     training = epoch_seeds is not None
     if regions is not None:
+
+        def attach(element, image_regions):
+            return {**element, "regions": image_regions}
+
         dataset = tf.data.Dataset.zip(
             dataset, tf.data.Dataset.from_tensor_slices(regions)
-        ).map(lambda element, r: {**element, "regions": r})
+        ).map(attach)
     dataset = dataset.cache()
 
     def sample(element, seed):
@@ -168,9 +176,10 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
         )
     elif regions is not None:
         # Validation: the same fixed sample every epoch.
-        dataset = dataset.enumerate().map(
-            lambda index, e: sample(e, tf.stack([tf.constant(-1, tf.int64), index]))
-        )
+        def sample_fixed(index, element):
+            return sample(element, tf.stack([tf.constant(-1, tf.int64), index]))
+
+        dataset = dataset.enumerate().map(sample_fixed)
     dataset = dataset.batch(config.batch_size)
     if training and config.augment and regions is None:
         dataset = dataset.map(

@@ -162,12 +162,11 @@ def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None):
 
         epoch = whole.map(gather).unbatch()
         if map_with_seed is not None:
-            epoch = epoch.enumerate().map(
-                lambda index, element: map_with_seed(
-                    element, tf.stack([epoch_seed, index])
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+
+            def seeded(index, element):
+                return map_with_seed(element, tf.stack([epoch_seed, index]))
+
+            epoch = epoch.enumerate().map(seeded, num_parallel_calls=tf.data.AUTOTUNE)
         return epoch
 
     shuffled = epoch_seeds.dataset().flat_map(permute)

@@ -91,7 +91,7 @@ def test_quick_run_of_each_variant(variant, tmp_path):
         (["--aspect-ratios", ""], "aspect_ratios"),
         (["--foreground-fraction", "1.5"], "foreground_fraction"),
         (["--train-regions", "0"], "train_regions"),
-        (["--variant", "fast", "--strategy", "multiworker"], "strategy"),
+        (["--strategy", "multiworker"], "strategy"),
         (["--proposals", "5000"], "proposals"),
         (["--image-size", "50", "--stages", "1,1,1"], "multiple"),
     ],
