@@ -13,7 +13,7 @@ Training runs land in `--runs-root/<detector>`; a finished one (its
 `metrics.json` written with the same settings) is reused, so an interrupted
 benchmark picks up where it stopped.
 
-    python -m benchmarks.detectors                 # ~1 hour on 2 CPU cores
+    python -m benchmarks.detectors                 # every default: ~1 hour, 2 CPU cores
     python -m benchmarks.detectors --quick         # ~5 minutes
     python -m benchmarks.detectors --detectors yolo faster
     python -m benchmarks.detectors -- --train-images 1000 --epochs 8

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from components import data, detection
@@ -248,9 +247,9 @@ def detect(config, model, images):
         return x[:n] if not isinstance(x, dict) else {k: v[:n] for k, v in x.items()}
 
     model.predict(head(inputs, batch), batch_size=batch, verbose=0)  # compile first
-    start = time.perf_counter()
-    outputs = model.predict(inputs, batch_size=batch, verbose=0)
-    network_seconds = time.perf_counter() - start
+    outputs, network_seconds = detecting.timed(
+        model.predict, inputs, batch_size=batch, verbose=0
+    )
 
     @tf.function(reduce_retracing=True)
     def decode(part):
@@ -259,15 +258,9 @@ def detect(config, model, images):
         )
 
     keep = ("rois", "class_logits", "box_deltas")
-    outputs = {k: outputs[k] for k in keep}
-    decode({k: v[:64] for k, v in outputs.items()})
-    start = time.perf_counter()
-    parts = [
-        decode({k: v[i : i + 64] for k, v in outputs.items()})
-        for i in range(0, len(images), 64)
-    ]
-    post_seconds = time.perf_counter() - start
-    detections = {k: np.concatenate([p[k].numpy() for p in parts]) for k in parts[0]}
+    detections, post_seconds = detecting.decode_in_batches(
+        decode, {k: outputs[k] for k in keep}
+    )
     per_image = (proposal_ms / 1000) + (network_seconds + post_seconds) / len(images)
     timing = {
         "inference_images_per_second": round(1.0 / per_image, 1),

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from components import data, detection
@@ -126,9 +125,9 @@ def build_model(config, splits):
 def detect(config, model, images):
     """Raw outputs, then detections; with images/s and post-processing ms/image."""
     model.predict(images[:8], verbose=0)  # compile the predict function first
-    start = time.perf_counter()
-    raw = model.predict(images, batch_size=64, verbose=0)
-    predict_seconds = time.perf_counter() - start
+    raw, predict_seconds = detecting.timed(
+        model.predict, images, batch_size=64, verbose=0
+    )
 
     @tf.function(reduce_retracing=True)
     def decode(batch):
@@ -140,11 +139,7 @@ def detect(config, model, images):
             config.iou_threshold,
         )
 
-    decode(raw[:8])
-    start = time.perf_counter()
-    parts = [decode(raw[i : i + 64]) for i in range(0, len(raw), 64)]
-    post_seconds = time.perf_counter() - start
-    detections = {k: np.concatenate([p[k].numpy() for p in parts]) for k in parts[0]}
+    detections, post_seconds = detecting.decode_in_batches(decode, raw)
     timing = {
         "inference_images_per_second": round(len(images) / predict_seconds, 1),
         "postprocess_ms_per_image": round(1000 * post_seconds / len(images), 3),

@@ -175,7 +175,9 @@ def test_same_seed_same_run(tmp_path):
     assert history[0] == history[1]
 
 
-@pytest.mark.parametrize("name", models.available())
+# GoogLeNet is left out (27 s here): the model-zoo test builds, runs and
+# round-trips it, and the recipe treats every builder alike.
+@pytest.mark.parametrize("name", [n for n in models.available() if n != "googlenet"])
 def test_every_builder_trains_through_the_recipe(name, tmp_path):
     run_dir = tmp_path / name
     metrics = classify.main(
