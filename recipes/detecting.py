@@ -143,6 +143,19 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def timed_predict(model, inputs, batch=64):
+    """`model.predict` in batches, timed after a warm-up call that traces
+    both batch shapes it will meet (full batches and the last, partial one),
+    so that no tracing is counted as inference. Returns `(outputs, seconds)`.
+    """
+    count = len(tf.nest.flatten(inputs)[0])
+    warm = min(count, batch + count % batch)
+    model.predict(
+        tf.nest.map_structure(lambda v: v[:warm], inputs), batch_size=batch, verbose=0
+    )
+    return timed(model.predict, inputs, batch_size=batch, verbose=0)
+
+
 def decode_in_batches(decode, outputs, batch=64):
     """Post-processing timed apart: `decode` (a `tf.function` over a batch of
     raw outputs, an array or a dict of arrays) is traced on a first batch,

@@ -243,13 +243,7 @@ def detect(config, model, images):
         inputs = {"images": images, "rois": regions}
     batch = 64 if config.variant != "rcnn" else 8
 
-    def head(x, n):
-        return x[:n] if not isinstance(x, dict) else {k: v[:n] for k, v in x.items()}
-
-    model.predict(head(inputs, batch), batch_size=batch, verbose=0)  # compile first
-    outputs, network_seconds = detecting.timed(
-        model.predict, inputs, batch_size=batch, verbose=0
-    )
+    outputs, network_seconds = detecting.timed_predict(model, inputs, batch)
 
     @tf.function(reduce_retracing=True)
     def decode(part):

@@ -124,10 +124,7 @@ def build_model(config, splits):
 
 def detect(config, model, images):
     """Raw outputs, then detections; with images/s and post-processing ms/image."""
-    model.predict(images[:8], verbose=0)  # compile the predict function first
-    raw, predict_seconds = detecting.timed(
-        model.predict, images, batch_size=64, verbose=0
-    )
+    raw, predict_seconds = detecting.timed_predict(model, images)
 
     @tf.function(reduce_retracing=True)
     def decode(batch):
