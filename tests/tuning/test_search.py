@@ -163,7 +163,11 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        if _trials(project).get("0", ("",))[0] == "COMPLETED":
+        # The child records its memory row just after the oracle marks the
+        # trial finished: wait for both, or the read below races the write.
+        memory = project / "memory.csv"
+        logged = memory.exists() and len(memory.read_text().splitlines()) > 1
+        if _trials(project).get("0", ("",))[0] == "COMPLETED" and logged:
             break
         time.sleep(0.1)
     assert process.poll() is None, "the search ended before it could be killed"
