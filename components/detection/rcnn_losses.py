@@ -15,11 +15,6 @@ from keras import ops
 from components.detection.anchors import encode_deltas, match_boxes
 
 
-def _gather_boxes(boxes, labels, indices):
-    picked = ops.take_along_axis(boxes, indices[..., None], axis=1)
-    return picked, ops.take_along_axis(labels, indices, axis=1)
-
-
 def anchor_targets(anchors, boxes, positive_iou=0.7, negative_iou=0.3):
     """RPN targets: each anchor's match (1 / 0 / -1 ignored) and its deltas.
 
@@ -78,7 +73,8 @@ def region_targets(regions, boxes, labels, foreground_iou=0.5):
     matches, indices, _ = match_boxes(
         regions, boxes, foreground_iou, foreground_iou, force_best=False
     )
-    matched, matched_labels = _gather_boxes(boxes, labels, indices)
+    matched = ops.take_along_axis(boxes, indices[..., None], axis=1)
+    matched_labels = ops.take_along_axis(labels, indices, axis=1)
     foreground = matches == 1
     classes = ops.where(foreground, matched_labels + 1, 0)
     classes = ops.where(ops.all(regions < 0, axis=-1), -1, classes)

@@ -42,7 +42,7 @@ def _trunk(input_shape, backbone, backbone_options):
     """
     base = models.build(backbone, input_shape, 2, **backbone_options)
     features = backbone_features(base)
-    last = features._keras_history.operation
+    last = next(layer for layer in base.layers if layer.output is features)
     if isinstance(last, keras.layers.MaxPooling2D):
         features = last.input
     return keras.Model(base.input, features, name=f"{backbone}_trunk")
