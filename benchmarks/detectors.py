@@ -52,8 +52,7 @@ def train(name, args):
     if args.quick:
         argv.append("--quick")
     argv += args.recipe_args
-    config, _ = harness.parse_config(module.Config, argv, "", "")
-    config = module.apply_quick(config)
+    config, _ = harness.parse_config(module.Config, argv, "", "", module.QUICK)
     metrics_path = os.path.join(run_dir, "metrics.json")
     config_path = os.path.join(run_dir, "config.json")
     if os.path.exists(metrics_path) and os.path.exists(config_path):

@@ -24,17 +24,15 @@ TensorBoard logs under `logs/`.
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from components import data, models
 from components.losses import MulticlassSVM
 from components.models.checks import check_non_negative, check_positive_int, check_rate
 from recipes import distribution, harness, training
+from recipes.run import Run
 
 # ---------------------------------------------------------------------------
 # Setup
@@ -220,22 +218,52 @@ def build_model(config, splits, normalizer, width, regularize=True, name=None):
 # ---------------------------------------------------------------------------
 
 
-def train_one(config, model, train_pipeline, val_pipeline, steps, callbacks, seed):
+def build_members(config, splits, normalizer):
+    """One model, or `--ensemble K` models of half the width."""
+    members = config.ensemble
+    width = member_width(config, members)
+    regularize = not config.overfit_subset
+    names = (
+        [config.model]
+        if members == 1
+        else [f"{config.model}_member{i + 1}" for i in range(members)]
+    )
+    return [
+        build_model(config, splits, normalizer, width, regularize, name)
+        for name in names
+    ]
+
+
+def train_member(run, model, index, splits, train, validation, probe):
+    """Compiles and fits one model with its own seed; returns its history.
+
+    Each member's shuffling is seeded by epoch (`EpochSeeds`), so a run
+    resumed from its backup sees exactly the batches it would have seen.
+    """
+    config = run.config
+    seed = config.seed + index
     keras.utils.set_random_seed(seed)
     loss = (
         MulticlassSVM() if config.loss == "svm" else "sparse_categorical_crossentropy"
     )
-    training.compile_model(config, model, steps, loss)
-    distribution.prepare_fit(model, tf.distribute.get_strategy(), train_pipeline)
-    history = model.fit(
-        train_pipeline,
-        validation_data=val_pipeline,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=config.verbose,
-        shuffle=False,  # The pipeline reshuffles every epoch itself.
+    train_size = config.overfit_subset or splits.sizes["train"]
+    steps = -(-train_size // config.batch_size)
+    epoch_seeds = data.EpochSeeds(seed)
+    pipeline = data.make_pipeline(
+        train,
+        config.batch_size,
+        training=True,
+        augment=None if config.overfit_subset else config.augment,
+        input_shape=splits.input_shape,
+        seed=seed,
+        epoch_seeds=epoch_seeds,
     )
-    return history.history
+    with run.scope():
+        training.compile_model(config, model, steps, loss)
+    member = f"member{index + 1}" if config.ensemble > 1 else ""
+    return run.fit(
+        model, pipeline, validation, callbacks=[epoch_seeds], probe=probe, member=member
+    )
 
 
 def accuracy(scores, labels):
@@ -247,99 +275,23 @@ def accuracy(scores, labels):
 # ---------------------------------------------------------------------------
 
 
-def main(argv=None):
-    """Runs the recipe and returns its final metrics as a dict."""
-    config, parser = harness.parse_config(
-        Config, argv, "python -m recipes.classify", __doc__.split("\n")[0]
-    )
-    harness.seed_everything(config.seed, config.deterministic)
-
-    # Everything that can fail on bad flags happens before the run directory
-    # exists, so a rejected command leaves nothing behind.
-    with harness.usage_errors(parser):
-        strategy = distribution.make_strategy(config.strategy)
-        splits, train = load_data(config)
-        members = config.ensemble
-        width = member_width(config, members)
-        regularize = not config.overfit_subset
-        normalizer = data.fit_normalizer(train, config.normalize)
-        names = (
-            [config.model]
-            if members == 1
-            else [f"{config.model}_member{i + 1}" for i in range(members)]
-        )
-        with strategy.scope():
-            trained = [
-                build_model(config, splits, normalizer, width, regularize, name)
-                for name in names
-            ]
-        unsync = [distribution.synchronize_batch_norm(m, strategy) for m in trained]
-
-    run = harness.RunDirectory(
-        distribution.worker_path(config.run_dir, strategy), "classify"
-    )
-    run.write_config(config)
-    augment = None if config.overfit_subset else config.augment
+def evaluate(config, splits, histories, member_probs, test_labels, seconds):
+    """Test accuracy (of the ensemble's average), the monitors' last figures,
+    the overfitting check's verdict and, on digits, the SVC's accuracy."""
     train_size = config.overfit_subset or splits.sizes["train"]
-    steps = -(-train_size // config.batch_size)
-    val_pipeline = data.make_pipeline(splits.validation, 256)
-    test_pipeline = data.make_pipeline(splits.test, 256)
-    _, test_labels = splits.as_numpy("test")
-    probe = next(iter(val_pipeline))[0].numpy()[:64]  # a fixed batch for the monitors
-
-    histories, member_probs = [], []
-    start = time.perf_counter()
-    for index, model in enumerate(trained):
-        seed = config.seed + index
-        epoch_seeds = data.EpochSeeds(seed)
-        train_pipeline = data.make_pipeline(
-            train,
-            config.batch_size,
-            training=True,
-            augment=augment,
-            input_shape=splits.input_shape,
-            seed=seed,
-            epoch_seeds=epoch_seeds,
-        )
-        suffix = "" if members == 1 else f"_member{index + 1}"
-        backup = distribution.worker_path(config.backup_dir, strategy)
-        if backup is not None and members > 1:
-            backup = os.path.join(backup, f"member{index + 1}")
-        callbacks = (
-            [epoch_seeds]
-            + training.training_callbacks(config, probe)
-            + run.callbacks(f"history{suffix}.csv", f"logs{suffix}", backup)
-        )
-        with strategy.scope():
-            train_one(
-                config, model, train_pipeline, val_pipeline, steps, callbacks, seed
-            )
-        # The CSV holds every epoch, also those of a run resumed from a backup.
-        histories.append(harness.read_history(run.file(f"history{suffix}.csv")))
-        member_probs.append(model.predict(test_pipeline, verbose=0))
-    train_seconds = time.perf_counter() - start
-    if members > 1:
-        harness.merge_histories(
-            [run.file(f"history_member{i + 1}.csv") for i in range(members)],
-            run.file("history.csv"),
-        )
-
-    # Evaluate.
-    probs = np.mean(member_probs, axis=0)
     metrics = {
         "dataset": splits.name,
         "model": config.model,
-        "test_accuracy": accuracy(probs, test_labels),
+        "test_accuracy": accuracy(np.mean(member_probs, axis=0), test_labels),
         "test_examples": int(len(test_labels)),
         "epochs": config.epochs,
-        "train_seconds": round(train_seconds, 2),
+        "train_seconds": round(seconds, 2),
         "train_images_per_second": round(
-            members * config.epochs * train_size / train_seconds, 1
+            len(member_probs) * config.epochs * train_size / seconds, 1
         ),
-        "parameters": int(sum(m.count_params() for m in trained)),
     }
     metrics.update(training.monitor_summary(histories[0]))
-    if members > 1:
+    if len(member_probs) > 1:
         metrics["member_test_accuracies"] = [
             accuracy(p, test_labels) for p in member_probs
         ]
@@ -354,32 +306,24 @@ def main(argv=None):
         metrics["overfit_passed"] = bool(subset_accuracy == 1.0)
     if config.baseline and splits.name == "digits":
         metrics["baseline_svc_accuracy"] = svc_baseline(config)
+    return metrics
 
-    # Artifacts.
-    for restore in unsync:
-        restore()
-    if members == 1:
-        final = trained[0]
-    else:
-        inputs = keras.Input(splits.input_shape, name="images")
-        averaged = keras.layers.Average(name="ensemble")([m(inputs) for m in trained])
-        final = keras.Model(inputs, averaged, name=f"{config.model}_ensemble")
-    final.save(run.file("model.keras"))
-    training.plot_monitors(histories, run.file("monitors.png"))
-    harness.plot_histories(
-        histories, run.file("curves.png"), f"{config.model} on {splits.name}"
-    )
-    run.write_json("metrics.json", metrics)
 
-    lines = [f"run directory: {run.path}"]
-    if members > 1:
-        for index, value in enumerate(metrics["member_test_accuracies"]):
-            lines.append(f"member {index + 1} test accuracy: {value:.4f}")
-        lines.append(
-            f"ensemble of {members} test accuracy: {metrics['test_accuracy']:.4f}"
-        )
-    else:
-        lines.append(f"test accuracy: {metrics['test_accuracy']:.4f}")
+def combine(config, splits, members):
+    """The model to save: the one trained, or the ensemble's average."""
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input(splits.input_shape, name="images")
+    averaged = keras.layers.Average(name="ensemble")([m(inputs) for m in members])
+    return keras.Model(inputs, averaged, name=f"{config.model}_ensemble")
+
+
+def report_lines(config, metrics):
+    lines = []
+    for index, value in enumerate(metrics.get("member_test_accuracies", ())):
+        lines.append(f"member {index + 1} test accuracy: {value:.4f}")
+    kind = f"ensemble of {config.ensemble} " if config.ensemble > 1 else ""
+    lines.append(f"{kind}test accuracy: {metrics['test_accuracy']:.4f}")
     if "baseline_svc_accuracy" in metrics:
         lines.append(
             f"SVC baseline (same split): {metrics['baseline_svc_accuracy']:.4f}"
@@ -390,9 +334,52 @@ def main(argv=None):
             f"overfit check on {config.overfit_subset} examples: train accuracy "
             f"{metrics['overfit_train_accuracy']:.4f} ({verdict})"
         )
-    lines.append(f"training time: {train_seconds:.1f} s")
-    harness.report(lines)
-    return metrics
+    lines.append(f"training time: {metrics['train_seconds']:.1f} s")
+    return lines
+
+
+def main(argv=None):
+    """Runs the recipe and returns its final metrics as a dict."""
+    run = Run.start(Config, argv, "classify", __doc__)
+    config = run.config
+    # Everything that can fail on bad flags or data happens before the run
+    # directory exists, so a rejected command leaves nothing behind.
+    with run.usage_errors():
+        splits, train = load_data(config)
+        normalizer = data.fit_normalizer(train, config.normalize)
+        with run.scope():
+            members = build_members(config, splits, normalizer)
+    unsync = [distribution.synchronize_batch_norm(m, run.strategy) for m in members]
+    run.open()
+
+    validation = data.make_pipeline(splits.validation, 256)
+    test = data.make_pipeline(splits.test, 256)
+    _, test_labels = splits.as_numpy("test")
+    probe = next(iter(validation))[0].numpy()[:64]  # a fixed batch for the monitors
+    histories, member_probs = [], []
+    for index, model in enumerate(members):
+        histories.append(
+            train_member(run, model, index, splits, train, validation, probe)
+        )
+        member_probs.append(model.predict(test, verbose=0))
+    if len(members) > 1:
+        harness.merge_histories(
+            [run.file(f"history_member{i + 1}.csv") for i in range(len(members))],
+            run.file("history.csv"),
+        )
+
+    metrics = evaluate(
+        config, splits, histories, member_probs, test_labels, run.train_seconds
+    )
+    for restore in unsync:
+        restore()
+    final = combine(config, splits, members)
+    metrics["parameters"] = int(final.count_params())
+    training.plot_monitors(histories, run.file("monitors.png"))
+    harness.plot_histories(
+        histories, run.file("curves.png"), f"{config.model} on {splits.name}"
+    )
+    return run.finish(metrics, model=final, lines=report_lines(config, metrics))
 
 
 if __name__ == "__main__":

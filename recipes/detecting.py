@@ -209,18 +209,16 @@ def plot_gallery(images, boxes, labels, detections, threshold, class_names, path
     plt.close(fig)
 
 
-def finish(run, config, splits, model, test, detections, extra, curves, title):
+def finish(run, splits, model, test, detections, *, extra, curves, title):
     """Scores the detections with pycocotools, writes every artifact, reports.
 
     Args:
-        run: The `harness.RunDirectory`.
-        config: The recipe's config.
+        run: The `run.Run`.
         splits: `DetectionSplits`.
         model: The trained model (saved as `model.keras`).
         test: `(images, boxes, labels)` of the test split.
         detections: Dict of `decode_predictions` arrays for the test images.
-        extra: Dict of recipe figures (timings, training time...) added to
-            `metrics.json`.
+        extra: Dict of recipe figures (timings...) added to `metrics.json`.
         curves: History keys to plot in `curves.png`.
         title: Name of the detector in the report.
 
@@ -233,6 +231,7 @@ def finish(run, config, splits, model, test, detections, extra, curves, title):
     )
     rows = detection.coco_detections(detections)
     scores = detection.coco_evaluate(truth, rows)
+    extra = {**extra, "train_seconds": round(run.train_seconds, 1)}
     metrics = {
         "dataset": splits.name,
         "map50": scores["map50"],
@@ -242,13 +241,12 @@ def finish(run, config, splits, model, test, detections, extra, curves, title):
         "per_class_ap": scores["per_class_ap"],
         "test_images": int(len(images)),
         "test_objects": int((labels >= 0).sum()),
-        "epochs": config.epochs,
+        "epochs": run.config.epochs,
         "parameters": int(model.count_params()),
         **extra,
     }
     run.write_json("ground_truth.json", truth)
     run.write_json("detections.json", rows)
-    model.save(run.file("model.keras"))
     history = harness.read_history(run.file("history.csv"))
     harness.plot_histories([history], run.file("curves.png"), f"{title} loss", curves)
     plot_gallery(
@@ -256,23 +254,23 @@ def finish(run, config, splits, model, test, detections, extra, curves, title):
         boxes,
         labels,
         detections,
-        config.gallery_threshold,
+        run.config.gallery_threshold,
         splits.class_names,
         run.file("gallery.png"),
     )
-    run.write_json("metrics.json", metrics)
     timing = ", ".join(
         f"{key.replace('_', ' ')} {value}"
         for key, value in extra.items()
         if "per_" in key or key.endswith("seconds")
     )
-    harness.report(
-        [
-            f"{title}; run directory: {run.path}",
+    return run.finish(
+        metrics,
+        model=model,
+        lines=[
+            title,
             f"mAP@0.5: {metrics['map50']:.4f}   mAP@[.5:.95]: {metrics['map']:.4f}",
             "AP@0.5 per class: "
             + ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class_ap50"].items()),
             timing,
-        ]
+        ],
     )
-    return metrics

@@ -2,23 +2,20 @@
 
 `--strategy` picks a `tf.distribute` strategy (the model is built and compiled
 in its scope; Keras's `fit` splits each global batch over the replicas and
-shards a dataset across workers); `--backup-dir` adds Keras's
-`BackupAndRestore`, so a killed run started again with the same command goes
-on from its last finished epoch, and the history CSV is cut back to the
-epochs that checkpoint holds, so it ends with every epoch exactly once.
+shards a dataset across workers); each worker but the chief writes its run
+and backup folders apart. Backups themselves are `run.Run.fit`'s
+(`components.callbacks.AtomicBackup`).
 
-Kept apart from `harness.py` (CLI, run directory, artifacts) and
-`training.py` (optimizers, schedules, monitors): one concept per module.
+Kept apart from `run.py` (the run's lifecycle), `harness.py` (CLI,
+artifacts) and `training.py` (optimizers, schedules, monitors): one concept
+per module.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 
 import keras
-import numpy as np
 
 STRATEGIES = ("default", "mirrored", "multiworker", "auto")
 
@@ -110,92 +107,6 @@ def worker_path(path, strategy):
         return path
     _, task_id = task(strategy)
     return os.path.join(path, "workers", str(task_id))
-
-
-class BackupAndRestoreWithRNG(keras.callbacks.BackupAndRestore):
-    """Keras's `BackupAndRestore`, plus the state of the model's random draws.
-
-    Keras's weight files leave out the `SeedGenerator` states of dropout and
-    other random layers, so a resumed run would draw its dropout masks afresh
-    from the start and end with other weights than an uninterrupted one. This
-    callback saves those states beside the backup (tagged with the epoch, and
-    restored only with the weights of that same epoch).
-    """
-
-    def _rng_variables(self):
-        return [
-            v for v in self.model.variables if v.path.endswith("seed_generator_state")
-        ]
-
-    def _rng_path(self):
-        return os.path.join(self.backup_dir, "rng_state.json")
-
-    def _save_model(self):
-        super()._save_model()
-        states = [np.asarray(v).tolist() for v in self._rng_variables()]
-        tmp = self._rng_path() + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"epoch": self._current_epoch, "states": states}, f)
-        os.replace(tmp, self._rng_path())
-
-    def _load_model(self):
-        super()._load_model()
-        if not os.path.exists(self._rng_path()):
-            return
-        with open(self._rng_path()) as f:
-            saved = json.load(f)
-        variables = self._rng_variables()
-        if saved["epoch"] == finished_epochs(self.backup_dir) and len(
-            saved["states"]
-        ) == len(variables):
-            for variable, state in zip(variables, saved["states"]):
-                variable.assign(np.asarray(state, variable.dtype))
-
-
-class ResumableCSVLogger(keras.callbacks.CSVLogger):
-    """A `CSVLogger` that, on a resumed run, keeps only the finished epochs.
-
-    `BackupAndRestore` (placed before it) restores the epoch to start from;
-    rows of that epoch or later (written before the kill, after the last
-    checkpoint) are dropped and the rest kept, so the file ends with every
-    epoch exactly once.
-    """
-
-    def __init__(self, filename, separator=",", append=True):
-        super().__init__(filename, separator=separator, append=append)
-
-    def on_train_begin(self, logs=None):
-        start = int(getattr(self.model, "_initial_epoch", 0) or 0)
-        if os.path.exists(self.filename):
-            with open(self.filename, newline="") as f:
-                rows = list(csv.reader(f, delimiter=self.sep))
-            kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) < start]
-            with open(self.filename, "w", newline="") as f:
-                if len(kept) > 1:
-                    csv.writer(f, delimiter=self.sep).writerows(kept)
-        super().on_train_begin(logs)
-
-
-def backup_callbacks(backup_dir, history_path):
-    """`BackupAndRestore` (every epoch) followed by the resumable CSV log.
-
-    Without `backup_dir`, a plain CSV log that starts afresh.
-    """
-    if backup_dir is None:
-        return [keras.callbacks.CSVLogger(history_path)]
-    return [
-        BackupAndRestoreWithRNG(backup_dir, save_freq="epoch"),
-        ResumableCSVLogger(history_path),
-    ]
-
-
-def finished_epochs(backup_dir):
-    """Epochs a backup holds (0 when there is none)."""
-    path = os.path.join(backup_dir or "", "training_metadata.json")
-    if not backup_dir or not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
 
 
 def prepare_fit(model, strategy, dataset):

@@ -1,5 +1,5 @@
-"""Plumbing shared by every recipe: CLI from a config dataclass, run directory,
-seeding, callbacks and artifacts. Recipes import this module and nothing else of
+"""Plumbing shared by every recipe: CLI from a config dataclass, seeding, JSON,
+histories, plots and the closing report (the run's lifecycle is `run.py`). Recipes import this module and nothing else of
 each other (see DESIGN.md)."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import datetime
 import json
 import os
 import sys
@@ -73,15 +72,17 @@ def build_parser(config_cls, prog, description):
     return parser
 
 
-def parse_config(config_cls, argv, prog, description):
+def parse_config(config_cls, argv, prog, description, quick=None):
     """Parses `argv` into a validated `config_cls` instance.
 
-    Invalid flags, and any `ValueError` raised by the config's `validate()`,
-    end the program with a one-line error and exit status 2 (`SystemExit`).
+    With `quick` (a dict of settings), `--quick` applies them first
+    (`apply_quick`). Invalid flags, and any `ValueError` raised by the
+    config's `validate()`, end the program with a one-line error and exit
+    status 2 (`SystemExit`). This is the one place a config is validated.
     """
     parser = build_parser(config_cls, prog, description)
     namespace = parser.parse_args(argv)
-    config = config_cls(**vars(namespace))
+    config = apply_quick(config_cls(**vars(namespace)), quick or {})
     with usage_errors(parser):
         if hasattr(config, "strategy"):
             # First of all: a multi-worker strategy must be made before any
@@ -147,54 +148,26 @@ def _to_json(value):
     raise TypeError(f"Not JSON serializable: {type(value).__name__}")
 
 
-class RunDirectory:
-    """The folder a recipe run leaves behind.
-
-    Holds `config.json`, `metrics.json` (written atomically), `model.keras`,
-    `history.csv`, PNG plots and TensorBoard logs under `logs/`.
-
-    Args:
-        path: String or `None`. Defaults to `runs/<recipe>/<date-time>`.
-        recipe: String. The recipe's name, used in the default path.
-    """
-
-    def __init__(self, path=None, recipe="recipe"):
-        if path is None:
-            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-            path = os.path.join("runs", recipe, stamp)
-        self.path = path
-        os.makedirs(path, exist_ok=True)
-
-    def file(self, name):
-        return os.path.join(self.path, name)
-
-    def write_json(self, name, obj):
-        atomic_write_json(self.file(name), obj)
-
-    def write_config(self, config):
-        self.write_json("config.json", dataclasses.asdict(config))
-
-    def callbacks(self, history_name="history.csv", logs_name="logs", backup_dir=None):
-        """CSV history (written every epoch) and TensorBoard logs.
-
-        With `backup_dir`, Keras's `BackupAndRestore` comes first and the CSV
-        history resumes with the run (see `recipes.distribution`).
-        """
-        return distribution.backup_callbacks(backup_dir, self.file(history_name)) + [
-            keras.callbacks.TensorBoard(self.file(logs_name))
-        ]
-
-
 def read_history(path):
     """A history CSV (as `CSVLogger` writes it) as a `History.history` dict.
 
     After a resumed run, `fit` returns only the epochs it ran itself; the CSV
     holds them all.
     """
+    if not os.path.exists(path):
+        return {}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {k: [float(row[k]) for row in rows if row[k] != ""] for k in keys}
+    return {k: [_float(row[k]) for row in rows if row[k] != ""] for k in keys}
+
+
+def _float(text):
+    """A CSV cell as a float; `CSVLogger`'s "NA" (a value missing) is NaN."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def merge_histories(paths, out_path, column="member"):

@@ -31,7 +31,8 @@ from components import data, detection
 from components.detection import proposals as region_proposals
 from components.detection import rcnn_model
 from components.models.checks import check_rate
-from recipes import detecting, distribution, harness, training
+from recipes import detecting, distribution, training
+from recipes.run import Run
 
 # ---------------------------------------------------------------------------
 # Setup
@@ -120,9 +121,7 @@ def parse_numbers(name, text):
     return values
 
 
-def apply_quick(config):
-    """`--quick`: smaller settings for every flag still at its default."""
-    return harness.apply_quick(config, QUICK)
+TITLES = {"rcnn": "R-CNN", "fast": "Fast R-CNN", "faster": "Faster R-CNN"}
 
 
 # ---------------------------------------------------------------------------
@@ -267,22 +266,14 @@ def detect(config, model, images):
 
 def main(argv=None):
     """Trains and scores the chosen detector; returns the metrics dict."""
-    config, parser = harness.parse_config(
-        Config, argv, "python -m recipes.rcnn", __doc__.split("\n")[0]
-    )
-    config = apply_quick(config)
-    harness.seed_everything(config.seed, config.deterministic)
-    with harness.usage_errors(parser):
-        config.validate()
-        strategy = distribution.make_strategy(config.strategy)
+    run = Run.start(Config, argv, "rcnn", __doc__, quick=QUICK)
+    config = run.config
+    with run.usage_errors():
         splits = detecting.load_splits(config)
-        with strategy.scope():
+        with run.scope():
             model = rcnn_model.RegionDetector(build_network(config, splits))
-    unsync = distribution.synchronize_batch_norm(model, strategy)
-    run = harness.RunDirectory(
-        distribution.worker_path(config.run_dir, strategy), "rcnn"
-    )
-    run.write_config(config)
+    unsync = distribution.synchronize_batch_norm(model, run.strategy)
+    run.open()
 
     # Data: R-CNN and Fast R-CNN train on selective-search regions.
     regions = {"train": None, "validation": None}
@@ -296,40 +287,23 @@ def main(argv=None):
 
     # Train.
     steps = -(-splits.sizes["train"] // config.batch_size)
-    backup = distribution.worker_path(config.backup_dir, strategy)
-    with strategy.scope():
+    with run.scope():
         training.compile_model(config, model, steps, None, metrics=())
-        distribution.prepare_fit(model, strategy, train)
-        start = time.perf_counter()
-        model.fit(
-            train,
-            validation_data=validation,
-            epochs=config.epochs,
-            callbacks=[epoch_seeds]
-            + training.training_callbacks(config, None)
-            + run.callbacks(backup_dir=backup),
-            verbose=config.verbose,
-            shuffle=False,
-        )
-        train_seconds = time.perf_counter() - start
+    run.fit(model, train, validation, callbacks=[epoch_seeds])
     unsync()
 
     # Evaluate.
     test = detecting.ground_truth(splits.test)
     detections, timing = detect(config, model, test[0])
-    names = [tracker.name for tracker in model.loss_trackers]
     return detecting.finish(
         run,
-        config,
         splits,
         model,
         test,
         detections,
-        {"variant": config.variant, **timing, "train_seconds": round(train_seconds, 1)},
-        names,
-        {"rcnn": "R-CNN", "fast": "Fast R-CNN", "faster": "Faster R-CNN"}[
-            config.variant
-        ],
+        extra={"variant": config.variant, **timing},
+        curves=[tracker.name for tracker in model.loss_trackers],
+        title=TITLES[config.variant],
     )
 
 

@@ -75,6 +75,9 @@ class TrainingConfig:
     backup_dir: str | None = flag(
         None, "Back up every epoch here; the same command resumes a killed run."
     )
+    backup_every: int | None = flag(
+        None, "With --backup-dir, also back up every N steps (long epochs)."
+    )
     deterministic: bool = flag(False, "Deterministic TensorFlow ops (CPU: repeatable).")
 
     def validate_training(self):
@@ -85,6 +88,8 @@ class TrainingConfig:
             )
         for name in ("epochs", "batch_size", "steps_per_execution", "lr_every"):
             check_positive_int(name, getattr(self, name))
+        if self.backup_every is not None:
+            check_positive_int("backup_every", self.backup_every)
         if not self.learning_rate > 0:
             raise ValueError(
                 "Invalid value received for argument `learning_rate`. Expected a "

@@ -20,12 +20,12 @@ pycocotools), `model.keras`, `history.csv`, `curves.png` and `gallery.png`.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import tensorflow as tf
 
 from components import data, detection
-from recipes import detecting, distribution, harness, training
+from recipes import detecting, distribution, training
+from recipes.run import Run
 
 # ---------------------------------------------------------------------------
 # Setup
@@ -55,11 +55,6 @@ class Config(detecting.DetectionConfig):
 parse_stages = detecting.parse_stages
 load_splits = detecting.load_splits
 ground_truth = detecting.ground_truth
-
-
-def apply_quick(config):
-    """`--quick`: smaller settings for every flag still at its default."""
-    return harness.apply_quick(config, QUICK)
 
 
 # ---------------------------------------------------------------------------
@@ -146,22 +141,14 @@ def detect(config, model, images):
 
 def main(argv=None):
     """Trains and scores the detector; returns the metrics dict."""
-    config, parser = harness.parse_config(
-        Config, argv, "python -m recipes.yolo", __doc__.split("\n")[0]
-    )
-    config = apply_quick(config)
-    harness.seed_everything(config.seed, config.deterministic)
-    with harness.usage_errors(parser):
-        config.validate()
-        strategy = distribution.make_strategy(config.strategy)
+    run = Run.start(Config, argv, "yolo", __doc__, quick=QUICK)
+    config = run.config
+    with run.usage_errors():
         splits = load_splits(config)
-        with strategy.scope():
+        with run.scope():
             model = build_model(config, splits)
-    unsync = distribution.synchronize_batch_norm(model, strategy)
-    run = harness.RunDirectory(
-        distribution.worker_path(config.run_dir, strategy), "yolo"
-    )
-    run.write_config(config)
+    unsync = distribution.synchronize_batch_norm(model, run.strategy)
+    run.open()
 
     # Train.
     steps = -(-splits.sizes["train"] // config.batch_size)
@@ -173,23 +160,14 @@ def main(argv=None):
         config.lambda_noobj,
     )
     epoch_seeds = data.EpochSeeds(config.seed)
-    train = make_pipeline(config, splits, splits.train, epoch_seeds)
-    backup = distribution.worker_path(config.backup_dir, strategy)
-    with strategy.scope():
+    with run.scope():
         training.compile_model(config, model, steps, loss, metrics=())
-        distribution.prepare_fit(model, strategy, train)
-        start = time.perf_counter()
-        model.fit(
-            train,
-            validation_data=make_pipeline(config, splits, splits.validation),
-            epochs=config.epochs,
-            callbacks=[epoch_seeds]
-            + training.training_callbacks(config, None)
-            + run.callbacks(backup_dir=backup),
-            verbose=config.verbose,
-            shuffle=False,
-        )
-        train_seconds = time.perf_counter() - start
+    run.fit(
+        model,
+        make_pipeline(config, splits, splits.train, epoch_seeds),
+        make_pipeline(config, splits, splits.validation),
+        callbacks=[epoch_seeds],
+    )
     unsync()
 
     # Evaluate.
@@ -197,14 +175,13 @@ def main(argv=None):
     detections, timing = detect(config, model, test[0])
     return detecting.finish(
         run,
-        config,
         splits,
         model,
         test,
         detections,
-        {**timing, "train_seconds": round(train_seconds, 1)},
-        ("loss",),
-        "YOLO",
+        extra=timing,
+        curves=("loss",),
+        title="YOLO",
     )
 
 

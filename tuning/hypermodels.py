@@ -8,6 +8,7 @@ import keras
 import keras_tuner
 
 from components import data, detection, models
+from components.callbacks import DivergenceStop
 from components.optimizers import build_optimizer
 from recipes import yolo
 
@@ -20,6 +21,21 @@ def learning_rate(hp, sampling):
     """The learning rate over [1e-6, 10] (the notes' range), default 1e-3."""
     low, high = LEARNING_RATE_RANGE
     return hp.Float("learning_rate", low, high, sampling=sampling, default=1e-3)
+
+
+def fit_or_fail(model, *args, **kwargs):
+    """`model.fit`, stopped at the first non-finite loss, which fails the trial.
+
+    KerasTuner records a trial that raises `FailedTrialError` as FAILED and
+    goes on with the next one; a diverged trial would otherwise count as
+    COMPLETED with a meaningless (NaN or chance-level) objective.
+    """
+    stop = DivergenceStop()
+    kwargs["callbacks"] = [*kwargs.get("callbacks", []), stop]
+    history = model.fit(*args, **kwargs)
+    if stop.diverged:
+        raise keras_tuner.errors.FailedTrialError(stop.message())
+    return history
 
 
 class ClassifyHyperModel(keras_tuner.HyperModel):
@@ -156,13 +172,8 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
             seed=seed,
         )
         val_pipeline = data.make_pipeline(validation_data, 256)
-        callbacks = [*kwargs.pop("callbacks", []), keras.callbacks.TerminateOnNaN()]
-        return model.fit(
-            train_pipeline,
-            validation_data=val_pipeline,
-            callbacks=callbacks,
-            shuffle=False,
-            **kwargs,
+        return fit_or_fail(
+            model, train_pipeline, validation_data=val_pipeline, shuffle=False, **kwargs
         )
 
 
@@ -248,15 +259,11 @@ class YoloHyperModel(keras_tuner.HyperModel):
         """The recipe's pipelines with the trial's batch size, then fits."""
         config = dataclasses.replace(self.config, batch_size=hp.get("batch_size"))
         epoch_seeds = data.EpochSeeds(seed)
-        callbacks = [
-            epoch_seeds,
-            *kwargs.pop("callbacks", []),
-            keras.callbacks.TerminateOnNaN(),
-        ]
-        return model.fit(
+        kwargs["callbacks"] = [epoch_seeds, *kwargs.get("callbacks", [])]
+        return fit_or_fail(
+            model,
             yolo.make_pipeline(config, self.splits, train, epoch_seeds),
             validation_data=yolo.make_pipeline(config, self.splits, validation_data),
-            callbacks=callbacks,
             shuffle=False,
             **kwargs,
         )

@@ -32,6 +32,7 @@ from tuning.processes import (
     run_in_children,
     with_memory_log,
 )
+from tuning.project_files import check_project
 
 RECIPES = ("classify", "yolo")
 # What a trial is scored on (KerasTuner minimizes a loss, maximizes the rest).
@@ -156,6 +157,10 @@ def make_tuner(
         "project_name": project_name,
         "seed": seed,
         "overwrite": False,
+        # Diverged trials fail (`fit_or_fail`); on the notes' log-uniform
+        # learning rates over [1e-6, 10] several in a row are expected, and
+        # KerasTuner's default of 3 would end the search on them.
+        "max_consecutive_failed_trials": max(3, max_trials),
     }
     classes = {
         "random": keras_tuner.RandomSearch,
@@ -233,10 +238,12 @@ def load_recipe(args):
     recipe_argv = shlex.split(args.recipe_args)
     if args.recipe == "yolo":
         config, _ = harness.parse_config(
-            yolo.Config, [*recipe_argv, "--seed", str(args.seed)], "yolo", ""
+            yolo.Config,
+            [*recipe_argv, "--seed", str(args.seed)],
+            "yolo",
+            "",
+            yolo.QUICK,
         )
-        config = yolo.apply_quick(config)
-        config.validate()
         splits = yolo.load_splits(config)
         hypermodel = YoloHyperModel(config, splits, args.lr_sampling)
         return hypermodel, splits.train, splits.validation, recipe_argv
@@ -266,6 +273,9 @@ def main(argv=None):
         hypermodel, train, validation, fixed_argv = load_recipe(args)
     objective = OBJECTIVES[args.recipe]
     project = args.project_name or f"{args.recipe}_{args.tuner}"
+    if role() != "worker":  # the chief, or a single search, owns the files
+        with harness.usage_errors(parser):
+            check_project(os.path.join(args.directory, project))
     child = CHILD_ENV in os.environ
     processes = 0
     # The chief only serves the oracle; workers and single searches train.

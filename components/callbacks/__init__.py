@@ -1,7 +1,7 @@
 """Training callbacks from the notes: schedules, monitors and constraints.
 
-Keras already has `LearningRateScheduler`, `BackupAndRestore`, `EarlyStopping`
-and the `MaxNorm` constraint; these build on them.
+Keras already has `LearningRateScheduler`, `BackupAndRestore`, `EarlyStopping`,
+`TerminateOnNaN` and the `MaxNorm` constraint; these build on them.
 """
 
 from components.callbacks.activation_monitor import ActivationMonitor
@@ -10,6 +10,12 @@ from components.callbacks.annealing import (
     LearningRateAnnealing,
     annealing_schedule,
 )
+from components.callbacks.atomic_backup import (
+    AtomicBackup,
+    BackupError,
+    read_state,
+)
+from components.callbacks.divergence import DivergenceStop
 from components.callbacks.max_norm import MaxNormConstraint
 from components.callbacks.momentum import MomentumScheduler, VariableMomentum
 from components.callbacks.update_ratio import UpdateRatioMonitor
@@ -17,10 +23,14 @@ from components.callbacks.update_ratio import UpdateRatioMonitor
 __all__ = [
     "KINDS",
     "ActivationMonitor",
+    "AtomicBackup",
+    "BackupError",
+    "DivergenceStop",
     "LearningRateAnnealing",
     "MaxNormConstraint",
     "MomentumScheduler",
     "UpdateRatioMonitor",
     "VariableMomentum",
     "annealing_schedule",
+    "read_state",
 ]

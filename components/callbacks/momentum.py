@@ -6,6 +6,10 @@ import sys
 
 import keras
 
+# The backends whose SGD reads `momentum` inside the compiled step, where
+# `VariableMomentum` turns into the variable's current value.
+BACKENDS = ("tensorflow", "jax")
+
 
 class VariableMomentum(float):
     """A momentum that SGD reads from a variable inside its compiled step.
@@ -44,8 +48,9 @@ class MomentumScheduler(keras.callbacks.Callback):
     0.5 to 0.99, is also common: CS231n). The optimizer must be
     `keras.optimizers.SGD` built with a momentum above 0 (otherwise it keeps
     no velocity to schedule). The momentum lives in a variable of the
-    optimizer, so the compiled updates follow the schedule on every backend;
-    the value is logged as `momentum`.
+    optimizer, so the compiled updates follow the schedule on the TensorFlow
+    and JAX backends; on others (torch) it refuses to start rather than log
+    a momentum that is not applied. The value is logged as `momentum`.
 
     Args:
         schedule: Callable `(epoch, momentum) -> float` in [0, 1), where
@@ -66,6 +71,15 @@ class MomentumScheduler(keras.callbacks.Callback):
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
+        if keras.backend.backend() not in BACKENDS:
+            # Keras's torch SGD multiplies by the Python float it was built
+            # with: the variable would be logged but never applied.
+            raise ValueError(
+                "MomentumScheduler applies its schedule on the "
+                f"{' and '.join(BACKENDS)} backends only; Keras's SGD on the "
+                f"{keras.backend.backend()!r} backend reads momentum as a constant, "
+                "so the scheduled value would be logged but not applied."
+            )
         if not callable(schedule):
             raise ValueError(
                 "Invalid value received for argument `schedule`. Expected a callable "

@@ -41,8 +41,9 @@ import keras
 import numpy as np
 
 from components import transfer
-from recipes import distribution, harness
-from recipes.transfer.config import Config, apply_quick
+from recipes import harness
+from recipes.run import Run
+from recipes.transfer.config import QUICK, Config
 from recipes.transfer.networks import (
     check_early_layer,
     fit_network,
@@ -242,19 +243,14 @@ def plot(regimes, path):
 
 def main(argv=None):
     """Runs the four regimes and returns the metrics dict (key `regimes`)."""
-    config, parser = harness.parse_config(
-        Config, argv, "python -m recipes.transfer", __doc__.split("\n")[0]
-    )
-    config = apply_quick(config)
-    harness.seed_everything(config.seed, config.deterministic)
-    with harness.usage_errors(parser):
-        config.validate()
+    run = Run.start(Config, argv, "transfer", __doc__, quick=QUICK)
+    config = run.config
+    with run.usage_errors():
         if config.strategy == "multiworker":
             raise ValueError(
                 "recipes.transfer runs many short fits on in-memory arrays: "
                 "--strategy multiworker is not supported (default, mirrored, auto are)."
             )
-        strategy = distribution.make_strategy(config.strategy)
         check_early_layer(config)
         targets = {
             True: load_target(config, config.similar),
@@ -262,15 +258,14 @@ def main(argv=None):
         }
         for target in targets.values():
             sample(target, config.large_per_class, config.seed)
-    run = harness.RunDirectory(config.run_dir, "transfer")
-    run.write_config(config)
+    run.open()
     start = time.perf_counter()
     done = Finished(config.backup_dir)
     if config.backup_dir and config.source_cache is None:
         config = dataclasses.replace(
             config, source_cache=os.path.join(config.backup_dir, "source")
         )
-    with strategy.scope():
+    with run.scope():
         source_path = None
         if not config.source.startswith("keras:"):
             source_path = prepare_source(config, run)
@@ -285,11 +280,10 @@ def main(argv=None):
         "recommendation_won": sum(r["recommendation_won"] for r in regimes),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    run.write_json("metrics.json", metrics)
     plot(regimes, run.file("regimes.png"))
     done.remove()
-    harness.report(
-        [f"run directory: {run.path}", "", *table(regimes)]
-        + [f"the notes' pick won {metrics['recommendation_won']} of 4 cells"]
+    return run.finish(
+        metrics,
+        lines=["", *table(regimes)]
+        + [f"the notes' pick won {metrics['recommendation_won']} of 4 cells"],
     )
-    return metrics

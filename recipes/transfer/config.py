@@ -6,7 +6,7 @@ import dataclasses
 
 from components import data, models, transfer
 from components.models.checks import check_positive_int
-from recipes import harness, training
+from recipes import training
 
 _flag = training.flag
 QUICK = {
@@ -112,11 +112,6 @@ class Config(training.TrainingConfig):
                     f"'digits-upper', 'textures' or 'tfds:NAME'. Received: {name}={spec!r}"
                 )
         data.parse_augment(self.augment)
-
-
-def apply_quick(config):
-    """`--quick`: smaller settings for every flag still at its default."""
-    return harness.apply_quick(config, QUICK)
 
 
 def channels(config):

@@ -110,6 +110,14 @@ def test_momentum_scheduler_errors():
         )
 
 
+def test_momentum_scheduler_refuses_a_backend_that_would_not_apply_it(monkeypatch):
+    # Keras's torch SGD multiplies by the Python float: the schedule would be
+    # logged, never applied. (The hand computation above runs on TF and JAX.)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    with pytest.raises(ValueError, match="'torch' backend"):
+        MomentumScheduler(lambda e, m: 0.5)
+
+
 # --- LearningRateAnnealing ----------------------------------------------------
 
 

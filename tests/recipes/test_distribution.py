@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.callbacks import read_state
 from recipes import launch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,14 +66,10 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     process = subprocess.Popen(
         command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    metadata = tmp_path / "b2" / "training_metadata.json"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        try:
-            if json.loads(metadata.read_text())["epoch"] >= 2:
-                break
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            pass
+        if (read_state(str(tmp_path / "b2")) or {}).get("epoch", 0) >= 2:
+            break
         time.sleep(0.02)
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from components import transfer as components_transfer
-from recipes import transfer
+from recipes import harness, transfer
 from recipes.transfer import networks, targets
-from recipes.transfer.config import Config
+from recipes.transfer.config import QUICK, Config
 
 # Tiny but complete: every regime, every strategy, a cached source model.
 TINY = [
@@ -65,7 +65,7 @@ def test_quick_run_fills_the_two_by_two_table(tmp_path, capsys):
     assert "similar" in out and "different" in out and "(notes)" in out
 
     # The source model is cached: a second preparation reuses the file.
-    config = transfer.apply_quick(Config(**_tiny_config(run_dir)))
+    config = harness.apply_quick(Config(**_tiny_config(run_dir)), QUICK)
     stamp = os.stat(run_dir / "source" / "model.keras").st_mtime_ns
     path = networks.prepare_source(config, _Run(run_dir))
     assert os.stat(path).st_mtime_ns == stamp

@@ -14,7 +14,7 @@ from scipy import stats
 
 from components import data
 from tuning import launch, search
-from tuning.hypermodels import ClassifyHyperModel
+from tuning.hypermodels import ClassifyHyperModel, fit_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--epochs", "1", "--image-size", "8", "--builders", "vgg,mlp", "--verbose", "0"]
@@ -282,3 +282,60 @@ def test_yolo_search_minimizes_validation_loss_and_retrains(tmp_path):
     assert result["best_score"] == min(tuner_scores)  # a loss: lower is better
     assert "--lambda-coord" in result["recipe_flags"]
     assert 0.0 <= result["retrained"]["map50"] <= 1.0
+
+
+def _small_search(tmp_path, trials):
+    return search.main(
+        [
+            "classify",
+            "--max-trials",
+            str(trials),
+            *FAST,
+            "--builders",
+            "mlp",
+            "--trials-per-process",
+            "0",
+            "--directory",
+            str(tmp_path),
+        ]
+    )
+
+
+def test_a_damaged_trial_file_is_moved_aside_and_its_slot_run_again(tmp_path):
+    _small_search(tmp_path, 2)
+    project = tmp_path / "classify_random"
+    damaged = project / "trial_1" / "trial.json"
+    damaged.write_text(damaged.read_text()[:40])  # what a kill mid-write leaves
+    kept = (project / "trial_0" / "trial.json").read_text()
+    with pytest.warns(UserWarning, match="trial_1.*damaged"):
+        result = _small_search(tmp_path, 2)
+    assert result["trials"] == 2 and result["statuses"] == {"COMPLETED": 2}
+    assert (project / "damaged-trial_1").is_dir()
+    assert json.loads((project / "trial_1" / "trial.json").read_text())["status"] == (
+        "COMPLETED"
+    )
+    assert (project / "trial_0" / "trial.json").read_text() == kept  # not rerun
+
+
+def test_a_damaged_oracle_file_is_a_one_line_error(tmp_path, capsys):
+    _small_search(tmp_path, 1)
+    oracle = tmp_path / "classify_random" / "oracle.json"
+    oracle.write_text(oracle.read_text()[:25])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        _small_search(tmp_path, 2)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "oracle.json" in line and "damaged" in line and "--project-name" in line
+
+
+def test_a_diverging_trial_fails_and_the_search_may_go_on(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1e10), "mse")
+    x = np.linspace(-100, 100, 64).reshape(-1, 1)
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match="diverged"):
+        fit_or_fail(model, x, 3 * x, batch_size=8, epochs=3, verbose=0)
+    tuner = search.make_tuner("random", hypermodel(), 12, 1, str(tmp_path), "p", 0)
+    assert tuner.oracle.max_consecutive_failed_trials == 12

@@ -1,0 +1,425 @@
+"""The life of one recipe run: start, fit, finish.
+
+Every recipe's `main` is the same three steps around what is particular to
+it:
+
+    run = Run.start(Config, argv, "classify", __doc__, quick=QUICK)
+    with run.usage_errors():        # bad flags or data: one line, exit 2
+        ...load the data, build the model...
+    run.open()                      # the run directory, locked; config.json
+    history = run.fit(model, train, validation, callbacks=[...])
+    return run.finish(metrics, model=model, lines=[...])
+
+`start` parses the flags, applies `--quick`, validates once, seeds, makes
+the strategy, and refuses a run directory that is busy or not writable and a
+`--backup-dir` that holds a run with other flags, all before anything is
+written. `fit` adds the standard callbacks (atomic backups that resume
+exactly, the CSV history, TensorBoard, the flags' schedules and monitors, a
+stop at the first non-finite loss) and times training. A diverged run ends
+with one line, `metrics.json` saying `"status": "diverged"` and exit status
+`EXIT_DIVERGED`. `finish` saves the model and the metrics and prints the
+closing report with the files written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import fcntl
+import os
+import signal
+import sys
+import tempfile
+import time
+
+import keras
+
+from components.callbacks import AtomicBackup, BackupError, DivergenceStop, read_state
+from recipes import distribution, harness, training
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+# Flags a resumed run may change: they alter neither the model, the data
+# nor the optimizer's updates of the epochs already run.
+RESUMABLE = frozenset(
+    {
+        "epochs",
+        "verbose",
+        "run_dir",
+        "backup_dir",
+        "backup_every",
+        "quick",
+        "download",
+        "data_dir",
+    }
+)
+
+
+class StepProgbar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, never counting past the epoch's steps.
+
+    With `steps_per_execution` k, Keras reports the last step of each
+    k-step call, which for the epoch's last, partial call lies past the
+    epoch's end (20 steps at k=8 showed "24/20").
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super().on_train_batch_end(batch, logs)
+
+
+class Interruption(keras.callbacks.Callback):
+    """SIGTERM and Ctrl-C during `fit`: finish the step, back up there, stop.
+
+    Preemptible machines send SIGTERM and wait a grace period; the flag is
+    checked after every step Keras reports (not only at epoch ends, where a
+    long epoch would outlast the grace period).
+
+    Args:
+        backup: `AtomicBackup` or `None`. Where to save the current step.
+    """
+
+    def __init__(self, backup=None):
+        super().__init__()
+        self.backup = backup
+        self.signal = self.saved = None
+        self.stopped = False
+        self.epoch = self.step = 0
+
+    @contextlib.contextmanager
+    def catching(self):
+        """Turns SIGTERM and SIGINT into the flag inside the block."""
+        previous = {}
+        try:
+            for number in (signal.SIGTERM, signal.SIGINT):
+                previous[number] = signal.signal(number, self._handle)
+        except ValueError:  # not the main thread: leave the signals alone
+            pass
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def _handle(self, number, frame):
+        self.signal = number
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = int(epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.signal is None or self.stopped:
+            return
+        last = self.epoch + 1 >= (self.params or {}).get("epochs", 0)
+        if self.backup is not None and self.backup.at_epoch_end() and last:
+            return  # training is done: the run finishes rather than stop
+        self.stopped = True
+        self.step = self.backup._step if self.backup else int(batch) + 1
+        if self.backup is not None and self.backup.at_epoch_end():
+            self.saved = self.backup.backup_dir  # the epoch's own backup follows
+        elif self.backup is not None:
+            self.saved = self.backup.save_and_stop()
+        self.model.stop_training = True
+
+
+class Run:
+    """One recipe run. Make it with `Run.start`."""
+
+    def __init__(self, config, parser, name):
+        self.config, self.parser, self.name = config, parser, name
+        self.strategy = None
+        if hasattr(config, "strategy"):
+            self.strategy = distribution.make_strategy(config.strategy)
+        path = getattr(config, "run_dir", None)
+        if path is None:
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = os.path.join("runs", name, stamp)
+        self.path = self._worker(path)
+        self.backup_dir = self._worker(getattr(config, "backup_dir", None))
+        self.train_seconds = 0.0
+        self._lock = None
+
+    @classmethod
+    def start(cls, config_cls, argv, name, doc, quick=None):
+        """Parses and checks everything a run needs before it writes anything.
+
+        Args:
+            config_cls: The recipe's `Config` dataclass (its fields are the flags).
+            argv: List of strings or `None` (the command line).
+            name: String. The recipe's name (`python -m recipes.NAME`).
+            doc: String. The recipe's docstring; its first line heads `--help`.
+            quick: Optional dict. The settings of `--quick`.
+        """
+        config, parser = harness.parse_config(
+            config_cls, argv, f"python -m recipes.{name}", doc.split("\n")[0], quick
+        )
+        run = cls(config, parser, name)
+        harness.seed_everything(
+            getattr(config, "seed", 0), getattr(config, "deterministic", False)
+        )
+        with run.usage_errors():
+            check_writable(run.path)
+            check_free(run.path)
+            if run.backup_dir is not None:
+                check_resume(run.backup_dir, dataclasses.asdict(config))
+        return run
+
+    def _worker(self, path):
+        if path is None or self.strategy is None:
+            return path
+        return distribution.worker_path(path, self.strategy)
+
+    def usage_errors(self):
+        """Turns a `ValueError` raised inside the block into a one-line exit 2."""
+        return harness.usage_errors(self.parser)
+
+    def scope(self):
+        """The strategy's scope (build and compile models in it)."""
+        return self.strategy.scope() if self.strategy else contextlib.nullcontext()
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def write_json(self, name, obj):
+        harness.atomic_write_json(self.file(name), obj)
+
+    # -- open ------------------------------------------------------------
+
+    def open(self):
+        """Creates and locks the run directory and writes `config.json`."""
+        with self.usage_errors():
+            os.makedirs(self.path, exist_ok=True)
+            self._lock = lock(self.path)
+        self.write_json("config.json", dataclasses.asdict(self.config))
+        return self
+
+    # -- fit -------------------------------------------------------------
+
+    def fit(
+        self, model, train, validation=None, *, callbacks=(), probe=None, member=""
+    ):
+        """`model.fit` with the run's standard callbacks; returns the history.
+
+        Args:
+            model: A compiled Keras model.
+            train: The training `tf.data.Dataset` (reshuffled by the pipeline).
+            validation: Optional validation dataset.
+            callbacks: The recipe's own callbacks (such as `EpochSeeds`).
+            probe: Optional batch of inputs for the activation monitor.
+            member: String. Suffix of the history, logs and backup of one
+                model among several (an ensemble member); "" for one model.
+
+        Returns:
+            The `History.history` dict of every epoch, also those of a run
+            resumed from its backup.
+        """
+        config = self.config
+        suffix = f"_{member}" if member else ""
+        history = self.file(f"history{suffix}.csv")
+        backup = None
+        if self.backup_dir is not None:
+            backup = AtomicBackup(
+                os.path.join(self.backup_dir, member) if member else self.backup_dir,
+                flags=dataclasses.asdict(config),
+                history_path=history,
+                every=config.backup_every,
+            )
+        stop, interruption = DivergenceStop(), Interruption(backup)
+        standard = (
+            [stop, *callbacks]
+            + training.training_callbacks(config, probe)
+            # After the monitors (it records their logs), before the CSV log;
+            # the interruption after it (it saves at the step just counted).
+            + ([backup] if backup else [])
+            + [
+                interruption,
+                keras.callbacks.CSVLogger(history, append=backup is not None),
+                keras.callbacks.TensorBoard(self.file(f"logs{suffix}")),
+            ]
+        )
+        if config.verbose == 1:
+            standard.append(StepProgbar())
+        if self.strategy is not None:
+            distribution.prepare_fit(model, self.strategy, train)
+
+        def fit(dataset, epochs):
+            model.fit(
+                dataset,
+                validation_data=validation,
+                epochs=epochs,
+                callbacks=standard,
+                verbose=config.verbose,
+                shuffle=False,  # the pipelines reshuffle every epoch themselves
+            )
+            return not (stop.diverged or interruption.stopped)
+
+        start = time.perf_counter()
+        with self.scope(), self._backup_errors(), interruption.catching():
+            state = read_state(backup.backup_dir) if backup else None
+            go_on = True
+            if state and state.get("step"):
+                # Stopped inside an epoch: its remaining batches first (the
+                # epoch's order is fixed by its seed), then the other epochs.
+                backup.expect = (state["epoch"], state["step"])
+                backup.delete_on_finish = False
+                go_on = fit(train.skip(state["step"]), state["epoch"] + 1)
+                backup.expect, backup.delete_on_finish = None, True
+            if go_on:
+                fit(train, config.epochs)
+        self.train_seconds += time.perf_counter() - start
+        if stop.diverged:
+            self._diverged(stop)
+        if interruption.stopped:
+            self._interrupted(interruption)
+        return harness.read_history(history)
+
+    @contextlib.contextmanager
+    def _backup_errors(self):
+        """A backup that cannot be restored: one line and exit 2, no traceback."""
+        try:
+            yield
+        except BackupError as error:
+            self.close()
+            self.parser.exit(EXIT_USAGE, f"{self.parser.prog}: error: {error}\n")
+
+    def _interrupted(self, interruption):
+        name = signal.Signals(interruption.signal).name
+        where = f"epoch {interruption.epoch + 1}, step {interruption.step}"
+        if interruption.saved:
+            advice = (
+                f"backed up in {interruption.saved}; run the same command to resume."
+            )
+        else:
+            advice = "nothing was backed up (pass --backup-dir to be able to resume)."
+        self.write_json(
+            "metrics.json",
+            {"status": "interrupted", "signal": name, "backup": interruption.saved},
+        )
+        print(
+            f"{self.parser.prog}: interrupted ({name}) at {where}; {advice}",
+            file=sys.stderr,
+        )
+        self.close()
+        raise SystemExit(128 + interruption.signal)
+
+    def _diverged(self, stop):
+        self.write_json(
+            "metrics.json",
+            {
+                "status": "diverged",
+                "epoch": stop.epoch + 1,
+                "step": stop.step + 1,
+                "loss": str(stop.loss),
+                "last_finite_loss": stop.last_finite_loss,
+                "train_seconds": round(self.train_seconds, 2),
+            },
+        )
+        print(f"{self.parser.prog}: {stop.message()}", file=sys.stderr)
+        self.close()
+        raise SystemExit(EXIT_DIVERGED)
+
+    # -- finish ----------------------------------------------------------
+
+    def finish(self, metrics, model=None, lines=()):
+        """Saves `model` and `metrics`, prints `lines` and the files written.
+
+        Returns:
+            `metrics` with `status: "completed"`, as written to `metrics.json`.
+        """
+        if model is not None:
+            model.save(self.file("model.keras"))
+        metrics = {"status": "completed", **metrics}
+        self.write_json("metrics.json", metrics)
+        files = sorted(
+            name + ("/" if os.path.isdir(self.file(name)) else "")
+            for name in os.listdir(self.path)
+            if not name.startswith(".")
+        )
+        harness.report(
+            [f"run directory: {self.path}", *lines, "files: " + " ".join(files)]
+        )
+        self.close()
+        return metrics
+
+    def close(self):
+        """Releases the run directory's lock (also done when the process ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def check_writable(path):
+    """Raises unless `path` is, or can be made, a writable folder."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(
+            f"Invalid value received for argument `run_dir`: {existing} is a file, "
+            f"not a folder. Received: run_dir={path!r}"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"Invalid value received for argument `run_dir`: {existing} is not "
+            f"writable ({error.strerror}). Received: run_dir={path!r}"
+        ) from None
+
+
+def lock(path):
+    """Takes the run directory's lock (`.lock`, holding the owner's pid).
+
+    The lock is an `flock` on the open file: the system releases it when the
+    process ends, however it ends, so a killed run never leaves it behind.
+    """
+    handle = open(os.path.join(path, ".lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ValueError(
+            f"The run directory {path} is in use by another live run (pid "
+            f"{owner}); wait for it to end or pass another --run-dir."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def check_free(path):
+    """Raises if another live run holds the lock of the run directory `path`."""
+    if os.path.exists(os.path.join(path, ".lock")):
+        lock(path).close()
+
+
+def check_resume(backup_dir, flags):
+    """Raises if `backup_dir` holds a backup made with other flags.
+
+    Flags in `RESUMABLE` (more epochs, verbosity, where to write) may differ.
+    """
+    state = read_state(backup_dir)
+    if state is None:
+        return
+    saved = state.get("flags", {})
+    differing = [
+        name
+        for name in sorted(set(saved) | set(flags))
+        if name not in RESUMABLE and saved.get(name) != flags.get(name)
+    ]
+    if differing:
+        changes = ", ".join(
+            f"--{n.replace('_', '-')} {saved.get(n)!r} (now {flags.get(n)!r})"
+            for n in differing
+        )
+        raise ValueError(
+            f"--backup-dir {backup_dir} holds a run made with other flags: {changes}. "
+            "Resume with the same flags, or pass another --backup-dir."
+        )
