@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from components.checks import invalid_value
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 
@@ -38,20 +40,13 @@ def build_optimizer(
     """
     if name not in OPTIMIZERS:
         raise ValueError(
-            "Invalid value received for argument `optimizer`. Expected one of "
-            f"{', '.join(OPTIMIZERS)}. Received: optimizer={name!r}"
+            invalid_value("optimizer", name, f"one of {', '.join(OPTIMIZERS)}")
         )
     if not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-        raise ValueError(
-            "Invalid value received for argument `momentum`. Expected a float in "
-            f"[0, 1). Received: momentum={momentum!r}"
-        )
+        raise ValueError(invalid_value("momentum", momentum, "a float in [0, 1)"))
     for arg, value in (("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm)):
         if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(
-                f"Invalid value received for argument `{arg}`. Expected a float > 0 or "
-                f"None. Received: {arg}={value!r}"
-            )
+            raise ValueError(invalid_value(arg, value, "a float > 0 or None"))
     if clipnorm is not None and global_clipnorm is not None:
         raise ValueError("Pass at most one of `clipnorm` and `global_clipnorm`.")
     common = {

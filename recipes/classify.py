@@ -29,8 +29,13 @@ import keras
 import numpy as np
 
 from components import data, models
+from components.checks import (
+    check_non_negative,
+    check_positive_int,
+    check_rate,
+    invalid_value,
+)
 from components.losses import MulticlassSVM
-from components.models.checks import check_non_negative, check_positive_int, check_rate
 from recipes import distribution, harness, training
 from recipes.run import Run
 
@@ -90,15 +95,11 @@ class Config(training.TrainingConfig):
         check_non_negative("l2", self.l2)
         if self.loss not in LOSSES:
             raise ValueError(
-                "Invalid value received for argument `loss`. Expected one of "
-                f"{', '.join(LOSSES)}. Received: loss={self.loss!r}"
+                invalid_value("loss", self.loss, f"one of {', '.join(LOSSES)}")
             )
         data.parse_augment(self.augment)
         if self.verbose not in (0, 1, 2):
-            raise ValueError(
-                "Invalid value received for argument `verbose`. Expected 0, 1 or 2. "
-                f"Received: verbose={self.verbose}"
-            )
+            raise ValueError(invalid_value("verbose", self.verbose, "0, 1 or 2"))
 
 
 # ---------------------------------------------------------------------------
@@ -121,9 +122,11 @@ def load_data(config):
     if config.overfit_subset:
         if config.overfit_subset > splits.sizes["train"]:
             raise ValueError(
-                "Invalid value received for argument `overfit_subset`. Expected at "
-                f"most the {splits.sizes['train']} training examples. Received: "
-                f"overfit_subset={config.overfit_subset}"
+                invalid_value(
+                    "overfit_subset",
+                    config.overfit_subset,
+                    f"at most the {splits.sizes['train']} training examples",
+                )
             )
         train = train.shuffle(splits.sizes["train"], seed=config.seed).take(
             config.overfit_subset

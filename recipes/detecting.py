@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import data, detection, models
-from components.models.checks import check_positive_int
+from components.checks import check_positive_int, invalid_value
 from recipes import harness, training
 
 _flag = training.flag
@@ -59,18 +59,17 @@ class DetectionConfig(training.TrainingConfig):
         for name in ("score_threshold", "iou_threshold", "gallery_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
-                    f"Invalid value received for argument `{name}`. Expected a float "
-                    f"in [0, 1]. Received: {name}={getattr(self, name)}"
+                    invalid_value(name, getattr(self, name), "a float in [0, 1]")
                 )
         if self.backbone not in models.available():
             raise ValueError(
-                "Invalid value received for argument `backbone`. Expected one of "
-                f"{', '.join(models.available())}. Received: backbone={self.backbone!r}"
+                invalid_value(
+                    "backbone", self.backbone, f"one of {', '.join(models.available())}"
+                )
             )
         if self.dataset != "canvases" and not self.dataset.startswith("tfds:"):
             raise ValueError(
-                "Invalid value received for argument `dataset`. Expected 'canvases' "
-                f"or 'tfds:NAME'. Received: dataset={self.dataset!r}"
+                invalid_value("dataset", self.dataset, "'canvases' or 'tfds:NAME'")
             )
         parse_stages(self.stages)
 
@@ -82,8 +81,11 @@ def parse_stages(text):
         stages = ()
     if not stages or min(stages) < 1:
         raise ValueError(
-            "Invalid value received for argument `stages`. Expected positive "
-            f"integers separated by commas, such as '1,1,2,2'. Received: stages={text!r}"
+            invalid_value(
+                "stages",
+                text,
+                "positive integers separated by commas, such as '1,1,2,2'",
+            )
         )
     return stages
 

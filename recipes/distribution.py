@@ -17,14 +17,15 @@ import os
 
 import keras
 
+from components.checks import invalid_value
+
 STRATEGIES = ("default", "mirrored", "multiworker", "auto")
 
 
 def check_strategy(name):
     if name not in STRATEGIES:
         raise ValueError(
-            "Invalid value received for argument `strategy`. Expected one of "
-            f"{', '.join(STRATEGIES)}. Received: strategy={name!r}"
+            invalid_value("strategy", name, f"one of {', '.join(STRATEGIES)}")
         )
     if name != "default" and keras.backend.backend() != "tensorflow":
         raise ValueError(

@@ -28,9 +28,9 @@ import time
 import tensorflow as tf
 
 from components import data, detection
+from components.checks import check_rate, invalid_value
 from components.detection import proposals as region_proposals
 from components.detection import rcnn_model
-from components.models.checks import check_rate
 from recipes import detecting, distribution, training
 from recipes.run import Run
 
@@ -88,14 +88,14 @@ class Config(detecting.DetectionConfig):
         )
         if self.variant not in VARIANTS:
             raise ValueError(
-                "Invalid value received for argument `variant`. Expected one of "
-                f"{', '.join(VARIANTS)}. Received: variant={self.variant!r}"
+                invalid_value("variant", self.variant, f"one of {', '.join(VARIANTS)}")
             )
         check_rate("head_dropout", self.head_dropout)
         if not 0.0 <= self.foreground_fraction <= 1.0:
             raise ValueError(
-                "Invalid value received for argument `foreground_fraction`. Expected "
-                f"a float in [0, 1]. Received: foreground_fraction={self.foreground_fraction}"
+                invalid_value(
+                    "foreground_fraction", self.foreground_fraction, "a float in [0, 1]"
+                )
             )
         parse_numbers("anchor_sizes", self.anchor_sizes)
         parse_numbers("aspect_ratios", self.aspect_ratios)
@@ -115,8 +115,7 @@ def parse_numbers(name, text):
         values = ()
     if not values or min(values) <= 0:
         raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected positive "
-            f"numbers separated by commas. Received: {name}={text!r}"
+            invalid_value(name, text, "positive numbers separated by commas")
         )
     return values
 

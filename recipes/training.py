@@ -21,7 +21,7 @@ from components.callbacks import (
     UpdateRatioMonitor,
     annealing_schedule,
 )
-from components.models.checks import check_positive_int, check_rate
+from components.checks import check_positive_int, check_rate, invalid_value
 from components.optimizers import OPTIMIZERS, build_optimizer
 from recipes.distribution import STRATEGIES, check_strategy, steps_per_execution
 
@@ -92,13 +92,13 @@ class TrainingConfig:
             check_positive_int("backup_every", self.backup_every)
         if not self.learning_rate > 0:
             raise ValueError(
-                "Invalid value received for argument `learning_rate`. Expected a "
-                f"float > 0. Received: learning_rate={self.learning_rate}"
+                invalid_value("learning_rate", self.learning_rate, "a float > 0")
             )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
-                "Invalid value received for argument `lr_schedule`. Expected one of "
-                f"{', '.join(LR_SCHEDULES)}. Received: lr_schedule={self.lr_schedule!r}"
+                invalid_value(
+                    "lr_schedule", self.lr_schedule, f"one of {', '.join(LR_SCHEDULES)}"
+                )
             )
         if self.lr_schedule in KINDS:
             annealing_schedule(
@@ -122,10 +122,7 @@ class TrainingConfig:
                 )
             check_rate("momentum_final", self.momentum_final)
         if self.max_norm is not None and not self.max_norm > 0:
-            raise ValueError(
-                "Invalid value received for argument `max_norm`. Expected a float > 0. "
-                f"Received: max_norm={self.max_norm}"
-            )
+            raise ValueError(invalid_value("max_norm", self.max_norm, "a float > 0"))
 
 
 def compile_model(config, model, steps_per_epoch, loss, metrics=("accuracy",)):

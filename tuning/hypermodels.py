@@ -9,6 +9,7 @@ import keras_tuner
 
 from components import data, detection, models
 from components.callbacks import DivergenceStop
+from components.checks import invalid_value
 from components.optimizers import build_optimizer
 from recipes import yolo
 
@@ -81,8 +82,11 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
         unknown = sorted(set(builders) - set(models.available()))
         if not builders or unknown:
             raise ValueError(
-                "Invalid value received for argument `builders`. Expected a non-empty "
-                f"subset of {', '.join(models.available())}. Received: builders={builders!r}"
+                invalid_value(
+                    "builders",
+                    builders,
+                    f"a non-empty subset of {', '.join(models.available())}",
+                )
             )
         if learning_rate_sampling not in SAMPLINGS:
             raise ValueError(
@@ -91,8 +95,7 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
             )
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(
-                "Invalid value received for argument `num_classes`. Expected an integer "
-                f">= 2. Received: num_classes={num_classes!r}"
+                invalid_value("num_classes", num_classes, "an integer >= 2")
             )
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes

@@ -23,6 +23,7 @@ import sys
 import keras_tuner
 
 from components import data
+from components.checks import invalid_value
 from recipes import classify, harness, yolo
 from tuning.hypermodels import SAMPLINGS, ClassifyHyperModel, YoloHyperModel
 from tuning.processes import (
@@ -112,30 +113,25 @@ def build_parser():
 def validate(args):
     if args.recipe not in RECIPES:
         raise ValueError(
-            f"Invalid value received for argument `recipe`. Expected one of "
-            f"{', '.join(RECIPES)}. Received: recipe={args.recipe!r}"
+            invalid_value("recipe", args.recipe, f"one of {', '.join(RECIPES)}")
         )
     if args.tuner not in TUNERS:
         raise ValueError(
-            f"Invalid value received for argument `tuner`. Expected one of "
-            f"{', '.join(TUNERS)}. Received: tuner={args.tuner!r}"
+            invalid_value("tuner", args.tuner, f"one of {', '.join(TUNERS)}")
         )
     if args.trials_per_process < 0:
         raise ValueError(
-            "Invalid value received for argument `trials_per_process`. Expected an "
-            f"integer >= 0. Received: trials_per_process={args.trials_per_process}"
+            invalid_value(
+                "trials_per_process", args.trials_per_process, "an integer >= 0"
+            )
         )
     for name in ("max_trials", "epochs", "top", "retrain_epochs"):
         value = getattr(args, name)
         if value < 1:
-            raise ValueError(
-                f"Invalid value received for argument `{name}`. Expected an integer "
-                f">= 1. Received: {name}={value}"
-            )
+            raise ValueError(invalid_value(name, value, "an integer >= 1"))
     if args.lr_sampling not in SAMPLINGS:
         raise ValueError(
-            "Invalid value received for argument `lr_sampling`. Expected 'log' or "
-            f"'linear'. Received: lr_sampling={args.lr_sampling!r}"
+            invalid_value("lr_sampling", args.lr_sampling, "'log' or 'linear'")
         )
 
 

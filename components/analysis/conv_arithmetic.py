@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from components.checks import invalid_value
+
 
 def _check_int(name, value, minimum):
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected an integer "
-            f">= {minimum}. Received: {name}={value!r}"
-        )
+        raise ValueError(invalid_value(name, value, f"an integer >= {minimum}"))
 
 
 def same_padding(kernel):

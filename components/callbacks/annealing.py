@@ -6,6 +6,8 @@ import math
 
 import keras
 
+from components.checks import invalid_value
+
 KINDS = ("step", "exponential", "inverse_time")
 
 
@@ -25,26 +27,14 @@ def annealing_schedule(kind, initial_learning_rate, drop=0.5, every=10, k=0.1):
     [0.1, 0.1, 0.05, 0.05, 0.025]
     """
     if kind not in KINDS:
-        raise ValueError(
-            "Invalid value received for argument `kind`. Expected one of "
-            f"{', '.join(KINDS)}. Received: kind={kind!r}"
-        )
+        raise ValueError(invalid_value("kind", kind, f"one of {', '.join(KINDS)}"))
     for name, value in (("initial_learning_rate", initial_learning_rate), ("k", k)):
         if not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(
-                f"Invalid value received for argument `{name}`. Expected a float > 0. "
-                f"Received: {name}={value!r}"
-            )
+            raise ValueError(invalid_value(name, value, "a float > 0"))
     if not isinstance(drop, (int, float)) or not 0 < drop <= 1:
-        raise ValueError(
-            "Invalid value received for argument `drop`. Expected a float in (0, 1]. "
-            f"Received: drop={drop!r}"
-        )
+        raise ValueError(invalid_value("drop", drop, "a float in (0, 1]"))
     if not isinstance(every, int) or every < 1:
-        raise ValueError(
-            "Invalid value received for argument `every`. Expected an integer >= 1. "
-            f"Received: every={every!r}"
-        )
+        raise ValueError(invalid_value("every", every, "an integer >= 1"))
     schedules = keras.optimizers.schedules
     if kind == "step":
         return schedules.ExponentialDecay(

@@ -13,6 +13,8 @@ import warnings
 import keras
 import numpy as np
 
+from components.checks import invalid_value
+
 PREFIX = "ckpt-"
 STATE = "state.json"
 WEIGHTS = "model.weights.h5"
@@ -92,16 +94,10 @@ class AtomicBackup(keras.callbacks.Callback):
     ):
         super().__init__()
         if not backup_dir or not isinstance(backup_dir, (str, os.PathLike)):
-            raise ValueError(
-                "Invalid value received for argument `backup_dir`. Expected a "
-                f"folder path. Received: backup_dir={backup_dir!r}"
-            )
+            raise ValueError(invalid_value("backup_dir", backup_dir, "a folder path"))
         for name, value in (("keep", keep), ("every", every or 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"Invalid value received for argument `{name}`. Expected an "
-                    f"integer >= 1. Received: {name}={value!r}"
-                )
+                raise ValueError(invalid_value(name, value, "an integer >= 1"))
         self.backup_dir = os.fspath(backup_dir)
         self.flags = dict(flags or {})
         self.keep = keep

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from components.callbacks.model_state import leaf_layers
+from components.checks import invalid_value
 
 
 def _incoming_axes(layer):
@@ -47,10 +48,7 @@ class MaxNormConstraint(keras.callbacks.Callback):
             or isinstance(max_value, bool)
             or max_value <= 0
         ):
-            raise ValueError(
-                "Invalid value received for argument `max_value`. Expected a float > 0. "
-                f"Received: max_value={max_value!r}"
-            )
+            raise ValueError(invalid_value("max_value", max_value, "a float > 0"))
         self.max_value = float(max_value)
 
     def _kernels(self):

@@ -6,6 +6,8 @@ import sys
 
 import keras
 
+from components.checks import invalid_value
+
 # The backends whose SGD reads `momentum` inside the compiled step, where
 # `VariableMomentum` turns into the variable's current value.
 BACKENDS = ("tensorflow", "jax")
@@ -82,8 +84,9 @@ class MomentumScheduler(keras.callbacks.Callback):
             )
         if not callable(schedule):
             raise ValueError(
-                "Invalid value received for argument `schedule`. Expected a callable "
-                f"(epoch, momentum) -> float. Received: schedule={schedule!r}"
+                invalid_value(
+                    "schedule", schedule, "a callable (epoch, momentum) -> float"
+                )
             )
         self.schedule = schedule
         self.verbose = verbose

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from components.callbacks.model_state import layer_weights, sync_weights
+from components.checks import invalid_value
 
 
 class UpdateRatioMonitor(keras.callbacks.Callback):
@@ -66,14 +67,10 @@ class UpdateRatioMonitor(keras.callbacks.Callback):
                 f"0 < low < high. Received: low={low!r}, high={high!r}"
             )
         if not isinstance(patience, int) or patience < 1:
-            raise ValueError(
-                "Invalid value received for argument `patience`. Expected an integer "
-                f">= 1. Received: patience={patience!r}"
-            )
+            raise ValueError(invalid_value("patience", patience, "an integer >= 1"))
         if not isinstance(advise_epochs, int) or advise_epochs < 1:
             raise ValueError(
-                "Invalid value received for argument `advise_epochs`. Expected an "
-                f"integer >= 1. Received: advise_epochs={advise_epochs!r}"
+                invalid_value("advise_epochs", advise_epochs, "an integer >= 1")
             )
         self.low, self.high, self.patience = low, high, patience
         self.advise_epochs = advise_epochs

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from components.checks import invalid_value
+
 
 def build_box_augmentation(translate=0.1, zoom=0.15, min_side=4.0, seed=None):
     """Translation and scale jitter for detection batches, boxes kept right.
@@ -37,10 +39,7 @@ def build_box_augmentation(translate=0.1, zoom=0.15, min_side=4.0, seed=None):
     """
     for name, value in (("translate", translate), ("zoom", zoom)):
         if not 0.0 <= value < 1.0:
-            raise ValueError(
-                f"Invalid value received for argument `{name}`. Expected a float in "
-                f"[0, 1). Received: {name}={value}"
-            )
+            raise ValueError(invalid_value(name, value, "a float in [0, 1)"))
     layers = []
     if translate:
         layers.append(

@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from components.checks import check_positive_int, invalid_value
 from components.data.digits import digits_arrays, digits_split_indices
-from components.models.checks import check_positive_int
 
 INK_THRESHOLD = 0.2  # a glyph pixel at or above this is ink: boxes enclose the ink
 
@@ -127,8 +127,11 @@ def digit_canvases(
     low, high = glyph_size
     if not 8 <= low <= high <= canvas_size:
         raise ValueError(
-            "Invalid value received for argument `glyph_size`. Expected (min, max) "
-            f"with 8 <= min <= max <= canvas_size. Received: glyph_size={glyph_size}"
+            invalid_value(
+                "glyph_size",
+                glyph_size,
+                "(min, max) with 8 <= min <= max <= canvas_size",
+            )
         )
     rng = np.random.default_rng(seed)
     images_in, labels_in = glyphs

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from components.checks import invalid_value
+
 
 def check_image_size(image_size):
     """Returns `image_size` as a `(height, width)` tuple of ints, or `None`."""
@@ -17,8 +19,9 @@ def check_image_size(image_size):
         height = width = 0
     if height < 1 or width < 1:
         raise ValueError(
-            "Invalid value received for argument `image_size`. Expected a positive "
-            f"integer or a (height, width) pair. Received: image_size={image_size!r}"
+            invalid_value(
+                "image_size", image_size, "a positive integer or a (height, width) pair"
+            )
         )
     return (height, width)
 
@@ -26,8 +29,7 @@ def check_image_size(image_size):
 def check_channels(channels):
     if channels is not None and channels not in (1, 3):
         raise ValueError(
-            "Invalid value received for argument `channels`. Expected 1, 3 or None "
-            f"(keep the source's). Received: channels={channels!r}"
+            invalid_value("channels", channels, "1, 3 or None (keep the source's)")
         )
     return channels
 

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from components.checks import invalid_value
 from components.data.augmentation import build_augmentation
 
 NORMALIZATIONS = ("per_channel", "none")
@@ -21,10 +22,7 @@ def _check_batch_size(batch_size):
         or isinstance(batch_size, bool)
         or batch_size < 1
     ):
-        raise ValueError(
-            "Invalid value received for argument `batch_size`. Expected a positive "
-            f"integer. Received: batch_size={batch_size!r}"
-        )
+        raise ValueError(invalid_value("batch_size", batch_size, "a positive integer"))
 
 
 def make_pipeline(
@@ -200,8 +198,7 @@ def fit_normalizer(train, mode="per_channel", batch_size=1024):
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(
-            "Invalid value received for argument `normalize`. Expected one of "
-            f"{', '.join(NORMALIZATIONS)}. Received: normalize={mode!r}"
+            invalid_value("normalize", mode, f"one of {', '.join(NORMALIZATIONS)}")
         )
     if mode == "none":
         return keras.layers.Identity(name="no_normalization")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.checks import invalid_value
 from components.data.digits import load_digits
 from components.data.textures import load_textures
 from components.data.tfds_source import load_tfds, parse_tfds_spec
@@ -56,7 +57,4 @@ def load(
         return load_tfds(
             parse_tfds_spec(spec), data_dir=data_dir, download=download, **common
         )
-    raise ValueError(
-        "Invalid value received for argument `dataset`. Expected one of "
-        f"{', '.join(SOURCES)}. Received: dataset={spec!r}"
-    )
+    raise ValueError(invalid_value("dataset", spec, f"one of {', '.join(SOURCES)}"))

@@ -7,6 +7,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from components.checks import invalid_value
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSplits:
@@ -55,8 +57,7 @@ class DatasetSplits:
 def _check_split(split):
     if split not in ("train", "validation", "test"):
         raise ValueError(
-            "Invalid value received for argument `split`. Expected one of "
-            f"'train', 'validation', 'test'. Received: split={split!r}"
+            invalid_value("split", split, "one of 'train', 'validation', 'test'")
         )
     return split
 
@@ -68,10 +69,7 @@ def check_fractions(validation_fraction, test_fraction):
         ("test_fraction", test_fraction),
     ):
         if not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-            raise ValueError(
-                f"Invalid value received for argument `{name}`. Expected a float "
-                f"in (0, 1). Received: {name}={value!r}"
-            )
+            raise ValueError(invalid_value(name, value, "a float in (0, 1)"))
     if validation_fraction + test_fraction >= 1.0:
         raise ValueError(
             "Invalid values received for arguments `validation_fraction` and "
@@ -198,10 +196,7 @@ def from_arrays(
     if num_classes is None:
         num_classes = int(labels_array.max()) + 1 if labels_array.size else 0
     if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            "Invalid value received for argument `num_classes`. Expected an "
-            f"integer >= 2. Received: num_classes={num_classes!r}"
-        )
+        raise ValueError(invalid_value("num_classes", num_classes, "an integer >= 2"))
     images, labels = check_arrays(images, labels_array, num_classes)
     parts = stratified_split_indices(labels, validation_fraction, test_fraction, seed)
     datasets = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from components.models.checks import check_positive_int
+from components.checks import check_positive_int, invalid_value
 
 
 def select_classes(images, labels, classes):
@@ -31,8 +31,9 @@ def select_classes(images, labels, classes):
     missing = sorted(set(classes) - set(np.unique(labels).tolist()))
     if len(set(classes)) != len(classes) or len(classes) < 2 or missing:
         raise ValueError(
-            "Invalid value received for argument `classes`. Expected two or more "
-            f"distinct class ids present in `labels`. Received: classes={classes}"
+            invalid_value(
+                "classes", classes, "two or more distinct class ids present in `labels`"
+            )
         )
     keep = np.isin(labels, classes)
     remap = {c: i for i, c in enumerate(classes)}
@@ -64,9 +65,11 @@ def sample_per_class(labels, per_class, seed=0):
         members = np.flatnonzero(labels == cls)
         if len(members) < per_class:
             raise ValueError(
-                "Invalid value received for argument `per_class`. Expected at most "
-                f"{len(members)} (the examples of class {int(cls)}). Received: "
-                f"per_class={per_class}"
+                invalid_value(
+                    "per_class",
+                    per_class,
+                    f"at most {len(members)} (the examples of class {int(cls)})",
+                )
             )
         chosen.append(rng.choice(members, per_class, replace=False))
     return np.sort(np.concatenate(chosen)).astype("int64")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from components.checks import check_positive_int
 from components.data.image_ops import check_channels, check_image_size, convert_images
 from components.data.splits import from_arrays
-from components.models.checks import check_positive_int
 
 TEXTURE_CLASSES = ("horizontal", "vertical", "diagonal", "checkerboard", "blobs")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from components.checks import check_positive_int
 from components.data.canvases import DetectionSplits
 from components.data.image_ops import check_image_size
 from components.data.splits import check_fractions
 from components.data.tfds_source import _split_names, parse_tfds_spec, tfds_builder
-from components.models.checks import check_positive_int
 
 
 def _to_keras_boxes(example, size, max_objects):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from components.checks import invalid_value
 from components.data.image_ops import check_channels, check_image_size, convert_images
 from components.data.splits import DatasetSplits, check_fractions
 
@@ -13,8 +14,11 @@ def parse_tfds_spec(spec):
     parts = spec.split(":")
     if len(parts) not in (2, 3) or parts[0] != "tfds" or not all(parts[1:]):
         raise ValueError(
-            "Invalid value received for argument `dataset`. Expected 'digits' or "
-            f"'tfds:NAME[:CONFIG]', such as 'tfds:cifar10'. Received: dataset={spec!r}"
+            invalid_value(
+                "dataset",
+                spec,
+                "'digits' or 'tfds:NAME[:CONFIG]', such as 'tfds:cifar10'",
+            )
         )
     return "/".join(parts[1:])
 

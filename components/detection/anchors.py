@@ -6,6 +6,8 @@ import numpy as np
 from keras import ops
 from keras.utils import bounding_boxes
 
+from components.checks import invalid_value
+
 # Deltas are divided by these (x, y, w, h) scales so that the regression
 # targets are of order 1, as in Fast R-CNN's normalized targets.
 BOX_VARIANCE = (0.1, 0.1, 0.2, 0.2)
@@ -14,10 +16,7 @@ BOX_VARIANCE = (0.1, 0.1, 0.2, 0.2)
 def _check_positive_values(name, values):
     values = tuple(float(v) for v in values)
     if not values or min(values) <= 0:
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected at least one "
-            f"positive number. Received: {name}={values!r}"
-        )
+        raise ValueError(invalid_value(name, values, "at least one positive number"))
     return values
 
 
@@ -52,14 +51,12 @@ def anchor_grid(feature_size, stride, sizes=(16, 32, 48), aspect_ratios=(0.5, 1,
     aspect_ratios = _check_positive_values("aspect_ratios", aspect_ratios)
     if len(feature_size) != 2 or min(int(v) for v in feature_size) < 1:
         raise ValueError(
-            "Invalid value received for argument `feature_size`. Expected "
-            f"(height, width) of at least 1 cell. Received: feature_size={feature_size}"
+            invalid_value(
+                "feature_size", feature_size, "(height, width) of at least 1 cell"
+            )
         )
     if not float(stride) > 0:
-        raise ValueError(
-            "Invalid value received for argument `stride`. Expected a positive "
-            f"number. Received: stride={stride!r}"
-        )
+        raise ValueError(invalid_value("stride", stride, "a positive number"))
     half = np.array(
         [
             [size / np.sqrt(ratio) / 2, size * np.sqrt(ratio) / 2]

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from components.models.checks import check_positive_int
+from components.checks import check_positive_int, invalid_value
 
 # Felzenszwalb-Huttenlocher segmentations at two scales (k), each grouped by
 # colour + size + fill similarity: measured on 112 x 112 digit canvases, 100%
@@ -191,8 +191,9 @@ def sample_regions(
     check_positive_int("count", count)
     if not 0.0 <= foreground_fraction <= 1.0:
         raise ValueError(
-            "Invalid value received for argument `foreground_fraction`. Expected a "
-            f"float in [0, 1]. Received: foreground_fraction={foreground_fraction}"
+            invalid_value(
+                "foreground_fraction", foreground_fraction, "a float in [0, 1]"
+            )
         )
     boxes = tf.cast(boxes, tf.float32)
     candidates = tf.concat([boxes, tf.cast(regions, tf.float32)], axis=0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from components.checks import check_positive_int
 from components.layers.roi_pooling import RoIPooling
-from components.models.checks import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="components")

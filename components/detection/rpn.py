@@ -6,8 +6,8 @@ import keras
 from keras import ops
 from keras.utils import bounding_boxes
 
+from components.checks import check_positive_int, invalid_value
 from components.detection.anchors import anchor_grid, decode_deltas
-from components.models.checks import check_positive_int
 
 
 def rpn_head(features, num_anchors, width=128, name="rpn"):
@@ -152,9 +152,11 @@ class ProposalSelection(keras.layers.Layer):
         )
         if proposals > min(pre_nms, len(self.anchors)):
             raise ValueError(
-                "Invalid value received for argument `proposals`. Expected at most "
-                f"min(pre_nms, anchors) = {min(pre_nms, len(self.anchors))}. "
-                f"Received: proposals={proposals}"
+                invalid_value(
+                    "proposals",
+                    proposals,
+                    f"at most min(pre_nms, anchors) = {min(pre_nms, len(self.anchors))}",
+                )
             )
 
     def compute_output_shape(self, input_shape):

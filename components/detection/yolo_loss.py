@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from components.models.checks import check_positive_int
+from components.checks import check_positive_int
 
 
 def split_predictions(y_pred, boxes_per_cell):

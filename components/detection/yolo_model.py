@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 
 from components import models
+from components.checks import check_positive_int
 from components.models.blocks import conv_bn_act
-from components.models.checks import check_positive_int
 
 
 def backbone_features(model):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from components.models.checks import check_positive_int
+from components.checks import check_positive_int
 
 
 def encode_yolo_targets(boxes, labels, image_shape, grid_size=7, num_classes=10):

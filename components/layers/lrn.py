@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from components.checks import invalid_value
+
 
 @keras.saving.register_keras_serializable(package="components")
 class LocalResponseNormalization(keras.layers.Layer):
@@ -49,8 +51,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             or depth_radius < 0
         ):
             raise ValueError(
-                "Invalid value received for argument `depth_radius`. Expected an "
-                f"integer >= 0. Received: depth_radius={depth_radius!r}"
+                invalid_value("depth_radius", depth_radius, "an integer >= 0")
             )
         for name, value, low in (
             ("bias", bias, 0.0),
@@ -62,10 +63,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
             if not ok:
                 expected = "a float > 0" if name == "bias" else "a float >= 0"
-                raise ValueError(
-                    f"Invalid value received for argument `{name}`. Expected "
-                    f"{expected}. Received: {name}={value!r}"
-                )
+                raise ValueError(invalid_value(name, value, f"{expected}"))
         self.depth_radius = depth_radius
         self.bias = float(bias)
         self.alpha = float(alpha)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from components.checks import invalid_value
+
 
 @keras.saving.register_keras_serializable(package="components")
 class Maxout(keras.layers.Layer):
@@ -38,24 +40,28 @@ class Maxout(keras.layers.Layer):
 
     def __init__(self, num_units, axis=-1, **kwargs):
         super().__init__(**kwargs)
+        # (batch, ..., features): a rank-1 input would treat the batch as features.
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
         if (
             not isinstance(num_units, int)
             or isinstance(num_units, bool)
             or num_units < 1
         ):
             raise ValueError(
-                "Invalid value received for argument `num_units`. Expected a positive "
-                f"integer. Received: num_units={num_units!r}"
+                invalid_value("num_units", num_units, "a positive integer")
             )
         if not isinstance(axis, int):
-            raise ValueError(
-                "Invalid value received for argument `axis`. Expected an integer. "
-                f"Received: axis={axis!r}"
-            )
+            raise ValueError(invalid_value("axis", axis, "an integer"))
         self.num_units = num_units
         self.axis = axis
 
     def build(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            raise ValueError(
+                f"Invalid value received for argument `axis`: inputs of rank "
+                f"{len(input_shape)} (shape {tuple(input_shape)}) have no axis "
+                f"{self.axis}. Received: axis={self.axis}"
+            )
         channels = input_shape[self.axis]
         if channels is None or channels % self.num_units:
             raise ValueError(
@@ -68,7 +74,12 @@ class Maxout(keras.layers.Layer):
         moved = ops.moveaxis(inputs, self.axis, -1)
         shape = ops.shape(moved)
         grouped = ops.reshape(moved, (*shape[:-1], self.num_units, self.pieces))
-        return ops.moveaxis(ops.max(grouped, axis=-1), -1, self.axis)
+        # A running maximum over the (few) pieces: TensorFlow's reduce-max
+        # refuses an empty tensor, so an empty batch would fail.
+        largest = grouped[..., 0]
+        for piece in range(1, self.pieces):
+            largest = ops.maximum(largest, grouped[..., piece])
+        return ops.moveaxis(largest, -1, self.axis)
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from components.checks import invalid_value
 from components.layers.adapted import AdaptedLayer, collect_array
 
 
@@ -38,14 +39,17 @@ class MinMaxScaling(AdaptedLayer):
 
     def __init__(self, feature_range=(-1.0, 1.0), **kwargs):
         super().__init__(**kwargs)
+        # (batch, ..., features): a rank-1 input would treat the batch as features.
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
         try:
             low, high = (float(v) for v in feature_range)
         except (TypeError, ValueError):
             low, high = 1.0, 0.0
         if not low < high:
             raise ValueError(
-                "Invalid value received for argument `feature_range`. Expected a pair "
-                f"(low, high) with low < high. Received: feature_range={feature_range!r}"
+                invalid_value(
+                    "feature_range", feature_range, "a pair (low, high) with low < high"
+                )
             )
         self.feature_range = (low, high)
 

@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from components.checks import invalid_value
+
 
 @keras.saving.register_keras_serializable(package="components")
 class RoIPooling(keras.layers.Layer):
@@ -58,18 +60,13 @@ class RoIPooling(keras.layers.Layer):
         pool_size = tuple(pool_size)
         if len(pool_size) != 2:
             raise ValueError(
-                "Invalid value received for argument `pool_size`. Expected an "
-                f"integer or (h, w). Received: pool_size={pool_size}"
+                invalid_value("pool_size", pool_size, "an integer or (h, w)")
             )
         if not all(isinstance(v, int) and v >= 1 for v in pool_size):
-            raise ValueError(
-                "Invalid value received for argument `pool_size`. Expected positive "
-                f"integers. Received: pool_size={pool_size}"
-            )
+            raise ValueError(invalid_value("pool_size", pool_size, "positive integers"))
         if not isinstance(spatial_scale, (int, float)) or spatial_scale <= 0:
             raise ValueError(
-                "Invalid value received for argument `spatial_scale`. Expected a "
-                f"positive float. Received: spatial_scale={spatial_scale!r}"
+                invalid_value("spatial_scale", spatial_scale, "a positive float")
             )
         self.pool_size = pool_size
         self.spatial_scale = float(spatial_scale)

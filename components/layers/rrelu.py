@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from components.checks import check_seed, invalid_value
+
 
 @keras.saving.register_keras_serializable(package="components")
 class RReLU(keras.layers.Layer):
@@ -38,10 +40,7 @@ class RReLU(keras.layers.Layer):
         super().__init__(**kwargs)
         for name, value in (("lower", lower), ("upper", upper)):
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(
-                    f"Invalid value received for argument `{name}`. Expected a float "
-                    f"in [0, 1]. Received: {name}={value!r}"
-                )
+                raise ValueError(invalid_value(name, value, "a float in [0, 1]"))
         if lower > upper:
             raise ValueError(
                 "Invalid values received for arguments `lower` and `upper`. Expected "
@@ -49,7 +48,7 @@ class RReLU(keras.layers.Layer):
             )
         self.lower = float(lower)
         self.upper = float(upper)
-        self.seed = seed
+        self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from components.checks import check_seed, invalid_value
+
 
 @keras.saving.register_keras_serializable(package="components")
 class VanillaDropout(keras.layers.Layer):
@@ -41,12 +43,9 @@ class VanillaDropout(keras.layers.Layer):
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(
-                "Invalid value received for argument `rate`. Expected a float in "
-                f"[0, 1). Received: rate={rate!r}"
-            )
+            raise ValueError(invalid_value("rate", rate, "a float in [0, 1)"))
         self.rate = float(rate)
-        self.seed = seed
+        self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 

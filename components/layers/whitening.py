@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from components.checks import invalid_value
 from components.layers.adapted import AdaptedLayer, collect_array
 
 METHODS = ("zca", "pca")
@@ -57,24 +58,21 @@ class Whitening(AdaptedLayer):
 
     def __init__(self, method="zca", epsilon=1e-5, n_components=None, **kwargs):
         super().__init__(**kwargs)
+        # (batch, ..., features): a rank-1 input would treat the batch as features.
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
         if method not in METHODS:
-            raise ValueError(
-                "Invalid value received for argument `method`. Expected 'zca' or "
-                f"'pca'. Received: method={method!r}"
-            )
+            raise ValueError(invalid_value("method", method, "'zca' or 'pca'"))
         if not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(
-                "Invalid value received for argument `epsilon`. Expected a float > 0. "
-                f"Received: epsilon={epsilon!r}"
-            )
+            raise ValueError(invalid_value("epsilon", epsilon, "a float > 0"))
         if n_components is not None and (
             not isinstance(n_components, int)
             or isinstance(n_components, bool)
             or n_components < 1
         ):
             raise ValueError(
-                "Invalid value received for argument `n_components`. Expected a "
-                f"positive integer or None. Received: n_components={n_components!r}"
+                invalid_value(
+                    "n_components", n_components, "a positive integer or None"
+                )
             )
         self.method = method
         self.epsilon = float(epsilon)
@@ -84,9 +82,11 @@ class Whitening(AdaptedLayer):
         self.features = math.prod(input_shape[1:])
         if self.n_components is not None and self.n_components > self.features:
             raise ValueError(
-                "Invalid value received for argument `n_components`. Expected at most "
-                f"the {self.features} input features. Received: "
-                f"n_components={self.n_components}"
+                invalid_value(
+                    "n_components",
+                    self.n_components,
+                    f"at most the {self.features} input features",
+                )
             )
         outputs = (
             self.features

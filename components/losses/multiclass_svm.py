@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
+
+from components.checks import invalid_value
 
 
 def _concrete(x):
@@ -60,22 +64,36 @@ class MulticlassSVM(keras.losses.Loss):
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not isinstance(margin, (int, float)) or not margin > 0:
-            raise ValueError(
-                "Invalid value received for argument `margin`. Expected a float > 0. "
-                f"Received: margin={margin!r}"
-            )
+            raise ValueError(invalid_value("margin", margin, "a float > 0"))
         self.margin = float(margin)
 
     def call(self, y_true, y_pred):
+        if len(y_pred.shape) < 2:
+            raise ValueError(
+                "Invalid value received for argument `y_pred`. Expected class "
+                f"scores of shape (batch, classes). Received shape {tuple(y_pred.shape)}"
+            )
         num_classes = y_pred.shape[-1]
+        # Scores (..., C) and labels (...,) as rows: one label per score row.
+        rows = y_pred.shape[:-1]
+        if None not in rows and None not in tuple(y_true.shape):
+            if math.prod(y_true.shape) != math.prod(rows):
+                raise ValueError(
+                    "Invalid value received for argument `y_true`. Expected one "
+                    f"label per row of scores, shape {tuple(rows)}. Received shape "
+                    f"{tuple(y_true.shape)} for y_pred of shape {tuple(y_pred.shape)}"
+                )
+        out_shape = ops.shape(y_pred)[:-1]
+        y_pred = ops.reshape(y_pred, (-1, num_classes))
         labels = ops.reshape(y_true, (-1,))
         seen = _concrete(labels)
         if seen is not None and num_classes is not None:
             bad = (seen < 0) | (seen >= num_classes)
             if bad.any():
                 raise ValueError(
-                    f"Labels out of range for MulticlassSVM: expected integers in "
-                    f"[0, {num_classes}), found {seen[bad][:5].astype(int).tolist()}."
+                    "Invalid value received for argument `y_true`: labels out of range "
+                    f"for MulticlassSVM, expected integers in [0, {num_classes}), found "
+                    f"{seen[bad][:5].astype(int).tolist()}."
                 )
         one_hot = ops.one_hot(
             ops.cast(labels, "int32"), num_classes, dtype=y_pred.dtype
@@ -84,7 +102,8 @@ class MulticlassSVM(keras.losses.Loss):
         margins = ops.relu(y_pred - correct + self.margin) * (1.0 - one_hot)
         loss = ops.sum(margins, axis=-1)
         valid = ops.sum(one_hot, axis=-1) > 0
-        return ops.where(valid, loss, ops.full_like(loss, float("nan")))
+        loss = ops.where(valid, loss, ops.full_like(loss, float("nan")))
+        return ops.reshape(loss, out_shape)
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import keras
 
+from components.checks import check_fits, invalid_value
 from components.layers import LocalResponseNormalization
 from components.models.blocks import classifier, conv_bn_act, dense_bn_act
-from components.models.checks import check_fits
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -92,8 +92,7 @@ def alexnet(
     settings, options = preset_options("alexnet", preset, PRESETS, common, width)
     if normalization not in NORMALIZATIONS:
         raise ValueError(
-            "Invalid value received for argument `normalization`. Expected 'lrn' or "
-            f"'none'. Received: normalization={normalization!r}"
+            invalid_value("normalization", normalization, "'lrn' or 'none'")
         )
     if normalization == "lrn" and options.relu_after_pool:
         raise ValueError(

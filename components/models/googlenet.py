@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from components.checks import check_fits
 from components.models.blocks import classifier, conv_bn_act, inception
-from components.models.checks import check_fits
 from components.models.options import preset_options
 from components.models.registry import register
 

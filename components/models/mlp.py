@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from components.checks import check_positive_int
 from components.models.blocks import classifier, dense_bn_act
-from components.models.checks import check_positive_int
 from components.models.options import CommonOptions
 from components.models.registry import register
 

@@ -7,8 +7,13 @@ import dataclasses
 
 import keras
 
+from components.checks import (
+    check_non_negative,
+    check_positive_int,
+    check_rate,
+    invalid_value,
+)
 from components.layers import Maxout, RReLU
-from components.models.checks import check_non_negative, check_positive_int, check_rate
 
 ACTIVATIONS = (
     "relu",
@@ -63,13 +68,13 @@ class CommonOptions:
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
             raise ValueError(
-                "Invalid value received for argument `activation`. Expected one of "
-                f"{', '.join(ACTIVATIONS)}. Received: activation={self.activation!r}"
+                invalid_value(
+                    "activation", self.activation, f"one of {', '.join(ACTIVATIONS)}"
+                )
             )
         if self.init not in INITS:
             raise ValueError(
-                "Invalid value received for argument `init`. Expected one of "
-                f"{', '.join(INITS)}. Received: init={self.init!r}"
+                invalid_value("init", self.init, f"one of {', '.join(INITS)}")
             )
         check_rate("dropout", self.dropout)
         check_non_negative("l1", self.l1)
@@ -142,8 +147,7 @@ def preset_options(builder, preset, presets, overrides, width=None):
     """
     if preset not in presets:
         raise ValueError(
-            f"Invalid value received for argument `preset`. Expected one of "
-            f"{', '.join(presets)}. Received: preset={preset!r}"
+            invalid_value("preset", preset, f"one of {', '.join(presets)}")
         )
     settings = dict(presets[preset])
     common = {**settings.pop("common", {}), **overrides}

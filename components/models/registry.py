@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
+from components.checks import invalid_value
+
 _BUILDERS = {}
 _PRESETS = {}
 
@@ -84,8 +86,7 @@ def builder_options(name):
 def _get(name):
     if name not in _BUILDERS:
         raise ValueError(
-            "Invalid value received for argument `model`. Expected one of "
-            f"{', '.join(available())}. Received: model={name!r}"
+            invalid_value("model", name, f"one of {', '.join(available())}")
         )
     return _BUILDERS[name]
 
@@ -98,9 +99,11 @@ def _check_input_shape(input_shape):
         or not all(isinstance(v, int) and v > 0 for v in shape)
     ):
         raise ValueError(
-            "Invalid value received for argument `input_shape`. Expected "
-            f"(height, width, channels) of positive integers. Received: "
-            f"input_shape={input_shape!r}"
+            invalid_value(
+                "input_shape",
+                input_shape,
+                "(height, width, channels) of positive integers",
+            )
         )
     return shape
 
@@ -126,10 +129,7 @@ def build(name, input_shape, num_classes, **options):
     fn = _get(name)
     input_shape = _check_input_shape(input_shape)
     if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            "Invalid value received for argument `num_classes`. Expected an integer "
-            f">= 2. Received: num_classes={num_classes!r}"
-        )
+        raise ValueError(invalid_value("num_classes", num_classes, "an integer >= 2"))
     known = builder_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from components.checks import check_fits
 from components.models.blocks import conv_bn_act, fire
-from components.models.checks import check_fits
 from components.models.options import preset_options
 from components.models.registry import register
 

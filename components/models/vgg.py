@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from components.checks import check_fits, check_positive_int, invalid_value
 from components.models.blocks import classifier, conv_bn_act, dense_bn_act
-from components.models.checks import check_fits, check_positive_int
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -83,17 +83,13 @@ def vgg(
     """
     settings, options = preset_options("vgg", preset, PRESETS, common, width)
     if depth is not None and depth not in DEPTHS:
-        raise ValueError(
-            "Invalid value received for argument `depth`. Expected one of 11, 13, 16, "
-            f"19. Received: depth={depth!r}"
-        )
+        raise ValueError(invalid_value("depth", depth, "one of 11, 13, 16, 19"))
     width = settings["width"]
     if stages is None:
         stages = DEPTHS[depth] if depth else settings["stages"]
     if not isinstance(stages, (tuple, list)) or not stages:
         raise ValueError(
-            "Invalid value received for argument `stages`. Expected a non-empty "
-            f"tuple of positive integers. Received: stages={stages!r}"
+            invalid_value("stages", stages, "a non-empty tuple of positive integers")
         )
     for count in stages:
         check_positive_int("stages", count)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from components.checks import invalid_value
+
 # How each family scales its inputs (`keras.applications.*.preprocess_input`):
 # "tf" maps [0, 255] to [-1, 1], "torch" standardizes with ImageNet's mean and
 # standard deviation, "builtin" models hold their preprocessing and take [0, 255].
@@ -39,9 +41,11 @@ def _mode(name):
         if name in names:
             return mode
     raise ValueError(
-        "Invalid value received for argument `name`. Expected a keras.applications "
-        f"model with a serializable preprocessing: {', '.join(APPLICATIONS)} (VGG "
-        f"and ResNet50/101/152 flip RGB to BGR and are left out). Received: name={name!r}"
+        invalid_value(
+            "name",
+            name,
+            f"a keras.applications model with a serializable preprocessing: {', '.join(APPLICATIONS)} (VGG and ResNet50/101/152 flip RGB to BGR and are left out)",
+        )
     )
 
 
@@ -96,9 +100,11 @@ def application_base(name, input_shape, weights="imagenet"):
     preprocessing = preprocessing_layer(name)
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(
-            "Invalid value received for argument `input_shape`. Expected "
-            f"(height, width, 3): keras.applications models take RGB images. "
-            f"Received: input_shape={tuple(input_shape)}"
+            invalid_value(
+                "input_shape",
+                tuple(input_shape),
+                "(height, width, 3): keras.applications models take RGB images",
+            )
         )
     base = getattr(keras.applications, name)(
         include_top=False,

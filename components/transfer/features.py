@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from components.checks import invalid_value
+
 
 def _layer_names(model):
     return [layer.name for layer in model.layers]
@@ -26,8 +28,9 @@ def find_layer(model, name):
     names = _layer_names(model)
     shown = ", ".join(names[:8] + ["..."] + names[-4:]) if len(names) > 12 else names
     raise ValueError(
-        "Invalid value received for argument `layer_name`. Expected the name of a "
-        f"layer of model {model.name!r} ({shown}). Received: layer_name={name!r}"
+        invalid_value(
+            "layer_name", name, f"the name of a layer of model {model.name!r} ({shown})"
+        )
     )
 
 
@@ -94,10 +97,7 @@ def feature_extractor(model, layer_name=None, grid=1):
     (None, 128)
     """
     if not isinstance(grid, int) or grid < 1:
-        raise ValueError(
-            "Invalid value received for argument `grid`. Expected an integer >= 1. "
-            f"Received: grid={grid!r}"
-        )
+        raise ValueError(invalid_value("grid", grid, "an integer >= 1"))
     if layer_name is None:
         codes = model.layers[-1].input
         name = model.layers[-1].name
@@ -108,8 +108,9 @@ def feature_extractor(model, layer_name=None, grid=1):
         height, width = codes.shape[1], codes.shape[2]
         if grid > min(height, width):
             raise ValueError(
-                f"Invalid value received for argument `grid`. Expected at most the "
-                f"{height}x{width} map of layer {name!r}. Received: grid={grid}"
+                invalid_value(
+                    "grid", grid, f"at most the {height}x{width} map of layer {name!r}"
+                )
             )
         pool = (height // grid, width // grid)
         codes = keras.layers.AveragePooling2D(pool, name="codes_pool")(codes)

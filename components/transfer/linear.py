@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from components.checks import check_non_negative, check_positive_int, invalid_value
 from components.losses import MulticlassSVM
-from components.models.checks import check_non_negative, check_positive_int
 
 LINEAR_LOSSES = ("softmax", "svm")
 
@@ -40,10 +40,7 @@ def linear_classifier(num_features, num_classes, loss="softmax", l2=1e-4, name=N
     check_positive_int("num_classes", num_classes, 2)
     check_non_negative("l2", l2)
     if loss not in LINEAR_LOSSES:
-        raise ValueError(
-            "Invalid value received for argument `loss`. Expected 'softmax' or "
-            f"'svm'. Received: loss={loss!r}"
-        )
+        raise ValueError(invalid_value("loss", loss, "'softmax' or 'svm'"))
     codes = keras.Input((num_features,), name="codes")
     standardized = keras.layers.Normalization(name="codes_standardize")(codes)
     outputs = keras.layers.Dense(

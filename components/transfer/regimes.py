@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from components.checks import invalid_value
+
 STRATEGIES = ("linear_top", "linear_early", "fine_tune", "scratch")
 
 _NOTES = {
@@ -88,19 +90,12 @@ def recommend_regime(examples_per_class, similar, small_below=50):
     """
     if not isinstance(examples_per_class, (int, float)) or examples_per_class <= 0:
         raise ValueError(
-            "Invalid value received for argument `examples_per_class`. Expected a "
-            f"number > 0. Received: examples_per_class={examples_per_class!r}"
+            invalid_value("examples_per_class", examples_per_class, "a number > 0")
         )
     if not isinstance(similar, bool):
-        raise ValueError(
-            "Invalid value received for argument `similar`. Expected True or False. "
-            f"Received: similar={similar!r}"
-        )
+        raise ValueError(invalid_value("similar", similar, "True or False"))
     if not isinstance(small_below, int) or small_below < 1:
-        raise ValueError(
-            "Invalid value received for argument `small_below`. Expected an integer "
-            f">= 1. Received: small_below={small_below!r}"
-        )
+        raise ValueError(invalid_value("small_below", small_below, "an integer >= 1"))
     size = "small" if examples_per_class < small_below else "large"
     similarity = "similar" if similar else "different"
     strategy, reason = _NOTES[(size, similarity)]

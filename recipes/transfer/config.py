@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from components import data, models, transfer
-from components.models.checks import check_positive_int
+from components.checks import check_positive_int, invalid_value
 from recipes import training
 
 _flag = training.flag
@@ -82,25 +82,25 @@ class Config(training.TrainingConfig):
             )
         if not 0 < self.fine_tune_factor <= 1:
             raise ValueError(
-                "Invalid value received for argument `fine_tune_factor`. Expected a "
-                f"float in (0, 1]. Received: fine_tune_factor={self.fine_tune_factor}"
+                invalid_value(
+                    "fine_tune_factor", self.fine_tune_factor, "a float in (0, 1]"
+                )
             )
         if self.source != "digits-lower" and not self.source.startswith("keras:"):
             raise ValueError(
-                "Invalid value received for argument `source`. Expected "
-                f"'digits-lower' or 'keras:NAME'. Received: source={self.source!r}"
+                invalid_value("source", self.source, "'digits-lower' or 'keras:NAME'")
             )
         if self.source.startswith("keras:"):
             transfer.preprocessing_layer(self.source[len("keras:") :])
         elif self.model not in models.available():
             raise ValueError(
-                "Invalid value received for argument `model`. Expected one of "
-                f"{', '.join(models.available())}. Received: model={self.model!r}"
+                invalid_value(
+                    "model", self.model, f"one of {', '.join(models.available())}"
+                )
             )
         if self.weights not in ("imagenet", "none"):
             raise ValueError(
-                "Invalid value received for argument `weights`. Expected 'imagenet' "
-                f"or 'none'. Received: weights={self.weights!r}"
+                invalid_value("weights", self.weights, "'imagenet' or 'none'")
             )
         for name in ("similar", "different"):
             spec = getattr(self, name)
@@ -108,8 +108,9 @@ class Config(training.TrainingConfig):
                 "tfds:"
             ):
                 raise ValueError(
-                    f"Invalid value received for argument `{name}`. Expected "
-                    f"'digits-upper', 'textures' or 'tfds:NAME'. Received: {name}={spec!r}"
+                    invalid_value(
+                        name, spec, "'digits-upper', 'textures' or 'tfds:NAME'"
+                    )
                 )
         data.parse_augment(self.augment)
 

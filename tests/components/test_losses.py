@@ -54,9 +54,11 @@ def test_gradient_wrt_scores():
 
 
 def test_labels_out_of_range():
-    with pytest.raises(ValueError, match=r"Labels out of range.*\[0, 3\).*\[3\]"):
+    with pytest.raises(
+        ValueError, match=r"`y_true`: labels out of range.*\[0, 3\).*\[3\]"
+    ):
         MulticlassSVM()(np.array([0, 3]), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="Labels out of range"):
+    with pytest.raises(ValueError, match="labels out of range"):
         MulticlassSVM()(np.array([-1]), np.zeros((1, 3)))
 
 
