@@ -36,7 +36,7 @@ from components.checks import (
     invalid_value,
 )
 from components.losses import MulticlassSVM
-from recipes import distribution, harness, training
+from recipes import harness, training
 from recipes.run import Run
 
 # ---------------------------------------------------------------------------
@@ -352,7 +352,6 @@ def main(argv=None):
         normalizer = data.fit_normalizer(train, config.normalize)
         with run.scope():
             members = build_members(config, splits, normalizer)
-    unsync = [distribution.synchronize_batch_norm(m, run.strategy) for m in members]
     run.open()
 
     validation = data.make_pipeline(splits.validation, 256)
@@ -374,8 +373,6 @@ def main(argv=None):
     metrics = evaluate(
         config, splits, histories, member_probs, test_labels, run.train_seconds
     )
-    for restore in unsync:
-        restore()
     final = combine(config, splits, members)
     metrics["parameters"] = int(final.count_params())
     training.plot_monitors(histories, run.file("monitors.png"))

@@ -42,6 +42,11 @@ class DetectionConfig(training.TrainingConfig):
     download: bool = _flag(True, "Let TFDS download a missing dataset.")
     verbose: int = _flag(1, "Keras verbosity: 0, 1 or 2.")
     monitors: bool = _flag(False, "Log update ratios and dead units (slower).")
+    overfit_subset: int = _flag(
+        0,
+        "Sanity check: train on N canvases without augmentation and score on "
+        "those same N (0: off).",
+    )
 
     def validate_detection(self, positive=()):
         """Checks the shared flags and the recipe's `positive` integer flags."""
@@ -56,6 +61,7 @@ class DetectionConfig(training.TrainingConfig):
             *positive,
         ):
             check_positive_int(name, getattr(self, name))
+        check_positive_int("overfit_subset", self.overfit_subset, 0)
         for name in ("score_threshold", "iou_threshold", "gallery_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
@@ -104,6 +110,31 @@ def backbone_options(config):
 
 
 def load_splits(config):
+    """The recipe's splits; with `--overfit-subset N`, N training canvases
+    serve as training, validation and test data (the notes' first sanity
+    check: a detector that cannot reach a high mAP on the few images it is
+    trained on has a bug)."""
+    splits = _load_splits(config)
+    count = config.overfit_subset
+    if not count:
+        return splits
+    if count > splits.sizes["train"]:
+        raise ValueError(
+            invalid_value(
+                "overfit_subset",
+                count,
+                f"at most the {splits.sizes['train']} training images",
+            )
+        )
+    subset = splits.train.take(count).cache()
+    subset = subset.apply(tf.data.experimental.assert_cardinality(count))
+    sizes = {"train": count, "validation": count, "test": count}
+    return dataclasses.replace(
+        splits, train=subset, validation=subset, test=subset, sizes=sizes
+    )
+
+
+def _load_splits(config):
     if config.dataset == "canvases":
         return data.load_digit_canvases(
             config.train_images,

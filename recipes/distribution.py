@@ -196,7 +196,7 @@ def synchronize_batch_norm(model, strategy):
         for layer in leaf_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
-    enabled = strategy.num_replicas_in_sync > 1
+    enabled = strategy is not None and strategy.num_replicas_in_sync > 1
     for layer in norms:
         layer.synchronized = enabled
 

@@ -31,7 +31,7 @@ from components import data, detection
 from components.checks import check_rate, invalid_value
 from components.detection import proposals as region_proposals
 from components.detection import rcnn_model
-from recipes import detecting, distribution, training
+from recipes import detecting, training
 from recipes.run import Run
 
 # ---------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
 
         dataset = dataset.enumerate().map(sample_fixed)
     dataset = dataset.batch(config.batch_size)
-    if training and config.augment and regions is None:
+    if training and config.augment and not config.overfit_subset and regions is None:
         dataset = dataset.map(
             data.build_box_augmentation(seed=config.seed),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -271,7 +271,6 @@ def main(argv=None):
         splits = detecting.load_splits(config)
         with run.scope():
             model = rcnn_model.RegionDetector(build_network(config, splits))
-    unsync = distribution.synchronize_batch_norm(model, run.strategy)
     run.open()
 
     # Data: R-CNN and Fast R-CNN train on selective-search regions.
@@ -289,8 +288,6 @@ def main(argv=None):
     with run.scope():
         training.compile_model(config, model, steps, None, metrics=())
     run.fit(model, train, validation, callbacks=[epoch_seeds])
-    unsync()
-
     # Evaluate.
     test = detecting.ground_truth(splits.test)
     detections, timing = detect(config, model, test[0])

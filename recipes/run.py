@@ -255,6 +255,9 @@ class Run:
             )
             return not (stop.diverged or interruption.stopped)
 
+        # Batch norm over the global batch while training on several
+        # replicas; turned off again after, so the saved model loads anywhere.
+        unsync = distribution.synchronize_batch_norm(model, self.strategy)
         start = time.perf_counter()
         with self.scope(), self._backup_errors(), interruption.catching():
             state = read_state(backup.backup_dir) if backup else None
@@ -269,6 +272,7 @@ class Run:
             if go_on:
                 fit(train, config.epochs)
         self.train_seconds += time.perf_counter() - start
+        unsync()
         if stop.diverged:
             self._diverged(stop)
         if interruption.stopped:

@@ -24,7 +24,7 @@ import dataclasses
 import tensorflow as tf
 
 from components import data, detection
-from recipes import detecting, distribution, training
+from recipes import detecting, training
 from recipes.run import Run
 
 # ---------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def make_pipeline(config, splits, dataset, epoch_seeds=None):
     if training:
         dataset = data.shuffle_by_epoch(dataset, epoch_seeds)
     dataset = dataset.batch(batch_size)
-    if training and config.augment:
+    if training and config.augment and not config.overfit_subset:
         augment = data.build_box_augmentation(seed=config.seed)
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -147,7 +147,6 @@ def main(argv=None):
         splits = load_splits(config)
         with run.scope():
             model = build_model(config, splits)
-    unsync = distribution.synchronize_batch_norm(model, run.strategy)
     run.open()
 
     # Train.
@@ -168,7 +167,6 @@ def main(argv=None):
         make_pipeline(config, splits, splits.validation),
         callbacks=[epoch_seeds],
     )
-    unsync()
 
     # Evaluate.
     test = ground_truth(splits.test)

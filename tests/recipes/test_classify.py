@@ -82,7 +82,7 @@ def test_run_directory_holds_every_artifact(tmp_path):
     assert not [n for n in names if n.startswith(".tmp-")]
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    assert 0.0 <= saved["test_accuracy"] <= 1.0 and saved["test_examples"] == 359
+    assert saved["status"] == "completed" and saved["test_examples"] == 359
     assert saved["baseline_svc_accuracy"] > 0.97
     config = json.loads((run_dir / "config.json").read_text())
     assert config["epochs"] == 3 and config["image_size"] == 8
@@ -185,9 +185,9 @@ def test_every_builder_trains_through_the_recipe(name, tmp_path):
             "--model",
             name,
             "--epochs",
-            "1",
+            "2",
             "--batch-size",
-            "128",
+            "32",
             "--verbose",
             "0",
             "--no-baseline",
@@ -195,7 +195,9 @@ def test_every_builder_trains_through_the_recipe(name, tmp_path):
             str(run_dir),
         ]
     )
-    assert metrics["model"] == name and metrics["test_accuracy"] > 0.1
+    # Five times chance after two epochs (measured: SqueezeNet 0.60, the
+    # others 0.88 or more); a builder that cannot learn stays near 0.1.
+    assert metrics["model"] == name and metrics["test_accuracy"] > 0.5
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     assert model.output_shape == (None, 10)
 

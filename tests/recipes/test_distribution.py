@@ -1,4 +1,3 @@
-import csv
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ import tensorflow as tf
 
 from components.callbacks import read_state
 from recipes import launch
+from tests.recipes.run_checks import history_epochs, saved_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
@@ -40,16 +40,6 @@ RECIPE = [
     "3",
     "--deterministic",
 ]
-
-
-def _weights(path):
-    model = keras.saving.load_model(path, safe_mode=True)
-    return [np.asarray(w) for w in model.weights]
-
-
-def _epochs(history):
-    with open(history, newline="") as f:
-        return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
 def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
@@ -79,8 +69,16 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
         command, cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=300
     )
 
-    assert _epochs(killed / "history.csv") == [0, 1, 2, 3, 4]  # each exactly once
-    for a, b in zip(_weights(whole / "model.keras"), _weights(killed / "model.keras")):
+    assert history_epochs(killed / "history.csv") == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]  # each exactly once
+    for a, b in zip(
+        saved_weights(whole / "model.keras"), saved_weights(killed / "model.keras")
+    ):
         np.testing.assert_array_equal(a, b)
     first = json.loads((whole / "metrics.json").read_text())
     second = json.loads((killed / "metrics.json").read_text())
@@ -136,11 +134,11 @@ def test_two_workers_train_together_and_agree_on_the_weights(tmp_path):
     ]
     code, message = launch.run_workers(command, 2, str(tmp_path / "logs"), timeout=300)
     assert code == 0, message + (tmp_path / "logs" / "worker1.log").read_text()[-2000:]
-    chief = _weights(run_dir / "model.keras")
-    worker = _weights(run_dir / "workers" / "1" / "model.keras")
+    chief = saved_weights(run_dir / "model.keras")
+    worker = saved_weights(run_dir / "workers" / "1" / "model.keras")
     for a, b in zip(chief, worker):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    assert _epochs(run_dir / "history.csv") == [0, 1]
+    assert history_epochs(run_dir / "history.csv") == [0, 1]
 
 
 def test_a_failed_worker_stops_the_others_and_is_reported(tmp_path):

@@ -1,6 +1,5 @@
 """Faults a recipe run survives, or refuses with one line: injected for real."""
 
-import csv
 import dataclasses
 import json
 import os
@@ -10,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 from components.callbacks import atomic_backup, read_state
 from recipes import classify, harness, run
+from tests.recipes.run_checks import history_epochs, saved_weights
 
 FAST = ["--image-size", "8", "--width", "8", "--verbose", "0", "--batch-size", "32"]
 FAST += ["--no-baseline", "--no-monitors"]
@@ -132,16 +131,6 @@ RECIPE += ["--batch-size", "16", "--epochs", "3", "--augment", "none", "--seed",
 RECIPE += ["--verbose", "0", "--no-baseline", "--no-monitors", "--deterministic"]
 
 
-def _weights(path):
-    model = keras.saving.load_model(path, safe_mode=True)
-    return [np.asarray(w) for w in model.weights]
-
-
-def _epochs(history):
-    with open(history, newline="") as f:
-        return [int(row["epoch"]) for row in csv.DictReader(f)]
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("whole")
@@ -153,7 +142,7 @@ def uninterrupted(tmp_path_factory):
         capture_output=True,
         timeout=300,
     )
-    return _weights(run_dir / "model.keras")
+    return saved_weights(run_dir / "model.keras")
 
 
 def _start_and_wait(command, backup, ready):
@@ -183,8 +172,8 @@ def _resume_and_compare(command, run_dir, backup, expected):
         command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert _epochs(run_dir / "history.csv") == [0, 1, 2]  # each exactly once
-    for a, b in zip(_weights(run_dir / "model.keras"), expected):
+    assert history_epochs(run_dir / "history.csv") == [0, 1, 2]  # each exactly once
+    for a, b in zip(saved_weights(run_dir / "model.keras"), expected):
         np.testing.assert_array_equal(a, b)
     assert not os.path.exists(backup)
 

@@ -8,6 +8,11 @@ import pytest
 from components import detection
 from recipes import rcnn
 
+# The notes' first sanity check, for each detector: 8 canvases, no
+# augmentation, 100 steps, scored on those same canvases. A detector whose
+# targets, losses or decoding are broken stays far below the bar (measured:
+# 0.95 for R-CNN and Fast R-CNN, whose selective-search regions miss one of
+# the objects; 1.0 for Faster R-CNN).
 TINY = [
     "--quick",
     "--image-size",
@@ -16,33 +21,36 @@ TINY = [
     "1,1,1",
     "--train-images",
     "48",
-    "--validation-images",
+    "--overfit-subset",
     "8",
-    "--test-images",
-    "12",
+    "--batch-size",
+    "8",
     "--epochs",
-    "1",
+    "100",
+    "--learning-rate",
+    "3e-3",
     "--width",
-    "4",
+    "8",
     "--head-width",
-    "16",
+    "64",
     "--pool-size",
     "4",
     "--crop-size",
     "16",
     "--regions",
-    "40",
+    "100",
     "--train-regions",
-    "8",
+    "16",
     "--anchor-sizes",
     "10,20",
     "--proposals",
     "16",
     "--rpn-width",
-    "8",
+    "16",
     "--verbose",
     "0",
 ]
+OVERFIT_MAP50 = 0.9
 LOSSES = {
     "rcnn": ["detector_classification", "detector_regression"],
     "fast": ["detector_classification", "detector_regression"],
@@ -51,14 +59,13 @@ LOSSES = {
 
 
 @pytest.mark.parametrize("variant", ["rcnn", "fast", "faster"])
-def test_quick_run_of_each_variant(variant, tmp_path):
+def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
     run_dir = tmp_path / variant
     metrics = rcnn.main([*TINY, "--variant", variant, "--run-dir", str(run_dir)])
     for name in ("config.json", "model.keras", "gallery.png", "curves.png"):
         assert (run_dir / name).exists(), name
-    assert metrics["variant"] == variant and metrics["test_images"] == 12
-    assert 0.0 <= metrics["map"] <= metrics["map50"] <= 1.0
-    assert metrics["inference_images_per_second"] > 0
+    assert metrics["variant"] == variant and metrics["test_images"] == 8
+    assert metrics["map50"] >= OVERFIT_MAP50, metrics["per_class_ap50"]
     # Selective search is part of R-CNN's and Fast R-CNN's test time only.
     assert (metrics["proposal_ms_per_image"] > 0) == (variant != "faster")
     # The detections re-score to the recipe's figures with pycocotools.

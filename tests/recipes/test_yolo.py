@@ -7,6 +7,9 @@ import pytest
 from components import detection
 from recipes import yolo
 
+# The notes' first sanity check: 8 canvases, no augmentation, 60 steps,
+# scored on those same canvases (measured: mAP@0.5 1.0). A broken target
+# encoding, loss or decoding stays far below the bar.
 TINY = [
     "--quick",
     "--image-size",
@@ -15,20 +18,21 @@ TINY = [
     "1,1,1",
     "--train-images",
     "64",
-    "--validation-images",
-    "16",
-    "--test-images",
-    "16",
+    "--overfit-subset",
+    "8",
     "--epochs",
-    "2",
+    "60",
     "--batch-size",
-    "16",
+    "8",
+    "--head-width",
+    "64",
     "--verbose",
     "0",
 ]
+OVERFIT_MAP50 = 0.9
 
 
-def test_quick_run_writes_coco_files_that_rescore_to_the_same_map(tmp_path):
+def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_path):
     run_dir = tmp_path / "run"
     metrics = yolo.main([*TINY, "--run-dir", str(run_dir)])
     for name in (
@@ -42,13 +46,11 @@ def test_quick_run_writes_coco_files_that_rescore_to_the_same_map(tmp_path):
         "curves.png",
     ):
         assert (run_dir / name).exists(), name
-    assert 0.0 <= metrics["map"] <= metrics["map50"] <= 1.0
-    assert metrics["test_images"] == 16 and metrics["test_objects"] >= 16
-    assert metrics["inference_images_per_second"] > 0
-    assert metrics["postprocess_ms_per_image"] > 0
+    assert metrics["map50"] >= OVERFIT_MAP50, metrics["per_class_ap50"]
+    assert metrics["test_images"] == 8 and metrics["test_objects"] >= 8
     truth = json.loads((run_dir / "ground_truth.json").read_text())
     rows = json.loads((run_dir / "detections.json").read_text())
-    assert len(truth["images"]) == 16 and len(truth["categories"]) == 10
+    assert len(truth["images"]) == 8 and len(truth["categories"]) == 10
     again = detection.coco_evaluate(truth, rows)
     assert again["map50"] == pytest.approx(metrics["map50"])
     assert again["map"] == pytest.approx(metrics["map"])
