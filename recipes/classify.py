@@ -237,20 +237,24 @@ def build_members(config, splits, normalizer):
     ]
 
 
-def train_member(run, model, index, splits, train, validation, probe):
-    """Compiles and fits one model with its own seed; returns its history.
-
-    Each member's shuffling is seeded by epoch (`EpochSeeds`), so a run
-    resumed from its backup sees exactly the batches it would have seen.
-    """
-    config = run.config
-    seed = config.seed + index
-    keras.utils.set_random_seed(seed)
+def compile_member(config, model, splits):
+    """Compiles `model` as the recipe trains it: its loss, the optimizer and
+    schedule of the flags, `steps_per_execution` (the search compiles its
+    trials here too)."""
     loss = (
         MulticlassSVM() if config.loss == "svm" else "sparse_categorical_crossentropy"
     )
     train_size = config.overfit_subset or splits.sizes["train"]
     steps = -(-train_size // config.batch_size)
+    return training.compile_model(config, model, steps, loss)
+
+
+def member_pipeline(config, splits, train, seed):
+    """The training batches and the `EpochSeeds` that reshuffle them.
+
+    Each epoch is shuffled from `(seed, epoch)`, so a run resumed from its
+    backup sees exactly the batches it would have seen.
+    """
     epoch_seeds = data.EpochSeeds(seed)
     pipeline = data.make_pipeline(
         train,
@@ -261,8 +265,17 @@ def train_member(run, model, index, splits, train, validation, probe):
         seed=seed,
         epoch_seeds=epoch_seeds,
     )
+    return pipeline, epoch_seeds
+
+
+def train_member(run, model, index, splits, train, validation, probe):
+    """Compiles and fits one model with its own seed; returns its history."""
+    config = run.config
+    seed = config.seed + index
+    keras.utils.set_random_seed(seed)
     with run.scope():
-        training.compile_model(config, model, steps, loss)
+        compile_member(config, model, splits)
+    pipeline, epoch_seeds = member_pipeline(config, splits, train, seed)
     member = f"member{index + 1}" if config.ensemble > 1 else ""
     return run.fit(
         model, pipeline, validation, callbacks=[epoch_seeds], probe=probe, member=member
@@ -293,6 +306,9 @@ def evaluate(config, splits, histories, member_probs, test_labels, seconds):
             len(member_probs) * config.epochs * train_size / seconds, 1
         ),
     }
+    if histories[0].get("val_accuracy"):
+        # The figure a search trial reports (KerasTuner keeps its best epoch).
+        metrics["best_val_accuracy"] = float(max(histories[0]["val_accuracy"]))
     metrics.update(training.monitor_summary(histories[0]))
     if len(member_probs) > 1:
         metrics["member_test_accuracies"] = [

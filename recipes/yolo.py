@@ -112,6 +112,20 @@ def build_model(config, splits):
     )
 
 
+def compile_detector(config, model, splits):
+    """The YOLO loss and the flags' optimizer and schedule (the search
+    compiles its trials here too)."""
+    steps = -(-splits.sizes["train"] // config.batch_size)
+    loss = detection.YoloLoss(
+        config.grid_size,
+        config.boxes_per_cell,
+        splits.num_classes,
+        config.lambda_coord,
+        config.lambda_noobj,
+    )
+    return training.compile_model(config, model, steps, loss, metrics=())
+
+
 # ---------------------------------------------------------------------------
 # Evaluate
 # ---------------------------------------------------------------------------
@@ -150,17 +164,9 @@ def main(argv=None):
     run.open()
 
     # Train.
-    steps = -(-splits.sizes["train"] // config.batch_size)
-    loss = detection.YoloLoss(
-        config.grid_size,
-        config.boxes_per_cell,
-        splits.num_classes,
-        config.lambda_coord,
-        config.lambda_noobj,
-    )
     epoch_seeds = data.EpochSeeds(config.seed)
     with run.scope():
-        training.compile_model(config, model, steps, loss, metrics=())
+        compile_detector(config, model, splits)
     run.fit(
         model,
         make_pipeline(config, splits, splits.train, epoch_seeds),

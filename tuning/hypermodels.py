@@ -1,4 +1,4 @@
-"""KerasTuner search spaces for the recipes."""
+"""KerasTuner search spaces for the recipes, trained by the recipes' own code."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import dataclasses
 import keras
 import keras_tuner
 
-from components import data, detection, models
+from components import data, models
 from components.callbacks import DivergenceStop
 from components.checks import invalid_value
-from components.optimizers import build_optimizer
-from recipes import yolo
+from recipes import classify, yolo
 
 SAMPLINGS = ("log", "linear")
 # The notes: "learning_rate = 10 ** uniform(-6, 1)".
@@ -39,14 +38,27 @@ def fit_or_fail(model, *args, **kwargs):
     return history
 
 
-class ClassifyHyperModel(keras_tuner.HyperModel):
-    """The classification recipe's search space.
+def _check_sampling(learning_rate_sampling):
+    if learning_rate_sampling not in SAMPLINGS:
+        raise ValueError(
+            invalid_value(
+                "learning_rate_sampling", learning_rate_sampling, "'log' or 'linear'"
+            )
+        )
 
-    Fixed settings (validated here, as in keras-tuner's `applications`): the
-    input shape, the number of classes, the training-set normalizer, the
-    builders to choose from and how the learning rate is sampled. Every
-    hyperparameter has a default (the recipe's), so trial 0 of a Bayesian
-    search starts from a configuration known to work:
+
+class ClassifyHyperModel(keras_tuner.HyperModel):
+    """The classification recipe's search space, trained by the recipe's code.
+
+    A trial is the recipe run with some of its flags set by the
+    hyperparameters: the model is built by `recipes.classify.build_model`,
+    compiled by `recipes.classify.compile_member` (loss, learning-rate
+    schedule, `steps_per_execution`, every optimizer flag) and fed by the
+    recipe's pipeline (epoch-seeded shuffling, augmentation), seeded as the
+    recipe seeds. So `python -m recipes.classify` with the best trial's flags
+    (`trial_config(...)`, which `tuning.search --retrain` runs) repeats that
+    trial. Every hyperparameter has a default (the recipe's), so trial 0 of
+    a Bayesian search starts from a configuration known to work:
 
     | name | space |
     | --- | --- |
@@ -60,8 +72,9 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
     | `batch_size` | 32, 64, 128 |
 
     Args:
-        input_shape: Tuple. `(height, width, channels)` of the images.
-        num_classes: Integer >= 2.
+        config: `recipes.classify.Config`. The recipe's fixed flags (data,
+            epochs, schedule, seed...); the hyperparameters replace the rest.
+        splits: The recipe's `DatasetSplits` (shape and classes).
         normalizer: A `keras.layers.Normalization` fitted on the training split
             (see `components.data.fit_normalizer`), copied into every model.
         builders: Tuple of registered builder names to choose from.
@@ -71,8 +84,8 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
 
     def __init__(
         self,
-        input_shape,
-        num_classes,
+        config,
+        splits,
         normalizer,
         builders=("vgg", "alexnet", "googlenet", "squeezenet", "mlp"),
         learning_rate_sampling="log",
@@ -88,17 +101,9 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
                     f"a non-empty subset of {', '.join(models.available())}",
                 )
             )
-        if learning_rate_sampling not in SAMPLINGS:
-            raise ValueError(
-                "Invalid value received for argument `learning_rate_sampling`. Expected "
-                f"'log' or 'linear'. Received: {learning_rate_sampling!r}"
-            )
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(
-                invalid_value("num_classes", num_classes, "an integer >= 2")
-            )
-        self.input_shape = tuple(input_shape)
-        self.num_classes = num_classes
+        _check_sampling(learning_rate_sampling)
+        self.config = config
+        self.splits = splits
         self.normalizer = normalizer
         self.builders = tuple(builders)
         self.learning_rate_sampling = learning_rate_sampling
@@ -118,73 +123,63 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
             "batch_size": hp.Choice("batch_size", [32, 64, 128], default=64),
         }
 
-    def model_options(self, values):
-        """The builder options a set of hyperparameter values stands for."""
+    def trial_config(self, values):
+        """The recipe's config for a set of hyperparameter values.
+
+        Options the chosen builder does not take keep the recipe's defaults
+        (so the recipe accepts the config as flags).
+        """
         name = values["model"]
         accepted = models.builder_options(name)
-        options = {"dropout": values["dropout"], "l2": values["l2"]}
         width = models.preset_settings(name).get("width")
-        if width is not None:
-            options["width"] = max(1, int(round(width * values["width_multiplier"])))
-        return {k: v for k, v in options.items() if k in accepted}
+        if width is not None and "width" in accepted:
+            width = max(1, int(round(width * values["width_multiplier"])))
+        else:
+            width = None
+        return dataclasses.replace(
+            self.config,
+            model=name,
+            width=width,
+            dropout=values["dropout"] if "dropout" in accepted else None,
+            l2=values["l2"] if "l2" in accepted else 0.0,
+            optimizer=values["optimizer"],
+            momentum=values["momentum"],
+            learning_rate=values["learning_rate"],
+            batch_size=values["batch_size"],
+        )
 
     def build(self, hp):
-        values = self.declare(hp)
-        network = models.build(
-            values["model"],
-            self.input_shape,
-            self.num_classes,
-            **self.model_options(values),
-        )
-        normalizer = type(self.normalizer).from_config(self.normalizer.get_config())
-        inputs = keras.Input(self.input_shape, name="images")
-        model = keras.Model(inputs, network(normalizer(inputs)), name=values["model"])
-        self._compile(model, hp)
+        config = self.trial_config(self.declare(hp))
+        # The recipe seeds before it builds, and again before it compiles.
+        keras.utils.set_random_seed(config.seed)
+        model = classify.build_model(config, self.splits, self.normalizer, config.width)
+        keras.utils.set_random_seed(config.seed)
+        classify.compile_member(config, model, self.splits)
         return model
 
-    def _compile(self, model, hp):
-        model.compile(
-            optimizer=build_optimizer(
-                hp.get("optimizer"),
-                hp.get("learning_rate"),
-                momentum=hp.get("momentum"),
-            ),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            steps_per_execution=8,
+    def fit(self, hp, model, train, validation_data=None, **kwargs):
+        """The recipe's pipelines with the trial's batch size, then fits."""
+        config = self.trial_config(hp.values)
+        kwargs.pop("seed", None)  # the recipe's own seed governs, as in a run
+        pipeline, epoch_seeds = classify.member_pipeline(
+            config, self.splits, train, config.seed
         )
-
-    def fit(
-        self,
-        hp,
-        model,
-        train,
-        validation_data=None,
-        augment="rotate,translate",
-        seed=0,
-        **kwargs,
-    ):
-        """Batches the unbatched splits with the trial's batch size, then fits."""
-        batch_size = hp.get("batch_size")
-        train_pipeline = data.make_pipeline(
-            train,
-            batch_size,
-            training=True,
-            augment=augment,
-            input_shape=self.input_shape,
-            seed=seed,
-        )
-        val_pipeline = data.make_pipeline(validation_data, 256)
+        kwargs["callbacks"] = [epoch_seeds, *kwargs.get("callbacks", [])]
         return fit_or_fail(
-            model, train_pipeline, validation_data=val_pipeline, shuffle=False, **kwargs
+            model,
+            pipeline,
+            validation_data=data.make_pipeline(validation_data, 256),
+            shuffle=False,
+            **kwargs,
         )
 
 
 class YoloHyperModel(keras_tuner.HyperModel):
     """The YOLO recipe's search space (objective: validation loss, lower is better).
 
-    Fixed settings: the recipe's `Config` (data, grid, boxes per cell, VGG
-    stages) and the dataset's image shape and classes. Defaults are the
+    As for `ClassifyHyperModel`, a trial is the recipe's own code (its
+    builder, backbone flags, optimizer flags and schedule, loss and
+    pipelines) with some flags set by the hyperparameters. Defaults are the
     recipe's:
 
     | name | space |
@@ -205,11 +200,7 @@ class YoloHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, config, splits, learning_rate_sampling="log", name="yolo"):
         super().__init__(name=name)
-        if learning_rate_sampling not in SAMPLINGS:
-            raise ValueError(
-                "Invalid value received for argument `learning_rate_sampling`. Expected "
-                f"'log' or 'linear'. Received: {learning_rate_sampling!r}"
-            )
+        _check_sampling(learning_rate_sampling)
         self.config = config
         self.splits = splits
         self.learning_rate_sampling = learning_rate_sampling
@@ -229,39 +220,24 @@ class YoloHyperModel(keras_tuner.HyperModel):
             "batch_size": hp.Choice("batch_size", [32, 64], default=64),
         }
 
+    def trial_config(self, values):
+        """The recipe's config for a set of hyperparameter values."""
+        names = ("width", "head_width", "lambda_coord", "lambda_noobj")
+        names += ("learning_rate", "batch_size")
+        return dataclasses.replace(self.config, **{k: values[k] for k in names})
+
     def build(self, hp):
-        values = self.declare(hp)
-        config = dataclasses.replace(self.config, width=values["width"])
-        model = detection.yolo_detector(
-            self.splits.image_shape,
-            self.splits.num_classes,
-            backbone="vgg",
-            grid_size=config.grid_size,
-            boxes_per_cell=config.boxes_per_cell,
-            head_width=values["head_width"],
-            width=values["width"],
-            stages=yolo.parse_stages(config.stages),
-        )
-        self._compile(model, hp)
+        config = self.trial_config(self.declare(hp))
+        keras.utils.set_random_seed(config.seed)
+        model = yolo.build_model(config, self.splits)
+        yolo.compile_detector(config, model, self.splits)
         return model
 
-    def _compile(self, model, hp):
-        model.compile(
-            optimizer=keras.optimizers.Adam(hp.get("learning_rate")),
-            loss=detection.YoloLoss(
-                self.config.grid_size,
-                self.config.boxes_per_cell,
-                self.splits.num_classes,
-                hp.get("lambda_coord"),
-                hp.get("lambda_noobj"),
-            ),
-            steps_per_execution=8,
-        )
-
-    def fit(self, hp, model, train, validation_data=None, seed=0, **kwargs):
+    def fit(self, hp, model, train, validation_data=None, **kwargs):
         """The recipe's pipelines with the trial's batch size, then fits."""
-        config = dataclasses.replace(self.config, batch_size=hp.get("batch_size"))
-        epoch_seeds = data.EpochSeeds(seed)
+        config = self.trial_config(hp.values)
+        kwargs.pop("seed", None)
+        epoch_seeds = data.EpochSeeds(config.seed)
         kwargs["callbacks"] = [epoch_seeds, *kwargs.get("callbacks", [])]
         return fit_or_fail(
             model,

@@ -16,16 +16,19 @@ to `<directory>/<project>/best_hyperparameters.json`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
 
+import keras
 import keras_tuner
 
 from components import data
 from components.checks import invalid_value
 from recipes import classify, harness, yolo
 from tuning.hypermodels import SAMPLINGS, ClassifyHyperModel, YoloHyperModel
+from tuning.pictures import plot_objective
 from tuning.processes import (
     CHILD_ENV,
     PAUSED,
@@ -178,29 +181,14 @@ def role():
 
 
 def recipe_flags(values, hypermodel):
-    """Command-line flags of the recipe for a trial's hyperparameters."""
-    if isinstance(hypermodel, YoloHyperModel):
-        names = ("width", "head_width", "lambda_coord", "lambda_noobj")
-        names += ("learning_rate", "batch_size")
-        return [
-            item
-            for name in names
-            for item in (f"--{name.replace('_', '-')}", _flag_value(values[name]))
-        ]
-    flags = [
-        "--model",
-        values["model"],
-        "--learning-rate",
-        repr(values["learning_rate"]),
-        "--batch-size",
-        str(values["batch_size"]),
-        "--optimizer",
-        values["optimizer"],
-        "--momentum",
-        repr(values["momentum"]),
-    ]
-    for name, value in hypermodel.model_options(values).items():
-        flags += [f"--{name.replace('_', '-')}", _flag_value(value)]
+    """Command-line flags of the recipe for a trial's hyperparameters: the
+    fields of the trial's config that differ from the search's fixed ones."""
+    trial = hypermodel.trial_config(values)
+    flags = []
+    for field in dataclasses.fields(trial):
+        value = getattr(trial, field.name)
+        if value is not None and value != getattr(hypermodel.config, field.name):
+            flags += [f"--{field.name.replace('_', '-')}", _flag_value(value)]
     return flags
 
 
@@ -244,19 +232,24 @@ def load_recipe(args):
         hypermodel = YoloHyperModel(config, splits, args.lr_sampling)
         return hypermodel, splits.train, splits.validation, recipe_argv
     builders = tuple(b for b in args.builders.split(",") if b)
-    config = classify.Config(
-        dataset=args.dataset, image_size=args.image_size, seed=args.seed
+    argv = ["--dataset", args.dataset, "--image-size", str(args.image_size)]
+    argv += recipe_argv
+    # The trials' epochs are the search's: the recipe's schedule spans them.
+    config, _ = harness.parse_config(
+        classify.Config,
+        [*argv, "--seed", str(args.seed), "--epochs", str(args.epochs)],
+        "classify",
+        "",
     )
     splits, train = classify.load_data(config)
     hypermodel = ClassifyHyperModel(
-        splits.input_shape,
-        splits.num_classes,
-        data.fit_normalizer(train),
+        config,
+        splits,
+        data.fit_normalizer(train, config.normalize),
         builders=builders,
         learning_rate_sampling=args.lr_sampling,
     )
-    argv = ["--dataset", args.dataset, "--image-size", str(args.image_size)]
-    return hypermodel, train, splits.validation, argv + recipe_argv
+    return hypermodel, train, splits.validation, argv
 
 
 def main(argv=None):
@@ -296,6 +289,9 @@ def main(argv=None):
         objective,
     )
     if not processes:
+        # Per-trial logs and the HParams dashboard (KerasTuner adds both to a
+        # TensorBoard callback): tensorboard --logdir <project>/logs
+        logs = keras.callbacks.TensorBoard(os.path.join(tuner.project_dir, "logs"))
         try:
             tuner.search(
                 train,
@@ -303,6 +299,7 @@ def main(argv=None):
                 epochs=args.epochs,
                 verbose=args.verbose,
                 seed=args.seed,
+                callbacks=[logs],
             )
         except QuotaReached:
             sys.exit(PAUSED)
@@ -315,6 +312,12 @@ def main(argv=None):
     tuner.oracle.save()
 
     trials = report(tuner, args.top, REPORTED[args.recipe], objective)
+    plot_objective(
+        list(tuner.oracle.trials.values()),
+        tuner.oracle.hyperparameters.space,
+        objective,
+        os.path.join(tuner.project_dir, "objective.png"),
+    )
     best = trials[0].hyperparameters.values
     counts = {}
     for trial in tuner.oracle.trials.values():
@@ -323,6 +326,7 @@ def main(argv=None):
         "best_hyperparameters": best,
         "objective": objective,
         "best_score": trials[0].score,
+        "best_trial": trials[0].trial_id,
         "trials": len(tuner.oracle.trials),
         "statuses": counts,
         "recipe_flags": recipe_flags(best, hypermodel),

@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 from scipy import stats
 
 from components import data
+from recipes import classify
 from tuning import launch, search
 from tuning.hypermodels import ClassifyHyperModel, fit_or_fail
 
@@ -20,12 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--epochs", "1", "--image-size", "8", "--builders", "vgg,mlp", "--verbose", "0"]
 
 
-def hypermodel(sampling="log"):
+def hypermodel(sampling="log", builders=("vgg", "mlp")):
+    config = classify.Config(image_size=8, epochs=1)
     splits = data.load("digits", image_size=8)
     return ClassifyHyperModel(
-        splits.input_shape,
-        10,
+        config,
+        splits,
         data.fit_normalizer(splits.train),
+        builders=builders,
         learning_rate_sampling=sampling,
     )
 
@@ -48,7 +52,7 @@ def test_learning_rate_is_uniform_in_log10_over_minus_6_to_1():
 
 
 def test_every_hyperparameter_has_a_default_and_builds_each_builder():
-    model_hp = hypermodel()
+    model_hp = hypermodel(builders=("vgg", "alexnet", "googlenet", "squeezenet", "mlp"))
     hp = keras_tuner.HyperParameters()
     values = model_hp.declare(hp)
     assert values["learning_rate"] == 1e-3 and values["model"] == "vgg"
@@ -57,9 +61,9 @@ def test_every_hyperparameter_has_a_default_and_builds_each_builder():
         model = model_hp.build(hp)
         assert model.output_shape == (None, 10)
     with pytest.raises(ValueError, match="builders"):
-        ClassifyHyperModel((8, 8, 1), 10, None, builders=("resnet",))
+        hypermodel(builders=("resnet",))
     with pytest.raises(ValueError, match="learning_rate_sampling"):
-        ClassifyHyperModel((8, 8, 1), 10, None, learning_rate_sampling="cubic")
+        hypermodel(sampling="cubic")
 
 
 @pytest.mark.parametrize(
@@ -111,8 +115,23 @@ def test_search_reports_writes_json_and_retrains(tmp_path):
         (tmp_path / "classify_random" / "best_hyperparameters.json").read_text()
     )
     assert saved["best_hyperparameters"] == result["best_hyperparameters"]
-    assert result["retrained"]["model"] == result["best_hyperparameters"]["model"]
-    assert 0.0 <= result["retrained"]["test_accuracy"] <= 1.0
+    # The recipe, given the best trial's flags and seed, trains that trial
+    # again (the trial ran in a child process, the retraining here).
+    retrained = result["retrained"]
+    assert retrained["model"] == result["best_hyperparameters"]["model"]
+    assert retrained["best_val_accuracy"] == pytest.approx(result["best_score"])
+    project = tmp_path / "classify_random"
+    trial = json.loads(
+        (project / f"trial_{result['best_trial']}" / "trial.json").read_text()
+    )["metrics"]["metrics"]
+    with open(project / "best_run" / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    for name in ("loss", "val_loss"):  # continuous figures: equal only if the same run
+        logged = [o["value"][0] for o in trial[name]["observations"]]
+        assert [float(row[name]) for row in history] == pytest.approx(logged, rel=1e-6)
+    assert (tmp_path / "classify_random" / "objective.png").stat().st_size > 0
+    logs = tmp_path / "classify_random" / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["0", "1"]  # one per trial
 
 
 def _trials(project):
