@@ -24,14 +24,15 @@ from recipes import classify
 from tuning.hypermodels import ClassifyHyperModel
 
 
-def best_score(splits, train, normalizer, sampling, trials, epochs, seed, directory):
+def best_score(config, splits, train, normalizer, sampling, trials, directory):
     hypermodel = ClassifyHyperModel(
-        splits.input_shape,
-        splits.num_classes,
+        config,
+        splits,
         normalizer,
         builders=("vgg",),
         learning_rate_sampling=sampling,
     )
+    seed, epochs = config.seed, config.epochs
     tuner = keras_tuner.RandomSearch(
         hypermodel,
         objective="val_accuracy",
@@ -61,20 +62,15 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         for seed in args.seeds:
-            config = classify.Config(image_size=args.image_size, seed=seed)
+            config = classify.Config(
+                image_size=args.image_size, seed=seed, epochs=args.epochs
+            )
             splits, train = classify.load_data(config)
             normalizer = data.fit_normalizer(train)
             row = {"seed": seed}
             for sampling in ("log", "linear"):
                 score, rate = best_score(
-                    splits,
-                    train,
-                    normalizer,
-                    sampling,
-                    args.trials,
-                    args.epochs,
-                    seed,
-                    directory,
+                    config, splits, train, normalizer, sampling, args.trials, directory
                 )
                 row[sampling] = score
                 row[f"{sampling}_learning_rate"] = rate
