@@ -1,34 +1,50 @@
 """YOLO: object detection as one regression, trained and scored for real.
 
-The notes' YOLO section: divide the image into an S x S grid (S = 7); each cell
-predicts B = 2 boxes (4 coordinates and a confidence) and C class scores, so
-the network regresses an S x S x (5B + C) tensor; boxes above a score threshold
-are kept. This recipe trains that on canvases of real handwritten digits
-(offline; the test canvases hold only handwriting never seen in training),
-scores it with pycocotools (mAP@0.5, mAP@[.5:.95], per-class AP) and times
-inference and post-processing.
+The notes' YOLO section, taught in the order the method runs, each step with
+its code right below it:
+
+1. **What YOLO predicts.** The image is cut into an S x S grid (S = 7). Each
+   cell predicts B = 2 boxes, each as 5 numbers (centre x, y within the cell,
+   width and height relative to the image, a confidence), and C class
+   probabilities shared by its boxes: one S x S x (5B + C) tensor, 7 x 7 x 20
+   for the ten digits.
+2. **Targets.** The cell holding an object's centre is responsible for it;
+   one canvas becomes an S x S x (5 + C) target (`targets.png` shows it).
+3. **The network.** Any backbone of `components.models`, then a grid head.
+4. **The loss, term by term.** Sum-squared errors of the centres and of the
+   square roots of the sizes (weighted by lambda_coord = 5), of the
+   confidences (against the IoU the box reaches, and against 0 where there is
+   no object, weighted by lambda_noobj = 0.5) and of the class probabilities.
+5. **Training.** The run lifecycle of every recipe (`recipes.run`).
+6. **Decoding.** Class-specific scores `P(class | object) * confidence`, a
+   threshold, then non-maximum suppression class by class.
+7. **Scoring.** pycocotools' mAP@0.5 and mAP@[.5:.95] on canvases whose
+   handwriting was never seen in training.
 
     python -m recipes.yolo                  # ~11 minutes on a 2-core CPU
     python -m recipes.yolo --quick          # < 2 minutes
+    python -m recipes.yolo --overfit-subset 8 --epochs 60   # the sanity check
     python -m recipes.yolo --dataset tfds:voc/2007 --image-size 224 --epochs 60
 
-The run directory holds `config.json`, `metrics.json` (`map50`, `map`, ...),
-`ground_truth.json` and `detections.json` (COCO format: re-score them with
-pycocotools), `model.keras`, `history.csv`, `curves.png` and `gallery.png`.
+The run directory holds `config.json`, `metrics.json` (`map50`, `map`, the loss
+terms on the test canvases, timings), `ground_truth.json` and `detections.json`
+(COCO format: re-score them with pycocotools), `model.keras`, `history.csv`,
+`curves.png`, `targets.png` and `gallery.png`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
 from components import data, detection
-from recipes import detecting, training
+from recipes import detecting, harness, training
 from recipes.run import Run
 
 # ---------------------------------------------------------------------------
-# Setup
+# Setup: the flags (each a field; `--help` lists them)
 # ---------------------------------------------------------------------------
 
 _flag = training.flag
@@ -58,46 +74,106 @@ ground_truth = detecting.ground_truth
 
 
 # ---------------------------------------------------------------------------
-# Data
+# 1. What YOLO predicts: S x S cells, each B boxes of 5 numbers and C classes
 # ---------------------------------------------------------------------------
+
+
+def output_depth(config, num_classes):
+    """5B + C: per cell, B boxes (x, y, w, h, confidence) and C class scores."""
+    return 5 * config.boxes_per_cell + num_classes
+
+
+# ---------------------------------------------------------------------------
+# 2. Targets: the cell holding an object's centre is responsible for it
+# ---------------------------------------------------------------------------
+# `encode_yolo_targets` writes, in that cell, the centre relative to the cell
+# (in [0, 1)), the width and height relative to the image, an objectness of 1
+# and the one-hot class; every other cell is zero. A cell has one class, so
+# of two centres in one cell only the larger object is kept (the paper's
+# stated limit). It runs inside the tf.data pipeline, after the augmentation
+# has moved the boxes with the image.
+
+
+def encode(config, splits, boxes, labels):
+    """The YOLO targets of a batch of boxes (`(batch, S, S, 5 + C)`)."""
+    return tf.map_fn(
+        lambda pair: detection.encode_yolo_targets(
+            pair[0], pair[1], splits.image_shape, config.grid_size, splits.num_classes
+        ),
+        (boxes, labels),
+        fn_output_signature=tf.float32,
+    )
 
 
 def make_pipeline(config, splits, dataset, epoch_seeds=None):
     """Batches of `(images, YOLO targets)`; training ones (with `epoch_seeds`)
     shuffled by epoch and augmented."""
-    batch_size = config.batch_size
     dataset = dataset.cache()
     training = epoch_seeds is not None
     if training:
         dataset = data.shuffle_by_epoch(dataset, epoch_seeds)
-    dataset = dataset.batch(batch_size)
+    dataset = dataset.batch(config.batch_size)
     if training and config.augment and not config.overfit_subset:
         augment = data.build_box_augmentation(seed=config.seed)
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def encode(batch):
-        boxes = batch["bounding_boxes"]["boxes"]
-        labels = batch["bounding_boxes"]["labels"]
-        targets = tf.map_fn(
-            lambda pair: detection.encode_yolo_targets(
-                pair[0],
-                pair[1],
-                splits.image_shape,
-                config.grid_size,
-                splits.num_classes,
-            ),
-            (boxes, labels),
-            fn_output_signature=tf.float32,
-        )
-        return batch["images"], targets
+    def to_targets(batch):
+        boxes = batch["bounding_boxes"]
+        return batch["images"], encode(config, splits, boxes["boxes"], boxes["labels"])
 
-    dataset = dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
 
 
+def plot_targets(config, splits, path):
+    """One training canvas, its S x S grid, the responsible cells and the
+    boxes read back from its target (they must match the labelled ones)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    example = next(iter(splits.train.take(1).as_numpy_iterator()))
+    image, boxes = example["images"], example["bounding_boxes"]
+    target = encode(config, splits, boxes["boxes"][None], boxes["labels"][None])[0]
+    decoded, classes = detection.decode_yolo_targets(target.numpy(), image.shape)
+    height, width = image.shape[:2]
+    cell_h, cell_w = height / config.grid_size, width / config.grid_size
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+    for k in range(1, config.grid_size):
+        ax.axhline(k * cell_h, color="white", lw=0.5, alpha=0.6)
+        ax.axvline(k * cell_w, color="white", lw=0.5, alpha=0.6)
+    for row, col in zip(*np.nonzero(target.numpy()[..., 4] > 0.5)):
+        ax.add_patch(
+            Rectangle(
+                (col * cell_w, row * cell_h), cell_w, cell_h, color="yellow", alpha=0.3
+            )
+        )
+    for (x0, y0, x1, y1), label in zip(decoded, classes):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime"))
+        ax.plot((x0 + x1) / 2, (y0 + y1) / 2, "r+")
+        ax.text(x0, y0 - 1, splits.class_names[label], color="lime", fontsize=8)
+    ax.set_title(
+        f"{config.grid_size}x{config.grid_size} grid: responsible cells (yellow),\n"
+        "centres (+) and boxes decoded back from the target"
+    )
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return int(len(classes))
+
+
 # ---------------------------------------------------------------------------
-# Model
+# 3. The network: a backbone, then a grid head of depth 5B + C
 # ---------------------------------------------------------------------------
+# Any builder of `components.models` gives the feature map (its classifier
+# dropped); a map larger than S x S is max-pooled down to it; two 3x3
+# conv-bn-ReLU layers and a 1x1 convolution give the raw S x S x (5B + C)
+# outputs. Sigmoids and the softmax are applied by the loss and the
+# decoding, so the network regresses unconstrained numbers.
 
 
 def build_model(config, splits):
@@ -110,6 +186,18 @@ def build_model(config, splits):
         head_width=config.head_width,
         **detecting.backbone_options(config),
     )
+
+
+# ---------------------------------------------------------------------------
+# 4. The loss, term by term (`YoloLoss.terms`)
+# ---------------------------------------------------------------------------
+# Of a cell's B predictors, the one whose box overlaps the object most is
+# "responsible": its centre and the square roots of its width and height
+# regress the object's (x lambda_coord: the few object cells would otherwise
+# be drowned by the many empty ones); its confidence regresses the IoU it
+# reaches. Every other predictor's confidence is pushed to 0 (x lambda_noobj).
+# Cells with an object also regress the one-hot class. Square roots make an
+# error on a small box cost more than the same error on a large one.
 
 
 def compile_detector(config, model, splits):
@@ -126,9 +214,23 @@ def compile_detector(config, model, splits):
     return training.compile_model(config, model, steps, loss, metrics=())
 
 
+def loss_terms(config, model, splits):
+    """Each term's mean per test canvas: which errors the detector still makes."""
+    totals, count = {}, 0
+    for images, targets in make_pipeline(config, splits, splits.test):
+        terms = model.loss.terms(targets, model(images, training=False))
+        for name, values in terms.items():
+            totals[name] = totals.get(name, 0.0) + float(np.sum(values))
+        count += int(images.shape[0])
+    return {name: round(total / count, 5) for name, total in totals.items()}
+
+
 # ---------------------------------------------------------------------------
-# Evaluate
+# 6. Decoding: class-specific scores, a threshold, non-maximum suppression
 # ---------------------------------------------------------------------------
+# Each box's score for a class is P(class | object) * confidence; boxes under
+# --score-threshold go, and NMS drops, class by class, a box that overlaps a
+# better one by more than --iou-threshold (`decode_predictions`).
 
 
 def detect(config, model, images):
@@ -153,6 +255,11 @@ def detect(config, model, images):
     return detections, timing
 
 
+# ---------------------------------------------------------------------------
+# 5 and 7. Train, then score with pycocotools
+# ---------------------------------------------------------------------------
+
+
 def main(argv=None):
     """Trains and scores the detector; returns the metrics dict."""
     run = Run.start(Config, argv, "yolo", __doc__, quick=QUICK)
@@ -162,8 +269,16 @@ def main(argv=None):
         with run.scope():
             model = build_model(config, splits)
     run.open()
+    depth = output_depth(config, splits.num_classes)
+    harness.report(
+        [
+            f"YOLO output: {tuple(model.output.shape[1:])} = S x S x (5B + C) "
+            f"= {config.grid_size} x {config.grid_size} x {depth}",
+            f"targets.png: one canvas, {plot_targets(config, splits, run.file('targets.png'))}"
+            " objects, their responsible cells",
+        ]
+    )
 
-    # Train.
     epoch_seeds = data.EpochSeeds(config.seed)
     with run.scope():
         compile_detector(config, model, splits)
@@ -174,16 +289,23 @@ def main(argv=None):
         callbacks=[epoch_seeds],
     )
 
-    # Evaluate.
     test = ground_truth(splits.test)
     detections, timing = detect(config, model, test[0])
+    terms = loss_terms(config, model, splits)
+    test_loss = model.evaluate(make_pipeline(config, splits, splits.test), verbose=0)
+    harness.report(
+        [
+            "loss terms per test canvas: "
+            + ", ".join(f"{k} {v:.3g}" for k, v in terms.items())
+        ]
+    )
     return detecting.finish(
         run,
         splits,
         model,
         test,
         detections,
-        extra=timing,
+        extra={**timing, "loss_terms": terms, "test_loss": round(float(test_loss), 5)},
         curves=("loss",),
         title="YOLO",
     )

@@ -94,7 +94,19 @@ class YoloLoss(keras.losses.Loss):
         centre = (xy + cell_offsets(self.grid_size)) / self.grid_size
         return ops.concatenate([centre, wh], axis=-1)
 
-    def call(self, y_true, y_pred):
+    def terms(self, y_true, y_pred):
+        """The loss's five terms for each image, weighted as in the paper.
+
+        `coordinates` (the responsible predictors' centres, times
+        `lambda_coord`), `sizes` (the square roots of their widths and
+        heights, times `lambda_coord`), `object` (their confidences against
+        the IoU they reach), `no_object` (every other predictor's confidence
+        against 0, times `lambda_noobj`) and `classes` (the class
+        probabilities of cells holding an object). The loss is their sum.
+
+        Returns:
+            A dict of tensors of shape `(batch,)`.
+        """
         y_true = ops.cast(y_true, "float32")
         y_pred = ops.cast(y_pred, "float32")
         xy, sqrt_wh, confidence, class_probs = split_predictions(
@@ -117,17 +129,32 @@ class YoloLoss(keras.losses.Loss):
         best = ops.one_hot(ops.argmax(iou, axis=-1), self.boxes_per_cell)
         responsible = best * has_object[..., None]
 
-        coord = ops.sum(ops.square(xy - true_xy), axis=-1) + ops.sum(
+        def per_image(per_predictor):  # (..., S, S, B) summed over the image
+            return ops.sum(per_predictor, axis=(-3, -2, -1))
+
+        centre_error = ops.sum(ops.square(xy - true_xy), axis=-1)
+        size_error = ops.sum(
             ops.square(sqrt_wh - ops.sqrt(ops.maximum(true_wh, 0.0))), axis=-1
         )
-        per_cell = (
-            self.lambda_coord * ops.sum(responsible * coord, axis=-1)
-            + ops.sum(responsible * ops.square(confidence - iou), axis=-1)
-            + self.lambda_noobj
-            * ops.sum((1.0 - responsible) * ops.square(confidence), axis=-1)
-            + has_object * ops.sum(ops.square(class_probs - y_true[..., 5:]), axis=-1)
+        class_error = ops.sum(ops.square(class_probs - y_true[..., 5:]), axis=-1)
+        return {
+            "coordinates": self.lambda_coord * per_image(responsible * centre_error),
+            "sizes": self.lambda_coord * per_image(responsible * size_error),
+            "object": per_image(responsible * ops.square(confidence - iou)),
+            "no_object": self.lambda_noobj
+            * per_image((1.0 - responsible) * ops.square(confidence)),
+            "classes": ops.sum(has_object * class_error, axis=(-2, -1)),
+        }
+
+    def call(self, y_true, y_pred):
+        terms = self.terms(y_true, y_pred)
+        return (
+            terms["coordinates"]
+            + terms["sizes"]
+            + terms["object"]
+            + terms["no_object"]
+            + terms["classes"]
         )
-        return ops.sum(per_cell, axis=(-2, -1))
 
     def get_config(self):
         return {

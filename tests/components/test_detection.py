@@ -90,8 +90,10 @@ def _sigmoid(x):
 
 
 def reference_loss(target, raw, grid, b, lambda_coord=5.0, lambda_noobj=0.5):
-    """The paper's loss with plain loops over cells and predictors."""
-    total = 0.0
+    """The paper's loss with plain loops over cells and predictors, term by term."""
+    terms = dict.fromkeys(
+        ["coordinates", "sizes", "object", "no_object", "classes"], 0.0
+    )
     for i in range(grid):
         for j in range(grid):
             t, p = target[i, j], raw[i, j]
@@ -99,7 +101,7 @@ def reference_loss(target, raw, grid, b, lambda_coord=5.0, lambda_noobj=0.5):
             probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
             preds = [_sigmoid(p[5 * k : 5 * k + 5]) for k in range(b)]
             if t[4] == 0:
-                total += lambda_noobj * sum(q[4] ** 2 for q in preds)
+                terms["no_object"] += lambda_noobj * sum(q[4] ** 2 for q in preds)
                 continue
             truth = ((j + t[0]) / grid, (i + t[1]) / grid, t[2], t[3])
             ious = []
@@ -109,17 +111,17 @@ def reference_loss(target, raw, grid, b, lambda_coord=5.0, lambda_noobj=0.5):
             r = int(np.argmax(ious))
             for k, q in enumerate(preds):
                 if k == r:
-                    total += lambda_coord * (
-                        (q[0] - t[0]) ** 2
-                        + (q[1] - t[1]) ** 2
-                        + (q[2] - np.sqrt(t[2])) ** 2
-                        + (q[3] - np.sqrt(t[3])) ** 2
+                    terms["coordinates"] += lambda_coord * (
+                        (q[0] - t[0]) ** 2 + (q[1] - t[1]) ** 2
                     )
-                    total += (q[4] - ious[k]) ** 2
+                    terms["sizes"] += lambda_coord * (
+                        (q[2] - np.sqrt(t[2])) ** 2 + (q[3] - np.sqrt(t[3])) ** 2
+                    )
+                    terms["object"] += (q[4] - ious[k]) ** 2
                 else:
-                    total += lambda_noobj * q[4] ** 2
-            total += ((probs - t[5:]) ** 2).sum()
-    return total
+                    terms["no_object"] += lambda_noobj * q[4] ** 2
+            terms["classes"] += ((probs - t[5:]) ** 2).sum()
+    return terms
 
 
 def _iou_centre(a, b):
@@ -151,7 +153,11 @@ def test_yolo_loss_matches_the_paper_term_by_term():
     raw[1, 1, 5:7] = 0.0
     loss = detection.YoloLoss(7, 2, 10)
     got = float(loss.call(target[None], raw[None])[0])
-    assert got == pytest.approx(reference_loss(target, raw, 7, 2), rel=1e-4)
+    expected = reference_loss(target, raw, 7, 2)
+    assert got == pytest.approx(sum(expected.values()), rel=1e-4)
+    terms = loss.terms(target[None], raw[None])
+    for name, value in expected.items():
+        assert float(terms[name][0]) == pytest.approx(value, rel=1e-4, abs=1e-6), name
 
 
 def _value_and_gradient(function, x):
