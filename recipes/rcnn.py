@@ -1,23 +1,41 @@
 """Region-based detectors: R-CNN, Fast R-CNN and Faster R-CNN on the same canvases.
 
-The notes' object-detection section, step by step: R-CNN classifies
-selective-search proposals, each warped and passed through the CNN on its
-own (slow at test time); Fast R-CNN runs the CNN once per image and max-pools
-each proposal's features out of the shared map (RoI pooling); Faster R-CNN
-replaces the external proposals by a region proposal network on that map,
-trained jointly (four losses, each logged on its own). All three are scored
-like the YOLO recipe, on the same held-out canvases (pycocotools mAP@0.5 and
-mAP@[.5:.95], images per second including the proposals).
+The notes' object-detection section, taught in the order the methods grew,
+each step with its code right below it:
+
+1. **Proposals.** R-CNN and Fast R-CNN start from selective search: a few
+   hundred class-agnostic regions per image, merged bottom-up from a
+   segmentation (`regions.png` shows one canvas's). Faster R-CNN replaces
+   them by **anchors**: boxes of a few sizes and aspect ratios centred on every
+   cell of the feature map, each matched to an object when their IoU is at
+   least 0.7 (and the best anchor of each object always), to background under
+   0.3 (`regions.png` shows the matched ones).
+2. **Features per region.** R-CNN warps every region to a fixed size and runs
+   the CNN on each (slow: one pass per region). Fast R-CNN runs the CNN once per
+   image and max-pools each region's part of the shared map onto a fixed grid:
+   **RoI pooling**.
+3. **The heads.** Two dense layers, then C + 1 class scores (background
+   included) and four box deltas per class. Faster R-CNN adds the **region
+   proposal network**: a 3x3 convolution on the shared map, then per anchor an
+   objectness score and four deltas; its best boxes after NMS are the regions.
+4. **The four losses**, each logged on its own: the RPN's objectness
+   (cross-entropy) and box regression (smooth L1), the detector's
+   classification and box regression (`history.csv`, `curves.png`).
+5. **Decoding.** Each region's deltas move it, per class; then a score
+   threshold and non-maximum suppression class by class.
+6. **Scoring.** pycocotools on the same held-out canvases as the YOLO recipe
+   (mAP@0.5 and mAP@[.5:.95], images per second including the proposals).
 
     python -m recipes.rcnn                    # Faster R-CNN, ~20 min on 2 CPU cores
     python -m recipes.rcnn --variant fast     # Fast R-CNN (selective search)
     python -m recipes.rcnn --variant rcnn     # R-CNN
     python -m recipes.rcnn --variant rcnn --quick
+    python -m recipes.rcnn --overfit-subset 8 --epochs 100 --learning-rate 3e-3
 
 The run directory holds what the YOLO recipe's does: `config.json`,
 `metrics.json` (`map50`, `map`, timings), `ground_truth.json` and
 `detections.json` (COCO format), `model.keras`, `history.csv` (the four
-losses), `curves.png` and `gallery.png`.
+losses), `curves.png`, `regions.png` and `gallery.png`.
 """
 
 from __future__ import annotations
@@ -25,13 +43,14 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from components import data, detection
 from components.checks import check_rate, invalid_value
 from components.detection import proposals as region_proposals
 from components.detection import rcnn_model
-from recipes import detecting, training
+from recipes import detecting, harness, training
 from recipes.run import Run
 
 # ---------------------------------------------------------------------------
@@ -124,8 +143,12 @@ TITLES = {"rcnn": "R-CNN", "fast": "Fast R-CNN", "faster": "Faster R-CNN"}
 
 
 # ---------------------------------------------------------------------------
-# Data
+# 1. Proposals: selective search (R-CNN, Fast R-CNN) or anchors (Faster R-CNN)
 # ---------------------------------------------------------------------------
+# Selective search runs outside the network, on the CPU, before training and
+# at test time (its cost is part of the images per second reported).
+# Training samples `--train-regions` of them per image, a quarter objects
+# (IoU >= 0.5 with a true box), the rest background, as Fast R-CNN does.
 
 
 def propose(config, images):
@@ -197,23 +220,64 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
 
 
-# ---------------------------------------------------------------------------
-# Model
-# ---------------------------------------------------------------------------
+def plot_regions(config, splits, model, path):
+    """One training canvas with its true boxes (green) and what the detector
+    starts from (red): selective-search regions, or the anchors matched to
+    an object."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    example = next(iter(splits.train.take(1).as_numpy_iterator()))
+    image, truth = example["images"], example["bounding_boxes"]["boxes"]
+    if config.variant == "faster":
+        anchors = model.network.get_layer("proposals").anchors
+        matches, _, _ = detection.match_boxes(anchors, truth[None])
+        shown = np.asarray(anchors)[np.asarray(matches)[0] == 1]
+        title = f"{len(shown)} anchors matched to the objects (IoU >= 0.7 or best)"
+    else:
+        shown = propose(config, image[None])[0][0][:40]
+        shown = shown[shown.max(axis=-1) >= 0]
+        title = f"the first {len(shown)} of {config.regions} selective-search regions"
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+    for boxes, style in (
+        (shown, dict(color="red", lw=0.6)),
+        (truth, dict(color="lime")),
+    ):
+        for x0, y0, x1, y1 in boxes:
+            if x1 > x0:
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, **style))
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return title
 
 
-def build_network(config, splits):
-    common = {
-        "backbone": config.backbone,
-        "head_width": config.head_width,
-        "head_dropout": config.head_dropout,
-        **detecting.backbone_options(config),
-    }
-    shape, classes = splits.image_shape, splits.num_classes
-    if config.variant == "rcnn":
-        return rcnn_model.rcnn_network(shape, classes, config.crop_size, **common)
-    if config.variant == "fast":
-        return rcnn_model.fast_rcnn_network(shape, classes, config.pool_size, **common)
+# ---------------------------------------------------------------------------
+# 2 and 3. Features per region and the heads: one network per variant
+# ---------------------------------------------------------------------------
+# R-CNN: `RegionWarp` crops and resizes each region, the backbone runs on each
+# crop. Fast R-CNN: the backbone runs once, `RoIPooling` max-pools each
+# region's window of the shared map onto a `--pool-size` grid. Faster R-CNN:
+# the same, with `rpn_head` and `ProposalSelection` (anchors moved by the
+# predicted deltas, best objectness, NMS) producing the regions inside the
+# network. `RegionDetector` wraps any of them with the losses of step 4.
+
+
+def _rcnn(config, shape, classes, common):
+    return rcnn_model.rcnn_network(shape, classes, config.crop_size, **common)
+
+
+def _fast(config, shape, classes, common):
+    return rcnn_model.fast_rcnn_network(shape, classes, config.pool_size, **common)
+
+
+def _faster(config, shape, classes, common):
     return rcnn_model.faster_rcnn_network(
         shape,
         classes,
@@ -226,9 +290,37 @@ def build_network(config, splits):
     )
 
 
+NETWORKS = {"rcnn": _rcnn, "fast": _fast, "faster": _faster}
+
+
+def build_network(config, splits):
+    common = {
+        "backbone": config.backbone,
+        "head_width": config.head_width,
+        "head_dropout": config.head_dropout,
+        **detecting.backbone_options(config),
+    }
+    build = NETWORKS[config.variant]
+    return build(config, splits.image_shape, splits.num_classes, common)
+
+
 # ---------------------------------------------------------------------------
-# Evaluate
+# 4. The four losses (`RegionDetector.train_step`)
 # ---------------------------------------------------------------------------
+# Targets are computed inside the training step from the true boxes: anchors
+# (Faster R-CNN) and regions matched by IoU, box deltas encoded relative to
+# them (`encode_deltas`). RPN objectness: binary cross-entropy over a sample
+# of anchors; RPN boxes: smooth L1 on the positive anchors; detector classes:
+# cross-entropy over the C + 1 classes; detector boxes: smooth L1 on the
+# deltas of the true class, positives only. Each is logged under its name.
+
+
+# ---------------------------------------------------------------------------
+# 5 and 6. Decoding and scoring
+# ---------------------------------------------------------------------------
+# `decode_region_detections` moves each region by its class's deltas, scores
+# it by the softmax over the classes (background dropped), thresholds and
+# runs NMS class by class; `detecting.finish` scores with pycocotools.
 
 
 def detect(config, model, images):
@@ -272,6 +364,10 @@ def main(argv=None):
         with run.scope():
             model = rcnn_model.RegionDetector(build_network(config, splits))
     run.open()
+    shown = plot_regions(config, splits, model, run.file("regions.png"))
+    harness.report(
+        [f"regions.png: one canvas, {shown} {TITLES[config.variant]} regions"]
+    )
 
     # Data: R-CNN and Fast R-CNN train on selective-search regions.
     regions = {"train": None, "validation": None}

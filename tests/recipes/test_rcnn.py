@@ -62,7 +62,13 @@ LOSSES = {
 def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
     run_dir = tmp_path / variant
     metrics = rcnn.main([*TINY, "--variant", variant, "--run-dir", str(run_dir)])
-    for name in ("config.json", "model.keras", "gallery.png", "curves.png"):
+    for name in (
+        "config.json",
+        "model.keras",
+        "gallery.png",
+        "curves.png",
+        "regions.png",
+    ):
         assert (run_dir / name).exists(), name
     assert metrics["variant"] == variant and metrics["test_images"] == 8
     assert metrics["map50"] >= OVERFIT_MAP50, metrics["per_class_ap50"]
