@@ -1,4 +1,10 @@
-"""Object detection parts: boxes, YOLO, the R-CNN family, decoding, COCO evaluation."""
+"""Object detection parts: boxes, YOLO, the R-CNN family, decoding, COCO evaluation.
+
+Everything detection-specific lives here, layers included (`RoIPooling`,
+`RegionWarp`, `SplitRegions`, `ProposalSelection`). `__all__` lists what a
+user builds a detector from; the helpers they use (`split_predictions`,
+`matrix_nms`, target builders...) stay importable from their modules.
+"""
 
 from components.detection.anchors import (
     BOX_VARIANCE,
@@ -37,14 +43,13 @@ from components.detection.rcnn_model import (
     rcnn_network,
 )
 from components.detection.region_warp import RegionWarp, SplitRegions
+from components.detection.roi_pooling import RoIPooling
 from components.detection.rpn import ProposalSelection, matrix_nms, rpn_head
 from components.detection.yolo_loss import YoloLoss, split_predictions
 from components.detection.yolo_model import backbone_features, yolo_detector
 from components.detection.yolo_targets import decode_yolo_targets, encode_yolo_targets
-from components.layers.roi_pooling import RoIPooling
 
 __all__ = [
-    "BOX_VARIANCE",
     "ProposalSelection",
     "RegionDetector",
     "RegionWarp",
@@ -52,9 +57,6 @@ __all__ = [
     "SplitRegions",
     "YoloLoss",
     "anchor_grid",
-    "anchor_targets",
-    "backbone_features",
-    "check_boxes",
     "coco_detections",
     "coco_evaluate",
     "coco_ground_truth",
@@ -69,15 +71,11 @@ __all__ = [
     "fast_rcnn_network",
     "faster_rcnn_network",
     "match_boxes",
-    "matrix_nms",
     "propose_regions",
     "rcnn_network",
-    "region_targets",
     "rpn_classification_loss",
     "rpn_head",
     "rpn_regression_loss",
-    "sample_regions",
     "selective_search",
-    "split_predictions",
     "yolo_detector",
 ]

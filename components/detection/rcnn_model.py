@@ -21,9 +21,9 @@ from components import models
 from components.checks import check_positive_int
 from components.detection import rcnn_losses
 from components.detection.region_warp import RegionWarp, SplitRegions
+from components.detection.roi_pooling import RoIPooling
 from components.detection.rpn import ProposalSelection, rpn_head
 from components.detection.yolo_model import backbone_features
-from components.layers.roi_pooling import RoIPooling
 
 LOSS_NAMES = (
     "rpn_classification",

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from components.checks import check_positive_int
-from components.layers.roi_pooling import RoIPooling
+from components.detection.roi_pooling import RoIPooling
 
 
 @keras.saving.register_keras_serializable(package="components")

@@ -7,7 +7,6 @@ and the `MaxNorm` constraint: use those.
 from components.layers.lrn import LocalResponseNormalization
 from components.layers.maxout import Maxout
 from components.layers.min_max_scaling import MinMaxScaling
-from components.layers.roi_pooling import RoIPooling
 from components.layers.rrelu import RReLU
 from components.layers.vanilla_dropout import VanillaDropout
 from components.layers.whitening import Whitening
@@ -17,7 +16,6 @@ __all__ = [
     "Maxout",
     "MinMaxScaling",
     "RReLU",
-    "RoIPooling",
     "VanillaDropout",
     "Whitening",
 ]

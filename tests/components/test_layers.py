@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 
 from components.analysis import layer_gradient_check
+from components.detection import RoIPooling  # a detection layer, tested here
 from components.layers import (
     LocalResponseNormalization,
     Maxout,
     MinMaxScaling,
-    RoIPooling,
     RReLU,
     VanillaDropout,
     Whitening,

@@ -1,5 +1,5 @@
 """The R-CNN family's parts: anchors, matching, deltas, losses, proposals,
-decoding, and the detector model's save/load (RoI pooling: test_layers.py)."""
+decoding, and the detector model's save/load (RoI pooling is tested with the other layers, in test_layers.py)."""
 
 import keras
 import numpy as np
