@@ -7,13 +7,15 @@ user builds a detector from; the helpers they use (`split_predictions`,
 """
 
 from components.detection.anchors import (
-    BOX_VARIANCE,
+    BOX_VARIANCE as BOX_VARIANCE,
+)
+from components.detection.anchors import (
     anchor_grid,
     decode_deltas,
     encode_deltas,
     match_boxes,
 )
-from components.detection.boxes import check_boxes
+from components.detection.boxes import check_boxes as check_boxes
 from components.detection.coco_eval import (
     coco_detections,
     coco_evaluate,
@@ -25,16 +27,22 @@ from components.detection.postprocess import (
 )
 from components.detection.proposals import (
     propose_regions,
-    sample_regions,
     selective_search,
 )
+from components.detection.proposals import (
+    sample_regions as sample_regions,
+)
 from components.detection.rcnn_losses import (
-    anchor_targets,
+    anchor_targets as anchor_targets,
+)
+from components.detection.rcnn_losses import (
     detector_classification_loss,
     detector_regression_loss,
-    region_targets,
     rpn_classification_loss,
     rpn_regression_loss,
+)
+from components.detection.rcnn_losses import (
+    region_targets as region_targets,
 )
 from components.detection.rcnn_model import (
     RegionDetector,
@@ -44,9 +52,25 @@ from components.detection.rcnn_model import (
 )
 from components.detection.region_warp import RegionWarp, SplitRegions
 from components.detection.roi_pooling import RoIPooling
-from components.detection.rpn import ProposalSelection, matrix_nms, rpn_head
-from components.detection.yolo_loss import YoloLoss, split_predictions
-from components.detection.yolo_model import backbone_features, yolo_detector
+from components.detection.rpn import (
+    ProposalSelection,
+    rpn_head,
+)
+from components.detection.rpn import (
+    matrix_nms as matrix_nms,
+)
+from components.detection.yolo_loss import (
+    YoloLoss,
+)
+from components.detection.yolo_loss import (
+    split_predictions as split_predictions,
+)
+from components.detection.yolo_model import (
+    backbone_features as backbone_features,
+)
+from components.detection.yolo_model import (
+    yolo_detector,
+)
 from components.detection.yolo_targets import decode_yolo_targets, encode_yolo_targets
 
 __all__ = [
