@@ -4,25 +4,44 @@ The notes' object-detection section, taught in the order the methods grew,
 each step with its code right below it:
 
 1. **Proposals.** R-CNN and Fast R-CNN start from selective search: a few
-   hundred class-agnostic regions per image, merged bottom-up from a
-   segmentation (`regions.png` shows one canvas's). Faster R-CNN replaces
-   them by **anchors**: boxes of a few sizes and aspect ratios centred on every
-   cell of the feature map, each matched to an object when their IoU is at
-   least 0.7 (and the best anchor of each object always), to background under
-   0.3 (`regions.png` shows the matched ones).
+   hundred regions per image that may hold an object of any class, made by
+   over-segmenting the image and merging neighbouring segments by colour,
+   texture and size (`regions.png` shows one canvas's). Faster R-CNN replaces
+   selective search by a network that scores and moves **anchors**: boxes of a
+   few sizes (`--anchor-sizes`, the side of a square of the same area) and
+   height / width ratios centred on every cell of the feature map. An anchor is
+   an object's when their IoU is at least 0.7 (and each object's best anchor
+   always is), background under 0.3, and ignored in between
+   (`regions.png` shows the matched ones).
 2. **Features per region.** R-CNN warps every region to a fixed size and runs
    the CNN on each (slow: one pass per region). Fast R-CNN runs the CNN once per
    image and max-pools each region's part of the shared map onto a fixed grid:
-   **RoI pooling**.
+   **RoI pooling** (the region's pixel corners divided by the map's stride and
+   rounded, the window cut into `--pool-size` x `--pool-size` bins, the
+   maximum of each).
 3. **The heads.** Two dense layers, then C + 1 class scores (background
-   included) and four box deltas per class. Faster R-CNN adds the **region
-   proposal network**: a 3x3 convolution on the shared map, then per anchor an
-   objectness score and four deltas; its best boxes after NMS are the regions.
-4. **The four losses**, each logged on its own: the RPN's objectness
-   (cross-entropy) and box regression (smooth L1), the detector's
-   classification and box regression (`history.csv`, `curves.png`).
+   included) and four box **deltas** per class: how to move the region onto
+   the object, `((x - xa) / wa, (y - ya) / ha, log(w / wa), log(h / ha))` for
+   a region (or anchor) centred at (xa, ya) of size wa x ha and an object at
+   (x, y) of size w x h (scaled by `BOX_VARIANCE`, Keras's "center_xywh"
+   encoding). Faster R-CNN adds the **region proposal network** (RPN): a 3x3
+   convolution on the shared map, then two 1x1 convolutions giving at every
+   location, for each of its A anchors, an objectness logit and four deltas;
+   the 300 best-scored moved anchors go through NMS (IoU 0.7; the vectorized
+   "fast NMS" of YOLACT, which runs inside the model and drops a little more
+   than the greedy loop) and the best `--proposals` are the regions.
+4. **The losses**, each logged on its own (`history.csv`, `curves.png`),
+   summed with weight 1 and trained jointly: the detector's classification
+   (cross-entropy over the C + 1 classes; a region is an object's at IoU >=
+   0.5) and box regression (*smooth L1*: squared under 1, linear beyond, on the
+   true class's deltas of object regions); with an RPN (Faster R-CNN: four
+   losses, two for the others) its objectness (binary cross-entropy, object
+   and background anchors weighted half each, in place of the paper's sample
+   of 256) and box regression (smooth L1 on object anchors). The proposals are
+   constants to the detector's losses: no gradient flows into their corners.
 5. **Decoding.** Each region's deltas move it, per class; then a score
-   threshold and non-maximum suppression class by class.
+   threshold and non-maximum suppression class by class (NMS: keep the best
+   box, drop those overlapping it by more than `--iou-threshold`, repeat).
 6. **Scoring.** pycocotools on the same held-out canvases as the YOLO recipe
    (mAP@0.5 and mAP@[.5:.95], images per second including the proposals).
 
@@ -239,7 +258,7 @@ def plot_regions(config, splits, model, path):
         title = f"{len(shown)} anchors matched to the objects (IoU >= 0.7 or best)"
     else:
         shown = propose(config, image[None])[0][0][:40]
-        shown = shown[shown.max(axis=-1) >= 0]
+        shown = shown[shown.max(axis=-1) >= 0]  # rows of -1 are padding
         title = f"the first {len(shown)} of {config.regions} selective-search regions"
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
@@ -291,6 +310,11 @@ def _faster(config, shape, classes, common):
 
 
 NETWORKS = {"rcnn": _rcnn, "fast": _fast, "faster": _faster}
+
+
+def build_detector(config, splits):
+    """The variant's network inside `RegionDetector` (its losses, step 4)."""
+    return rcnn_model.RegionDetector(build_network(config, splits))
 
 
 def build_network(config, splits):
@@ -358,12 +382,8 @@ def detect(config, model, images):
 def main(argv=None):
     """Trains and scores the chosen detector; returns the metrics dict."""
     run = Run.start(Config, argv, "rcnn", __doc__, quick=QUICK)
-    config = run.config
-    with run.usage_errors():
-        splits = detecting.load_splits(config)
-        with run.scope():
-            model = rcnn_model.RegionDetector(build_network(config, splits))
-    run.open()
+    splits, model = run.prepare(detecting.load_splits, build_detector)
+    config = run.open().config
     shown = plot_regions(config, splits, model, run.file("regions.png"))
     harness.report(
         [f"regions.png: one canvas, {shown} {TITLES[config.variant]} regions"]
@@ -387,16 +407,12 @@ def main(argv=None):
     # Evaluate.
     test = detecting.ground_truth(splits.test)
     detections, timing = detect(config, model, test[0])
-    return detecting.finish(
-        run,
-        splits,
-        model,
-        test,
-        detections,
-        extra={"variant": config.variant, **timing},
-        curves=[tracker.name for tracker in model.loss_trackers],
-        title=TITLES[config.variant],
-    )
+    shown = {
+        "extra": {"variant": config.variant, **timing},
+        "curves": [tracker.name for tracker in model.loss_trackers],  # the 4 losses
+        "title": TITLES[config.variant],
+    }
+    return detecting.finish(run, splits, model, test, detections, **shown)
 
 
 if __name__ == "__main__":

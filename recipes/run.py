@@ -171,6 +171,15 @@ class Run:
             return path
         return distribution.worker_path(path, self.strategy)
 
+    def prepare(self, load, build):
+        """`(data, model)`: `load(config)`, then `build(config, data)` in the
+        strategy's scope; a `ValueError` from either is a one-line exit 2,
+        before the run directory exists."""
+        with self.usage_errors():
+            data = load(self.config)
+            with self.scope():
+                return data, build(self.config, data)
+
     def usage_errors(self):
         """Turns a `ValueError` raised inside the block into a one-line exit 2."""
         return harness.usage_errors(self.parser)

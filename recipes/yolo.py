@@ -21,6 +21,17 @@ its code right below it:
 7. **Scoring.** pycocotools' mAP@0.5 and mAP@[.5:.95] on canvases whose
    handwriting was never seen in training.
 
+Words used below. *IoU* (intersection over union): the area two boxes share
+over the area they cover together, 1 for the same box. *NMS* (non-maximum
+suppression): keep the best-scored box, drop every box overlapping it by more
+than an IoU threshold, repeat. *mAP@0.5*: the average over classes of the
+area under the precision-recall curve, a detection counting as right when its
+IoU with a true box is at least 0.5; *mAP@[.5:.95]* averages it over IoU
+thresholds 0.5, 0.55, ..., 0.95 (COCO's main figure). *Canvases*: 112 x 112
+images with one to four handwritten digits (scikit-learn's) pasted on a noisy
+background, boxes known exactly. "The paper": Redmon et al. 2016, *You Only
+Look Once*.
+
     python -m recipes.yolo                  # ~11 minutes on a 2-core CPU
     python -m recipes.yolo --quick          # < 2 minutes
     python -m recipes.yolo --overfit-subset 8 --epochs 60   # the sanity check
@@ -78,6 +89,15 @@ ground_truth = detecting.ground_truth
 # ---------------------------------------------------------------------------
 
 
+# The activations come after the network (the loss and the decoding apply
+# them): a sigmoid turns x, y into the centre's offset within its cell, and
+# the two size outputs into the square roots of the width and height as
+# fractions of the image (the box's width is their square, in [0, 1]); a
+# sigmoid gives the confidence, a softmax over the C outputs the class
+# probabilities. In pixels, a box of the cell in row r, column c has its centre
+# at ((c + x) / S * W, (r + y) / S * H) and its width sqrt_w ** 2 * W.
+
+
 def output_depth(config, num_classes):
     """5B + C: per cell, B boxes (x, y, w, h, confidence) and C class scores."""
     return 5 * config.boxes_per_cell + num_classes
@@ -88,9 +108,12 @@ def output_depth(config, num_classes):
 # ---------------------------------------------------------------------------
 # `encode_yolo_targets` writes, in that cell, the centre relative to the cell
 # (in [0, 1)), the width and height relative to the image, an objectness of 1
-# and the one-hot class; every other cell is zero. A cell has one class, so
-# of two centres in one cell only the larger object is kept (the paper's
-# stated limit). It runs inside the tf.data pipeline, after the augmentation
+# and the one-hot class; every other cell is zero. So a target has depth
+# 5 + C (one object per cell) where the output has 5B + C (B candidate boxes
+# per cell; the loss picks which of them answers for the object). A cell has
+# one class, so it holds one object: the paper states the limit, and of two
+# centres in one cell this code keeps the larger object (its choice; the paper
+# does not say). It runs inside the tf.data pipeline, after the augmentation
 # has moved the boxes with the image.
 
 
@@ -191,13 +214,15 @@ def build_model(config, splits):
 # ---------------------------------------------------------------------------
 # 4. The loss, term by term (`YoloLoss.terms`)
 # ---------------------------------------------------------------------------
-# Of a cell's B predictors, the one whose box overlaps the object most is
-# "responsible": its centre and the square roots of its width and height
-# regress the object's (x lambda_coord: the few object cells would otherwise
-# be drowned by the many empty ones); its confidence regresses the IoU it
-# reaches. Every other predictor's confidence is pushed to 0 (x lambda_noobj).
-# Cells with an object also regress the one-hot class. Square roots make an
-# error on a small box cost more than the same error on a large one.
+# All five terms are sum-squared errors, after the activations above. Of the
+# responsible cell's B predictors, the one whose box has the highest IoU with
+# the object answers for it: its centre and the square roots of its width and
+# height regress the object's (weight lambda_coord = 5: the few object cells
+# would otherwise be drowned by the many empty ones); its confidence regresses
+# the IoU it reaches (weight 1). Every other predictor's confidence is pushed
+# to 0 (weight lambda_noobj = 0.5). Cells with an object also regress the
+# one-hot class with their softmax probabilities (weight 1). Square roots make
+# an error on a small box cost more than the same error on a large one.
 
 
 def compile_detector(config, model, splits):
@@ -263,12 +288,8 @@ def detect(config, model, images):
 def main(argv=None):
     """Trains and scores the detector; returns the metrics dict."""
     run = Run.start(Config, argv, "yolo", __doc__, quick=QUICK)
-    config = run.config
-    with run.usage_errors():
-        splits = load_splits(config)
-        with run.scope():
-            model = build_model(config, splits)
-    run.open()
+    splits, model = run.prepare(load_splits, build_model)
+    config = run.open().config
     depth = output_depth(config, splits.num_classes)
     harness.report(
         [
@@ -299,16 +320,9 @@ def main(argv=None):
             + ", ".join(f"{k} {v:.3g}" for k, v in terms.items())
         ]
     )
-    return detecting.finish(
-        run,
-        splits,
-        model,
-        test,
-        detections,
-        extra={**timing, "loss_terms": terms, "test_loss": round(float(test_loss), 5)},
-        curves=("loss",),
-        title="YOLO",
-    )
+    timing.update(loss_terms=terms, test_loss=round(float(test_loss), 5))
+    shown = {"extra": timing, "curves": ("loss",), "title": "YOLO"}
+    return detecting.finish(run, splits, model, test, detections, **shown)
 
 
 if __name__ == "__main__":

@@ -290,8 +290,10 @@ def main(argv=None):
     )
     if not processes:
         # Per-trial logs and the HParams dashboard (KerasTuner adds both to a
-        # TensorBoard callback): tensorboard --logdir <project>/logs
-        logs = keras.callbacks.TensorBoard(os.path.join(tuner.project_dir, "logs"))
+        # TensorBoard callback): tensorboard --logdir <project>/tensorboard
+        logs = keras.callbacks.TensorBoard(
+            os.path.join(tuner.project_dir, "tensorboard")
+        )
         try:
             tuner.search(
                 train,

@@ -130,7 +130,7 @@ def test_search_reports_writes_json_and_retrains(tmp_path):
         logged = [o["value"][0] for o in trial[name]["observations"]]
         assert [float(row[name]) for row in history] == pytest.approx(logged, rel=1e-6)
     assert (tmp_path / "classify_random" / "objective.png").stat().st_size > 0
-    logs = tmp_path / "classify_random" / "logs"
+    logs = tmp_path / "classify_random" / "tensorboard"
     assert sorted(p.name for p in logs.iterdir()) == ["0", "1"]  # one per trial
 
 
