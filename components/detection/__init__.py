@@ -66,9 +66,6 @@ from components.detection.yolo_loss import (
     split_predictions as split_predictions,
 )
 from components.detection.yolo_model import (
-    backbone_features as backbone_features,
-)
-from components.detection.yolo_model import (
     yolo_detector,
 )
 from components.detection.yolo_targets import decode_yolo_targets, encode_yolo_targets

@@ -23,7 +23,6 @@ from components.detection import rcnn_losses
 from components.detection.region_warp import RegionWarp, SplitRegions
 from components.detection.roi_pooling import RoIPooling
 from components.detection.rpn import ProposalSelection, rpn_head
-from components.detection.yolo_model import backbone_features
 
 LOSS_NAMES = (
     "rpn_classification",
@@ -40,8 +39,9 @@ def _trunk(input_shape, backbone, backbone_options):
     features are conv5_3, before pool5): the same depth of features at
     twice the resolution, so that small objects span several cells.
     """
-    base = models.build(backbone, input_shape, 2, **backbone_options)
-    features = backbone_features(base)
+    base = models.build(backbone, input_shape, 2, include_top=False, **backbone_options)
+    marker = base.layers[-1]  # the builder's `feature_map` identity
+    features = marker.input
     last = next(layer for layer in base.layers if layer.output is features)
     if isinstance(last, keras.layers.MaxPooling2D):
         features = last.input

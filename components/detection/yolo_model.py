@@ -9,14 +9,6 @@ from components.checks import check_positive_int
 from components.models.blocks import conv_bn_act
 
 
-def backbone_features(model):
-    """The last spatial (4-D) output of a registry model: its feature map."""
-    spatial = [layer for layer in model.layers[1:] if len(layer.output.shape) == 4]
-    if not spatial:
-        raise ValueError(f"Model {model.name!r} has no spatial feature map.")
-    return spatial[-1].output
-
-
 def yolo_detector(
     input_shape,
     num_classes,
@@ -31,8 +23,8 @@ def yolo_detector(
     The notes' YOLO: divide the image into an S x S grid; each cell predicts B
     boxes (x, y, w, h and a confidence) and C class scores, so the network
     regresses one `S x S x (5B + C)` tensor. Any builder of
-    `components.models` serves as the backbone (its classifier is dropped
-    and its last feature map kept); a feature map larger than S x S is
+    `components.models` with a feature map serves as the backbone
+    (`include_top=False`); a feature map larger than S x S is
     max-pooled down to it. The head is two 3x3 conv-bn-ReLU layers and a 1x1
     convolution to `5B + C` raw outputs (activations are applied by
     `YoloLoss` and `decode_predictions`): a convolutional head in place of
@@ -61,8 +53,14 @@ def yolo_detector(
     check_positive_int("boxes_per_cell", boxes_per_cell)
     check_positive_int("num_classes", num_classes)
     check_positive_int("head_width", head_width)
-    base = models.build(backbone, input_shape, max(num_classes, 2), **backbone_options)
-    features = backbone_features(base)
+    base = models.build(
+        backbone,
+        input_shape,
+        max(num_classes, 2),
+        include_top=False,
+        **backbone_options,
+    )
+    features = base.output
     height, width = features.shape[1], features.shape[2]
     if height % grid_size or width % grid_size:
         raise ValueError(

@@ -6,7 +6,7 @@ import keras
 
 from components.checks import check_fits, invalid_value
 from components.layers import LocalResponseNormalization
-from components.models.blocks import classifier, conv_bn_act, dense_bn_act
+from components.models.blocks import classifier, conv_bn_act, dense_bn_act, feature_map
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -133,6 +133,7 @@ def alexnet(
             x = keras.layers.MaxPooling2D(
                 size, strides, pool_padding, name=f"{name}_pool"
             )(x)
+    x = feature_map(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for index, units in enumerate(dense_units):
         x = dense_bn_act(x, units, options=options, name=f"fc{index + 1}")

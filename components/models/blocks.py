@@ -113,6 +113,20 @@ def dense_bn_act(x, units, *, options=DEFAULTS, dropout=None, name=None):
     return x
 
 
+FEATURES = "features"
+
+
+def feature_map(x):
+    """Marks the end of a builder's feature extractor (an identity layer).
+
+    `components.models.build(..., include_top=False)` cuts the model there,
+    as `keras.applications` models do with `include_top=False`: the detectors
+    take their backbone's feature map from it rather than guess which layer
+    ends the features (SqueezeNet's last 4-D output is its class map).
+    """
+    return keras.layers.Identity(name=FEATURES)(x)
+
+
 def classifier(
     x, num_classes, options=DEFAULTS, activation="softmax", name="predictions"
 ):

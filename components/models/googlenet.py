@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from components.checks import check_fits
-from components.models.blocks import classifier, conv_bn_act, inception
+from components.models.blocks import classifier, conv_bn_act, feature_map, inception
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -128,6 +128,7 @@ def googlenet(
         x = inception(
             x, *(scaled(c) for c in channels), options=options, name=f"inception{label}"
         )
+    x = feature_map(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if options.dropout:
         x = keras.layers.Dropout(options.dropout, name="dropout")(x)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
+import keras
+
 from components.checks import invalid_value
+from components.models.blocks import FEATURES
 
 _BUILDERS = {}
 _PRESETS = {}
@@ -108,23 +111,28 @@ def _check_input_shape(input_shape):
     return shape
 
 
-def build(name, input_shape, num_classes, **options):
+def build(name, input_shape, num_classes, include_top=True, **options):
     """Builds a registered model.
 
     Args:
         name: String. A name from `available()`.
         input_shape: Tuple. `(height, width, channels)`.
         num_classes: Integer >= 2.
+        include_top: Boolean. `False` gives the feature extractor alone (the
+            model up to its last feature map, as `keras.applications` does),
+            for builders that have one (the convolutional ones).
         **options: The builder's own options (see `builder_options(name)`).
 
     Returns:
-        A `keras.Model` mapping images to class scores.
+        A `keras.Model` mapping images to class scores, or to the feature map.
 
     Example:
 
     >>> model = build("vgg", (16, 16, 1), 10, width=8)
     >>> model.output_shape
     (None, 10)
+    >>> build("vgg", (16, 16, 1), 10, include_top=False, width=8).output_shape
+    (None, 2, 2, 32)
     """
     fn = _get(name)
     input_shape = _check_input_shape(input_shape)
@@ -137,4 +145,19 @@ def build(name, input_shape, num_classes, **options):
             f"Unknown option(s) {', '.join(unknown)} for model {name!r}. Its options "
             f"are: {', '.join(known)}."
         )
-    return fn(input_shape, num_classes, **options)
+    if not isinstance(include_top, bool):
+        raise ValueError(invalid_value("include_top", include_top, "True or False"))
+    model = fn(input_shape, num_classes, **options)
+    if include_top:
+        return model
+    names = {layer.name for layer in model.layers}
+    if FEATURES not in names:
+        raise ValueError(
+            invalid_value(
+                "include_top",
+                include_top,
+                f"True for model {name!r}, which has no feature map to stop at",
+            )
+        )
+    features = model.get_layer(FEATURES).output
+    return keras.Model(model.inputs, features, name=f"{model.name}_features")

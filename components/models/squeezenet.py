@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from components.checks import check_fits
-from components.models.blocks import conv_bn_act, fire
+from components.models.blocks import conv_bn_act, feature_map, fire
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -119,6 +119,7 @@ def squeezenet(
         x = fire(
             x, *(scaled(c) for c in spec), options=options, name=f"fire{index + 2}"
         )
+    x = feature_map(x)
     if options.dropout:
         x = keras.layers.Dropout(options.dropout, name="dropout")(x)
     # The paper's conv10: class maps, ReLU, then the average over positions.

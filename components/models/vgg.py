@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from components.checks import check_fits, check_positive_int, invalid_value
-from components.models.blocks import classifier, conv_bn_act, dense_bn_act
+from components.models.blocks import classifier, conv_bn_act, dense_bn_act, feature_map
 from components.models.options import preset_options
 from components.models.registry import register
 
@@ -113,6 +113,7 @@ def vgg(
                 pool=(2, 2, "valid") if last else None,
                 name=f"stage{stage + 1}_{index + 1}",
             )
+    x = feature_map(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for index, units in enumerate(u for u in dense_units if u):
         x = dense_bn_act(x, units, options=options, name=f"fc{index + 1}")

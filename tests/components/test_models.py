@@ -232,3 +232,31 @@ def test_linear_is_one_dense_layer_on_pixels():
     np.testing.assert_allclose(
         np.asarray(model(x)), x.reshape(2, -1) @ w + b, rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("name", ["vgg", "alexnet", "squeezenet"])
+def test_include_top_false_gives_the_feature_map_the_classifier_reads(name):
+    # As keras.applications' include_top=False: the model up to its last
+    # feature map. The head reads exactly that map (same weights, same input).
+    keras.utils.set_random_seed(0)
+    full = models.build(name, (32, 32, 3), 7)
+    trunk = models.build(name, (32, 32, 3), 7, include_top=False)
+    assert len(trunk.output.shape) == 4
+    assert trunk.output.shape[-1] != 7 or name != "squeezenet"  # not the class map
+    assert trunk.count_params() < full.count_params()
+    cut = keras.Model(full.input, full.get_layer("features").output)
+    cut.set_weights(trunk.get_weights())
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(cut(x, training=False)),
+        np.asarray(trunk(x, training=False)),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("name", ["linear", "mlp"])
+def test_include_top_false_is_refused_without_a_feature_map(name):
+    with pytest.raises(ValueError, match="`include_top`"):
+        models.build(name, (8, 8, 1), 3, include_top=False)
+    with pytest.raises(ValueError, match="`include_top`"):
+        models.build("vgg", (8, 8, 1), 3, include_top="no")
