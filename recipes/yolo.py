@@ -255,7 +255,10 @@ def loss_terms(config, model, splits):
 # ---------------------------------------------------------------------------
 # Each box's score for a class is P(class | object) * confidence; boxes under
 # --score-threshold go, and NMS drops, class by class, a box that overlaps a
-# better one by more than --iou-threshold (`decode_predictions`).
+# better one by more than --iou-threshold (`decode_predictions`). The saved
+# `model.keras` ends in the same decoding (`YoloDecoding`): loaded, its
+# `predict` on images returns `boxes` (xyxy pixels), `labels`, `scores` and
+# `num_detections`, and `model.export()` serves the same.
 
 
 def detect(config, model, images):
@@ -322,7 +325,14 @@ def main(argv=None):
     )
     timing.update(loss_terms=terms, test_loss=round(float(test_loss), 5))
     shown = {"extra": timing, "curves": ("loss",), "title": "YOLO"}
-    return detecting.finish(run, splits, model, test, detections, **shown)
+    # The saved model decodes too: images in, boxes, labels and scores out.
+    inference = detection.yolo_inference_model(
+        model,
+        config.score_threshold,
+        config.iou_threshold,
+        boxes_per_cell=config.boxes_per_cell,
+    )
+    return detecting.finish(run, splits, inference, test, detections, **shown)
 
 
 if __name__ == "__main__":

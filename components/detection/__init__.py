@@ -21,6 +21,11 @@ from components.detection.coco_eval import (
     coco_evaluate,
     coco_ground_truth,
 )
+from components.detection.decoding import (
+    YoloDecoding,
+    without_decoding,
+    yolo_inference_model,
+)
 from components.detection.postprocess import (
     decode_predictions,
     decode_region_detections,
@@ -76,6 +81,7 @@ __all__ = [
     "RegionWarp",
     "RoIPooling",
     "SplitRegions",
+    "YoloDecoding",
     "YoloLoss",
     "anchor_grid",
     "coco_detections",
@@ -99,4 +105,6 @@ __all__ = [
     "rpn_regression_loss",
     "selective_search",
     "yolo_detector",
+    "yolo_inference_model",
+    "without_decoding",
 ]

@@ -380,3 +380,29 @@ def test_tfds_detection_loader_on_mock_voc(tmp_path):
             assert (box == -1).all()
     with pytest.raises(ValueError, match="not an object-detection dataset"):
         data.load_tfds_detection("mnist", image_size=32, data_dir=str(tmp_path))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow NMS")
+def test_yolo_decoding_layer_is_decode_predictions_and_survives_a_reload(tmp_path):
+    network = detection.yolo_detector(
+        (56, 56, 1), 10, width=4, stages=(1, 1, 1), head_width=8
+    )
+    model = detection.yolo_inference_model(network, score_threshold=0.0)
+    x = np.random.default_rng(0).random((3, 56, 56, 1)).astype("float32")
+    got = model.predict(x, verbose=0)
+    expected = detection.decode_predictions(
+        network.predict(x, verbose=0), (56, 56), 2, 0.0
+    )
+    for key in ("boxes", "scores", "labels", "num_detections"):
+        np.testing.assert_allclose(got[key], expected[key].numpy(), atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0)["boxes"], got["boxes"], atol=1e-5
+    )
+    raw = detection.without_decoding(loaded)
+    assert raw.output.shape == (None, 7, 7, 20)
+    with pytest.raises(ValueError, match="`score_threshold`"):
+        detection.YoloDecoding((56, 56), score_threshold=2.0)
+    with pytest.raises(ValueError, match="`image_shape`"):
+        detection.YoloDecoding((0, 56))

@@ -3,9 +3,10 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from components import detection
-from recipes import yolo
+from recipes import harness, yolo
 
 # The notes' first sanity check: 8 canvases, no augmentation, 80 steps,
 # scored on those same canvases (measured: mAP@0.5 0.99; 0.93 after 60 steps). A broken target
@@ -61,12 +62,21 @@ def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_p
     again = detection.coco_evaluate(truth, rows)
     assert again["map50"] == pytest.approx(metrics["map50"])
     assert again["map"] == pytest.approx(metrics["map"])
-    # The saved detector loads in safe mode and predicts the same raw grid.
+    # The saved detector decodes: loaded in safe mode, `predict` on the test
+    # canvases gives the boxes the recipe scored, and the export serves them.
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
-    assert model.output.shape == (None, 7, 7, 20)
-    assert isinstance(model.loss, detection.YoloLoss)
-    x = np.random.default_rng(0).random((2, 56, 56, 1)).astype("float32")
-    assert np.isfinite(model.predict(x, verbose=0)).all()
+    config, _ = harness.parse_config(yolo.Config, TINY, "", "", yolo.QUICK)
+    images = yolo.ground_truth(yolo.load_splits(config).test)[0]
+    predicted = model.predict(images, verbose=0)
+    again = detection.coco_detections(predicted)
+    assert len(again) == len(rows) > 0
+    np.testing.assert_allclose(
+        [r["bbox"] for r in again], [r["bbox"] for r in rows], atol=1e-3
+    )
+    model.export(str(tmp_path / "served"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))  # kept: it owns the weights
+    boxes = served.serve(images)["boxes"].numpy()
+    np.testing.assert_allclose(boxes, predicted["boxes"], atol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,128 @@
+"""The decoding as a layer, so that a saved detector answers with boxes."""
+
+from __future__ import annotations
+
+import keras
+
+from components.checks import check_positive_int, invalid_value
+
+
+@keras.saving.register_keras_serializable(package="components")
+class YoloDecoding(keras.layers.Layer):
+    """Raw YOLO grids in, detections out: `decode_predictions` as a layer.
+
+    Put at the end of a YOLO network (`yolo_inference_model`), it makes the
+    saved model self-contained, as KerasHub's detectors are: `predict` on
+    images returns a dict of `boxes` `(batch, max_detections, 4)` ("xyxy"
+    pixels of the input), `scores` and `labels` `(batch, max_detections)` and
+    `num_detections` `(batch,)`, rows past `num_detections` being zero
+    padding; `model.export()` serves the same. TensorFlow only (its
+    non-maximum suppression is TensorFlow's `combined_non_max_suppression`).
+
+    Args:
+        image_shape: `(height, width[, channels])` of the network's input.
+        boxes_per_cell: Positive integer B.
+        score_threshold: Float in [0, 1]. Lowest class-specific score kept.
+        iou_threshold: Float in [0, 1]. IoU above which NMS drops a box.
+        max_detections: Positive integer. Most detections kept per image.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = YoloDecoding((112, 112), score_threshold=0.01)
+    >>> out = layer(np.zeros((2, 7, 7, 20), "float32"))
+    >>> sorted(out), tuple(out["boxes"].shape)
+    (['boxes', 'labels', 'num_detections', 'scores'], (2, 50, 4))
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        boxes_per_cell=2,
+        score_threshold=0.2,
+        iou_threshold=0.5,
+        max_detections=50,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        shape = tuple(image_shape)
+        if len(shape) < 2 or not all(isinstance(v, int) and v > 0 for v in shape[:2]):
+            raise ValueError(
+                invalid_value("image_shape", image_shape, "(height, width[, channels])")
+            )
+        for name, value in (
+            ("score_threshold", score_threshold),
+            ("iou_threshold", iou_threshold),
+        ):
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(invalid_value(name, value, "a float in [0, 1]"))
+        self.image_shape = shape
+        self.boxes_per_cell = check_positive_int("boxes_per_cell", boxes_per_cell)
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.max_detections = check_positive_int("max_detections", max_detections)
+
+    def call(self, raw):
+        from components.detection.postprocess import decode_predictions
+
+        return decode_predictions(
+            raw,
+            self.image_shape,
+            self.boxes_per_cell,
+            self.score_threshold,
+            self.iou_threshold,
+            self.max_detections,
+        )
+
+    def compute_output_spec(self, raw):
+        batch, size = raw.shape[0], self.max_detections
+        return {
+            "boxes": keras.KerasTensor((batch, size, 4), "float32"),
+            "scores": keras.KerasTensor((batch, size), "float32"),
+            "labels": keras.KerasTensor((batch, size), "int32"),
+            "num_detections": keras.KerasTensor((batch,), "int32"),
+        }
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "image_shape": list(self.image_shape),
+            "boxes_per_cell": self.boxes_per_cell,
+            "score_threshold": self.score_threshold,
+            "iou_threshold": self.iou_threshold,
+            "max_detections": self.max_detections,
+        }
+
+
+def yolo_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs):
+    """`model` (raw grids) followed by `YoloDecoding`: images in, boxes out.
+
+    Args:
+        model: A YOLO network (`yolo_detector`), trained.
+        score_threshold: Float. Lowest class-specific score kept.
+        iou_threshold: Float. IoU above which NMS drops a box.
+        **kwargs: Other `YoloDecoding` arguments (`boxes_per_cell`,
+            `max_detections`).
+
+    Returns:
+        A `keras.Model` named `<model.name>_inference` sharing `model`'s layers.
+    """
+    decoding = YoloDecoding(
+        model.inputs[0].shape[1:],
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        name="decoding",
+        **kwargs,
+    )
+    # One input tensor, not a list: the exported signature then takes images.
+    images = model.inputs[0]
+    return keras.Model(images, decoding(model.output), name=f"{model.name}_inference")
+
+
+def without_decoding(model):
+    """The raw-grid network inside a `yolo_inference_model` (the model itself
+    when it has no `YoloDecoding`): for timing or fine-tuning it."""
+    decoding = [layer for layer in model.layers if isinstance(layer, YoloDecoding)]
+    if not decoding:
+        return model
+    return keras.Model(model.inputs, decoding[0].input, name=f"{model.name}_raw")
