@@ -68,7 +68,6 @@ import tensorflow as tf
 from components import data, detection
 from components.checks import check_rate, invalid_value
 from components.detection import proposals as region_proposals
-from components.detection import rcnn_model
 from recipes import detecting, harness, training
 from recipes.run import Run
 
@@ -288,44 +287,41 @@ def plot_regions(config, splits, model, path):
 # network. `RegionDetector` wraps any of them with the losses of step 4.
 
 
-def _rcnn(config, shape, classes, common):
-    return rcnn_model.rcnn_network(shape, classes, config.crop_size, **common)
-
-
-def _fast(config, shape, classes, common):
-    return rcnn_model.fast_rcnn_network(shape, classes, config.pool_size, **common)
-
-
-def _faster(config, shape, classes, common):
-    return rcnn_model.faster_rcnn_network(
-        shape,
-        classes,
-        anchor_sizes=parse_numbers("anchor_sizes", config.anchor_sizes),
-        aspect_ratios=parse_numbers("aspect_ratios", config.aspect_ratios),
-        proposals=config.proposals,
-        pool_size=config.pool_size,
-        rpn_width=config.rpn_width,
-        **common,
-    )
-
-
-NETWORKS = {"rcnn": _rcnn, "fast": _fast, "faster": _faster}
+# Each variant: its builder in `components.detection` and the flags it takes.
+VARIANT_BUILDERS = {
+    "rcnn": ("rcnn", ("crop_size",)),
+    "fast": ("fast_rcnn", ("pool_size",)),
+    "faster": (
+        "faster_rcnn",
+        ("anchor_sizes", "aspect_ratios", "proposals", "pool_size", "rpn_width"),
+    ),
+}
+NUMBER_LISTS = ("anchor_sizes", "aspect_ratios")  # comma-separated flags
 
 
 def build_detector(config, splits):
     """The variant's network inside `RegionDetector` (its losses, step 4)."""
-    return rcnn_model.RegionDetector(build_network(config, splits))
+    return detection.RegionDetector(build_network(config, splits))
 
 
 def build_network(config, splits):
-    common = {
-        "backbone": config.backbone,
-        "head_width": config.head_width,
-        "head_dropout": config.head_dropout,
-        **detecting.backbone_options(config),
+    name, flags = VARIANT_BUILDERS[config.variant]
+    options = {
+        flag: parse_numbers(flag, getattr(config, flag))
+        if flag in NUMBER_LISTS
+        else getattr(config, flag)
+        for flag in flags
     }
-    build = NETWORKS[config.variant]
-    return build(config, splits.image_shape, splits.num_classes, common)
+    return detection.build(
+        name,
+        splits.image_shape,
+        splits.num_classes,
+        backbone=config.backbone,
+        head_width=config.head_width,
+        head_dropout=config.head_dropout,
+        **options,
+        **detecting.backbone_options(config),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -344,7 +340,11 @@ def build_network(config, splits):
 # ---------------------------------------------------------------------------
 # `decode_region_detections` moves each region by its class's deltas, scores
 # it by the softmax over the classes (background dropped), thresholds and
-# runs NMS class by class; `detecting.finish` scores with pycocotools.
+# runs NMS class by class; `detecting.finish` scores with pycocotools. The
+# saved `model.keras` ends in the same decoding (`RegionDecoding`): Faster
+# R-CNN's takes images, R-CNN's and Fast R-CNN's `{"images", "rois"}` (the
+# selective-search regions), and `predict` returns `boxes`, `labels`, `scores`
+# and `num_detections`.
 
 
 def detect(config, model, images):
@@ -412,7 +412,11 @@ def main(argv=None):
         "curves": [tracker.name for tracker in model.loss_trackers],  # the 4 losses
         "title": TITLES[config.variant],
     }
-    return detecting.finish(run, splits, model, test, detections, **shown)
+    # The saved model decodes too: boxes, labels and scores out.
+    inference = detection.region_inference_model(
+        model.network, config.score_threshold, config.iou_threshold
+    )
+    return detecting.finish(run, splits, inference, test, detections, **shown)
 
 
 if __name__ == "__main__":

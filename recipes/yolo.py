@@ -200,7 +200,8 @@ def plot_targets(config, splits, path):
 
 
 def build_model(config, splits):
-    return detection.yolo_detector(
+    return detection.build(
+        "yolo",
         splits.image_shape,
         splits.num_classes,
         backbone=config.backbone,

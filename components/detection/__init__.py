@@ -1,6 +1,8 @@
 """Object detection parts: boxes, YOLO, the R-CNN family, decoding, COCO evaluation.
 
-Everything detection-specific lives here, layers included (`RoIPooling`,
+Detectors are built by name like the classifiers (`build("faster_rcnn",
+shape, classes, backbone="vgg")`, `available()`). Everything
+detection-specific lives here, layers included (`RoIPooling`,
 `RegionWarp`, `SplitRegions`, `ProposalSelection`). `__all__` lists what a
 user builds a detector from; the helpers they use (`split_predictions`,
 `matrix_nms`, target builders...) stay importable from their modules.
@@ -22,7 +24,9 @@ from components.detection.coco_eval import (
     coco_ground_truth,
 )
 from components.detection.decoding import (
+    RegionDecoding,
     YoloDecoding,
+    region_inference_model,
     without_decoding,
     yolo_inference_model,
 )
@@ -56,6 +60,7 @@ from components.detection.rcnn_model import (
     rcnn_network,
 )
 from components.detection.region_warp import RegionWarp, SplitRegions
+from components.detection.registry import available, build
 from components.detection.roi_pooling import RoIPooling
 from components.detection.rpn import (
     ProposalSelection,
@@ -77,6 +82,7 @@ from components.detection.yolo_targets import decode_yolo_targets, encode_yolo_t
 
 __all__ = [
     "ProposalSelection",
+    "RegionDecoding",
     "RegionDetector",
     "RegionWarp",
     "RoIPooling",
@@ -84,6 +90,8 @@ __all__ = [
     "YoloDecoding",
     "YoloLoss",
     "anchor_grid",
+    "available",
+    "build",
     "coco_detections",
     "coco_evaluate",
     "coco_ground_truth",
@@ -100,6 +108,7 @@ __all__ = [
     "match_boxes",
     "propose_regions",
     "rcnn_network",
+    "region_inference_model",
     "rpn_classification_loss",
     "rpn_head",
     "rpn_regression_loss",

@@ -1,4 +1,4 @@
-"""The decoding as a layer, so that a saved detector answers with boxes."""
+"""The decodings as layers, so that a saved detector answers with boxes."""
 
 from __future__ import annotations
 
@@ -119,10 +119,99 @@ def yolo_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs
     return keras.Model(images, decoding(model.output), name=f"{model.name}_inference")
 
 
+REGION_OUTPUTS = ("rois", "class_logits", "box_deltas")
+
+
+@keras.saving.register_keras_serializable(package="components")
+class RegionDecoding(YoloDecoding):
+    """Region-based detector outputs in, detections out (`decode_region_detections`).
+
+    The R-CNN family's counterpart of `YoloDecoding`: it takes the dict of
+    `rois`, `class_logits` and `box_deltas` that `rcnn_network`,
+    `fast_rcnn_network` and `faster_rcnn_network` produce and returns the
+    same detections dict. TensorFlow only.
+
+    Args:
+        image_shape: `(height, width[, channels])` of the network's input.
+        score_threshold: Float in [0, 1]. Lowest class score kept.
+        iou_threshold: Float in [0, 1]. IoU above which NMS drops a box.
+        max_detections: Positive integer. Most detections kept per image.
+
+    Example:
+
+    >>> import numpy as np
+    >>> out = RegionDecoding((64, 64))({
+    ...     "rois": np.array([[[10, 10, 20, 30]]], "float32"),
+    ...     "class_logits": np.array([[[0.0, 5.0, 0.0]]], "float32"),
+    ...     "box_deltas": np.zeros((1, 1, 2, 4), "float32")})
+    >>> int(out["num_detections"][0]), int(out["labels"][0, 0])
+    (1, 0)
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        score_threshold=0.05,
+        iou_threshold=0.5,
+        max_detections=50,
+        **kwargs,
+    ):
+        kwargs.pop("boxes_per_cell", None)  # a YOLO setting, kept in its config
+        super().__init__(
+            image_shape, 1, score_threshold, iou_threshold, max_detections, **kwargs
+        )
+
+    def call(self, outputs):
+        from components.detection.postprocess import decode_region_detections
+
+        return decode_region_detections(
+            outputs,
+            self.image_shape,
+            self.score_threshold,
+            self.iou_threshold,
+            self.max_detections,
+        )
+
+    def compute_output_spec(self, outputs):
+        return super().compute_output_spec(outputs["rois"])
+
+
+def region_inference_model(network, score_threshold=0.05, iou_threshold=0.5, **kwargs):
+    """A region-based `network` followed by `RegionDecoding`.
+
+    Faster R-CNN's takes images; R-CNN's and Fast R-CNN's take `{"images",
+    "rois"}`, the regions from `propose_regions` (selective search runs
+    outside the model, on the CPU).
+
+    Args:
+        network: `rcnn_network`, `fast_rcnn_network` or `faster_rcnn_network`
+            (the `network` of a trained `RegionDetector`).
+        score_threshold: Float. Lowest class score kept.
+        iou_threshold: Float. IoU above which NMS drops a box.
+        **kwargs: Other `RegionDecoding` arguments (`max_detections`).
+
+    Returns:
+        A `keras.Model` named `<network.name>_inference` sharing its layers.
+    """
+    images = network.inputs[0] if len(network.inputs) == 1 else network.input
+    shape = (images["images"] if isinstance(images, dict) else images).shape[1:]
+    decoding = RegionDecoding(
+        shape, score_threshold, iou_threshold, name="decoding", **kwargs
+    )
+    kept = {k: network.output[k] for k in REGION_OUTPUTS}
+    return keras.Model(images, decoding(kept), name=f"{network.name}_inference")
+
+
 def without_decoding(model):
-    """The raw-grid network inside a `yolo_inference_model` (the model itself
-    when it has no `YoloDecoding`): for timing or fine-tuning it."""
+    """The raw network inside a `yolo_inference_model` or a
+    `region_inference_model` (the model itself when it has no decoding
+    layer): for timing or fine-tuning it."""
     decoding = [layer for layer in model.layers if isinstance(layer, YoloDecoding)]
     if not decoding:
         return model
-    return keras.Model(model.inputs, decoding[0].input, name=f"{model.name}_raw")
+    raw = decoding[0].input
+    if isinstance(decoding[0], RegionDecoding):
+        # The layer's inputs come back flattened, in the sorted-key order of
+        # the dict it was called on.
+        raw = dict(zip(sorted(REGION_OUTPUTS), raw))
+    return keras.Model(model.input, raw, name=f"{model.name}_raw")

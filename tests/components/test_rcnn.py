@@ -226,3 +226,41 @@ def test_region_detector_round_trip_and_logged_losses(tmp_path):
         detection.RegionDetector(
             keras.Model(network.input, {"rois": network.output["rois"]})
         )
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow NMS")
+def test_region_decoding_layer_is_decode_region_detections_and_reloads(tmp_path):
+    network = detection.fast_rcnn_network(
+        (32, 32, 1), 3, 2, width=4, stages=(1, 1), head_width=8
+    )
+    model = detection.region_inference_model(network, score_threshold=0.0)
+    rois = np.array([[[2, 2, 20, 28], [8, 8, 30, 30], [-1, -1, -1, -1]]], "float32")
+    inputs = {"images": np.random.default_rng(0).random((1, 32, 32, 1)), "rois": rois}
+    got = model.predict(inputs, verbose=0)
+    raw = network.predict(inputs, verbose=0)
+    expected = detection.decode_region_detections(
+        {k: raw[k] for k in ("rois", "class_logits", "box_deltas")}, (32, 32), 0.0
+    )
+    for key in ("boxes", "scores", "labels", "num_detections"):
+        np.testing.assert_allclose(got[key], expected[key].numpy(), atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(inputs, verbose=0)["boxes"], got["boxes"])
+    back = detection.without_decoding(loaded).predict(inputs, verbose=0)
+    np.testing.assert_allclose(back["class_logits"], raw["class_logits"], atol=1e-5)
+
+
+def test_every_detector_builds_by_name_and_bad_names_are_refused():
+    small = {"width": 4, "stages": (1, 1), "head_width": 8}
+    yolo = detection.build("yolo", (28, 28, 1), 3, grid_size=7, **small)
+    assert yolo.output.shape == (None, 7, 7, 5 * 2 + 3)
+    for name, extra in (
+        ("rcnn", {"crop_size": 16}),
+        ("fast_rcnn", {"pool_size": 2}),
+        ("faster_rcnn", {"pool_size": 2, "anchor_sizes": (8,), "proposals": 4}),
+    ):
+        net = detection.build(name, (32, 32, 1), 3, **small, **extra)
+        assert net.output["class_logits"].shape[-1] == 4, name  # 3 + background
+    assert detection.available() == ["fast_rcnn", "faster_rcnn", "rcnn", "yolo"]
+    with pytest.raises(ValueError, match="`name`"):
+        detection.build("ssd", (32, 32, 1), 3)
