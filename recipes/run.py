@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import datetime
 import fcntl
+import glob
 import os
 import signal
 import sys
@@ -418,7 +419,11 @@ def check_resume(backup_dir, flags):
 
     Flags in `RESUMABLE` (more epochs, verbosity, where to write) may differ.
     """
-    state = read_state(backup_dir)
+    # An ensemble backs each member up in a subfolder of its own.
+    folders = [backup_dir] + sorted(
+        glob.glob(os.path.join(glob.escape(backup_dir), "*/"))
+    )
+    state = next((s for s in map(read_state, folders) if s is not None), None)
     if state is None:
         return
     saved = state.get("flags", {})

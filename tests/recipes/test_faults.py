@@ -55,6 +55,15 @@ def test_a_resume_with_other_flags_is_refused_before_anything_is_written(
     assert not run_dir.exists()
 
 
+def test_an_ensemble_resume_with_other_flags_is_refused_too(tmp_path, capsys):
+    backup, run_dir = str(tmp_path / "backup"), tmp_path / "run"
+    argv = [*FAST, "--ensemble", "2", "--backup-dir", backup]
+    _fake_backup(os.path.join(backup, "member1"), argv)  # members back up apart
+    code, err = _exit([*argv, "--l2", "0.01", "--run-dir", str(run_dir)], capsys)
+    assert code == run.EXIT_USAGE and "--l2 0.0 (now 0.01)" in err
+    assert not run_dir.exists()
+
+
 def test_flags_that_leave_the_run_unchanged_may_differ_on_resume(tmp_path):
     backup = str(tmp_path / "backup")
     _fake_backup(backup, [*FAST, "--epochs", "3", "--backup-dir", backup])
