@@ -295,12 +295,13 @@ def main(argv=None):
     splits, model = run.prepare(load_splits, build_model)
     config = run.open().config
     depth = output_depth(config, splits.num_classes)
+    objects = plot_targets(config, splits, run.file("targets.png"))
     harness.report(
         [
             f"YOLO output: {tuple(model.output.shape[1:])} = S x S x (5B + C) "
             f"= {config.grid_size} x {config.grid_size} x {depth}",
-            f"targets.png: one canvas, {plot_targets(config, splits, run.file('targets.png'))}"
-            " objects, their responsible cells",
+            f"targets.png: one canvas, {objects} object{'s' * (objects != 1)} and "
+            "the cells responsible for them",
         ]
     )
 
