@@ -260,7 +260,10 @@ def test_per_class_figures_average_to_pycocotools_map():
     scores = detection.coco_evaluate(truth, detection.coco_detections(detections))
     per_class = [v for v in scores["per_class_ap"].values() if not np.isnan(v)]
     assert scores["map"] == pytest.approx(np.mean(per_class), abs=1e-9)
-    assert 0.0 < scores["map"] < scores["map50"] <= 1.0
+    # 2-pixel noise keeps every box above IoU 0.5 but not every box above 0.95,
+    # so AP@0.5 beats the mean over IoU thresholds; a fifth of the labels are
+    # wrong, so neither reaches 1.
+    assert 0.0 < scores["map"] < scores["map50"] < 1.0
 
 
 # --- data ----------------------------------------------------------------------

@@ -300,7 +300,17 @@ def test_yolo_search_minimizes_validation_loss_and_retrains(tmp_path):
         tuner_scores.append(json.loads(path.read_text())["score"])
     assert result["best_score"] == min(tuner_scores)  # a loss: lower is better
     assert "--lambda-coord" in result["recipe_flags"]
-    assert 0.0 <= result["retrained"]["map50"] <= 1.0
+    # The recipe, given the best trial's flags and seed, trains that trial again.
+    project = tmp_path / "yolo_random"
+    trial = json.loads(
+        (project / f"trial_{result['best_trial']}" / "trial.json").read_text()
+    )["metrics"]["metrics"]
+    with open(project / "best_run" / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    logged = [o["value"][0] for o in trial["val_loss"]["observations"]]
+    assert [float(row["val_loss"]) for row in history] == pytest.approx(
+        logged, rel=1e-5
+    )
 
 
 def _small_search(tmp_path, trials):
