@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import json
@@ -106,6 +107,7 @@ class AtomicBackup(keras.callbacks.Callback):
         self.every = every
         self.state = None  # what `restore` found
         self.expect = None  # (epoch, step) the caller resumes at, if it skipped
+        self._restored_here = False  # `restore` ran before this fit
         self._rows, self._epoch, self._step, self._saved_step = [], 0, 0, 0
         self._frozen = self._completed = False
 
@@ -155,7 +157,7 @@ class AtomicBackup(keras.callbacks.Callback):
         return self.state
 
     def on_train_begin(self, logs=None):
-        if not getattr(self, "_restored_here", False):
+        if not self._restored_here:
             self.restore()
             if self.restored_step:
                 warnings.warn(
@@ -228,6 +230,26 @@ class AtomicBackup(keras.callbacks.Callback):
         if self.params and self._epoch >= self.params.get("epochs", math.inf):
             self._completed = True
         self.save()
+
+    @property
+    def step(self):
+        """Steps of the current epoch run so far (counting a resumed part)."""
+        return self._step
+
+    @contextlib.contextmanager
+    def finishing_epoch(self, epoch, step):
+        """For a `fit` of the rest of an epoch a backup stopped inside.
+
+        The caller skips the `step` batches already run; the restored backup
+        must be that one (a damaged newest one would resume elsewhere:
+        `BackupError`), and the folder is kept at the end of this `fit`, whose
+        last epoch is not the run's.
+        """
+        self.expect, self.delete_on_finish = (epoch, step), False
+        try:
+            yield self
+        finally:
+            self.expect, self.delete_on_finish = None, True
 
     def save_and_stop(self):
         """Backs up at the current step and stops `fit` (nothing more is saved).

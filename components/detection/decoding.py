@@ -7,8 +7,59 @@ import keras
 from components.checks import check_positive_int, invalid_value
 
 
+class _Decoding(keras.layers.Layer):
+    """What both decodings share: thresholds, the detection count, the output."""
+
+    def __init__(
+        self,
+        image_shape,
+        score_threshold,
+        iou_threshold,
+        max_detections=50,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        shape = tuple(image_shape)
+        if len(shape) < 2 or not all(isinstance(v, int) and v > 0 for v in shape[:2]):
+            raise ValueError(
+                invalid_value("image_shape", image_shape, "(height, width[, channels])")
+            )
+        for name, value in (
+            ("score_threshold", score_threshold),
+            ("iou_threshold", iou_threshold),
+        ):
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(invalid_value(name, value, "a float in [0, 1]"))
+        self.image_shape = shape
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.max_detections = check_positive_int("max_detections", max_detections)
+
+    def _output_spec(self, batch):
+        size = self.max_detections
+        return {
+            "boxes": keras.KerasTensor((batch, size, 4), "float32"),
+            "scores": keras.KerasTensor((batch, size), "float32"),
+            "labels": keras.KerasTensor((batch, size), "int32"),
+            "num_detections": keras.KerasTensor((batch,), "int32"),
+        }
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "image_shape": list(self.image_shape),
+            "score_threshold": self.score_threshold,
+            "iou_threshold": self.iou_threshold,
+            "max_detections": self.max_detections,
+        }
+
+
+def _with_decoding(inputs, raw, decoding, name):
+    return keras.Model(inputs, decoding(raw), name=f"{name}_inference")
+
+
 @keras.saving.register_keras_serializable(package="components")
-class YoloDecoding(keras.layers.Layer):
+class YoloDecoding(_Decoding):
     """Raw YOLO grids in, detections out: `decode_predictions` as a layer.
 
     Put at the end of a YOLO network (`yolo_inference_model`), it makes the
@@ -44,23 +95,10 @@ class YoloDecoding(keras.layers.Layer):
         max_detections=50,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        shape = tuple(image_shape)
-        if len(shape) < 2 or not all(isinstance(v, int) and v > 0 for v in shape[:2]):
-            raise ValueError(
-                invalid_value("image_shape", image_shape, "(height, width[, channels])")
-            )
-        for name, value in (
-            ("score_threshold", score_threshold),
-            ("iou_threshold", iou_threshold),
-        ):
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(invalid_value(name, value, "a float in [0, 1]"))
-        self.image_shape = shape
+        super().__init__(
+            image_shape, score_threshold, iou_threshold, max_detections, **kwargs
+        )
         self.boxes_per_cell = check_positive_int("boxes_per_cell", boxes_per_cell)
-        self.score_threshold = float(score_threshold)
-        self.iou_threshold = float(iou_threshold)
-        self.max_detections = check_positive_int("max_detections", max_detections)
 
     def call(self, raw):
         from components.detection.postprocess import decode_predictions
@@ -75,23 +113,10 @@ class YoloDecoding(keras.layers.Layer):
         )
 
     def compute_output_spec(self, raw):
-        batch, size = raw.shape[0], self.max_detections
-        return {
-            "boxes": keras.KerasTensor((batch, size, 4), "float32"),
-            "scores": keras.KerasTensor((batch, size), "float32"),
-            "labels": keras.KerasTensor((batch, size), "int32"),
-            "num_detections": keras.KerasTensor((batch,), "int32"),
-        }
+        return self._output_spec(raw.shape[0])
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "image_shape": list(self.image_shape),
-            "boxes_per_cell": self.boxes_per_cell,
-            "score_threshold": self.score_threshold,
-            "iou_threshold": self.iou_threshold,
-            "max_detections": self.max_detections,
-        }
+        return {**super().get_config(), "boxes_per_cell": self.boxes_per_cell}
 
 
 def yolo_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs):
@@ -115,15 +140,14 @@ def yolo_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs
         **kwargs,
     )
     # One input tensor, not a list: the exported signature then takes images.
-    images = model.inputs[0]
-    return keras.Model(images, decoding(model.output), name=f"{model.name}_inference")
+    return _with_decoding(model.inputs[0], model.output, decoding, model.name)
 
 
 REGION_OUTPUTS = ("rois", "class_logits", "box_deltas")
 
 
 @keras.saving.register_keras_serializable(package="components")
-class RegionDecoding(YoloDecoding):
+class RegionDecoding(_Decoding):
     """Region-based detector outputs in, detections out (`decode_region_detections`).
 
     The R-CNN family's counterpart of `YoloDecoding`: it takes the dict of
@@ -156,9 +180,8 @@ class RegionDecoding(YoloDecoding):
         max_detections=50,
         **kwargs,
     ):
-        kwargs.pop("boxes_per_cell", None)  # a YOLO setting, kept in its config
         super().__init__(
-            image_shape, 1, score_threshold, iou_threshold, max_detections, **kwargs
+            image_shape, score_threshold, iou_threshold, max_detections, **kwargs
         )
 
     def call(self, outputs):
@@ -173,7 +196,7 @@ class RegionDecoding(YoloDecoding):
         )
 
     def compute_output_spec(self, outputs):
-        return super().compute_output_spec(outputs["rois"])
+        return self._output_spec(outputs["rois"].shape[0])
 
 
 def region_inference_model(network, score_threshold=0.05, iou_threshold=0.5, **kwargs):
@@ -199,18 +222,25 @@ def region_inference_model(network, score_threshold=0.05, iou_threshold=0.5, **k
         shape, score_threshold, iou_threshold, name="decoding", **kwargs
     )
     kept = {k: network.output[k] for k in REGION_OUTPUTS}
-    return keras.Model(images, decoding(kept), name=f"{network.name}_inference")
+    return _with_decoding(images, kept, decoding, network.name)
 
 
 def without_decoding(model):
     """The raw network inside a `yolo_inference_model` or a
     `region_inference_model` (the model itself when it has no decoding
     layer): for timing or fine-tuning it."""
-    decoding = [layer for layer in model.layers if isinstance(layer, YoloDecoding)]
+    # By registered name, not class: a module imported twice (pytest's
+    # doctests) registers a second copy of the classes a loaded model uses.
+    names = {"components>YoloDecoding", "components>RegionDecoding"}
+    decoding = [
+        layer
+        for layer in model.layers
+        if keras.saving.get_registered_name(type(layer)) in names
+    ]
     if not decoding:
         return model
     raw = decoding[0].input
-    if isinstance(decoding[0], RegionDecoding):
+    if type(decoding[0]).__name__ == "RegionDecoding":
         # The layer's inputs come back flattened, in the sorted-key order of
         # the dict it was called on.
         raw = dict(zip(sorted(REGION_OUTPUTS), raw))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from components.callbacks import atomic_backup, read_state
-from recipes import classify, harness, run
+from recipes import classify, harness, preflight, run
 from tests.recipes.run_checks import history_epochs, saved_weights
 
 FAST = ["--image-size", "8", "--width", "8", "--verbose", "0", "--batch-size", "32"]
@@ -73,10 +73,10 @@ def test_flags_that_leave_the_run_unchanged_may_differ_on_resume(tmp_path):
         "",
         "",
     )
-    run.check_resume(backup, dataclasses.asdict(config))  # no error
+    preflight.check_resume(backup, dataclasses.asdict(config))  # no error
     changed = dataclasses.replace(config, learning_rate=0.5)
     with pytest.raises(ValueError, match="--learning-rate 0.001 \\(now 0.5\\)"):
-        run.check_resume(backup, dataclasses.asdict(changed))
+        preflight.check_resume(backup, dataclasses.asdict(changed))
 
 
 def test_a_diverging_run_ends_with_one_line_status_and_metrics(tmp_path, capsys):
@@ -94,7 +94,7 @@ def test_a_diverging_run_ends_with_one_line_status_and_metrics(tmp_path, capsys)
 def test_a_run_directory_in_use_by_a_live_run_is_refused(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    held = run.lock(str(run_dir))  # another live run
+    held = preflight.lock(str(run_dir))  # another live run
     try:
         code, err = _exit([*FAST, "--epochs", "1", "--run-dir", str(run_dir)], capsys)
     finally:
