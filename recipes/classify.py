@@ -15,10 +15,12 @@ Run it:
     python -m recipes.classify --ensemble 3
     python -m recipes.classify --overfit-subset 50
     python -m recipes.classify --dataset tfds:cifar10 --image-size 32 --epochs 50
+    python -m recipes.classify --dataset dir:photos --image-size 32   # your own
 
 The run directory (`--run-dir`, default `runs/classify/<date-time>`) holds
 `config.json`, `metrics.json`, `model.keras`, `history.csv`, `curves.png` and
-TensorBoard logs under `logs/`.
+TensorBoard logs under `logs/`. `model.keras` takes raw uint8 images of any
+size and holds the class names: `python -m recipes.predict RUN_DIR IMAGES...`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from components import data, models
+from components import data, models, serving
 from components.checks import (
     check_non_negative,
     check_positive_int,
@@ -49,7 +51,11 @@ _flag = training.flag
 
 @dataclasses.dataclass
 class Config(training.TrainingConfig):
-    dataset: str = _flag("digits", "'digits' (offline) or 'tfds:NAME[:CONFIG]'.")
+    dataset: str = _flag(
+        "digits",
+        "'digits' (offline), dir:PATH (a folder per class), npz:PATH (x, y) or "
+        "tfds:NAME[:CONFIG].",
+    )
     model: str = _flag("vgg", f"Model builder: one of {', '.join(models.available())}.")
     image_size: int | None = _flag(32, "Resize images to this square size.")
     channels: int | None = _flag(None, "Convert images to 1 or 3 channels.")
@@ -201,8 +207,8 @@ def model_options(config, width, regularize=True):
 
 
 def build_model(config, splits, normalizer, width, regularize=True, name=None):
-    """The builder's network behind the training-set normalizer, so that the
-    saved model takes raw images."""
+    """The builder's network behind the training-set normalizer: it takes
+    images in [0, 1], as the pipeline gives them."""
     network = models.build(
         config.model,
         splits.input_shape,
@@ -391,11 +397,16 @@ def main(argv=None):
     )
     final = combine(config, splits, members)
     metrics["parameters"] = int(final.count_params())
+    # Saved for use: raw uint8 images of any size in, class scores out, with
+    # the class names and the preprocessing inside (`recipes.predict`).
+    served = serving.classifier_serving_model(
+        final, splits.class_names, splits.antialias
+    )
     training.plot_monitors(histories, run.file("monitors.png"))
     harness.plot_histories(
         histories, run.file("curves.png"), f"{config.model} on {splits.name}"
     )
-    return run.finish(metrics, model=final, lines=report_lines(config, metrics))
+    return run.finish(metrics, model=served, lines=report_lines(config, metrics))
 
 
 if __name__ == "__main__":

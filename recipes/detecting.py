@@ -14,18 +14,23 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components import data, detection, models
+from components import data, detection, models, serving
 from components.checks import check_positive_int, invalid_value
 from recipes import harness, training
 
 _flag = training.flag
+DATASET_PREFIXES = ("coco:", "yolo:", "tfds:")
 
 
 @dataclasses.dataclass
 class DetectionConfig(training.TrainingConfig):
     """Flags every detection recipe shares (a recipe's `Config` extends it)."""
 
-    dataset: str = _flag("canvases", "'canvases' (digits, offline) or tfds:NAME.")
+    dataset: str = _flag(
+        "canvases",
+        "'canvases' (digits, offline), coco:ANNOTATIONS.json[:IMAGES_DIR], "
+        "yolo:PATH (images/ + labels/) or tfds:NAME.",
+    )
     image_size: int = _flag(112, "Side of the (square) images.")
     train_images: int = _flag(3000, "Training canvases.")
     validation_images: int = _flag(200, "Validation canvases.")
@@ -73,9 +78,16 @@ class DetectionConfig(training.TrainingConfig):
                     "backbone", self.backbone, f"one of {', '.join(models.available())}"
                 )
             )
-        if self.dataset != "canvases" and not self.dataset.startswith("tfds:"):
+        if self.dataset != "canvases" and not (
+            self.dataset.startswith(DATASET_PREFIXES) and self.dataset[5:]
+        ):
             raise ValueError(
-                invalid_value("dataset", self.dataset, "'canvases' or 'tfds:NAME'")
+                invalid_value(
+                    "dataset",
+                    self.dataset,
+                    "'canvases', 'coco:ANNOTATIONS.json[:IMAGES_DIR]', 'yolo:PATH' "
+                    "or 'tfds:NAME'",
+                )
             )
         parse_stages(self.stages)
 
@@ -143,6 +155,13 @@ def _load_splits(config):
             canvas_size=config.image_size,
             max_objects=config.max_objects,
             glyph_size=(max(8, config.image_size // 6), config.image_size * 2 // 5),
+            seed=config.seed,
+        )
+    if config.dataset.startswith(("coco:", "yolo:")):
+        return data.load_detection_files(
+            config.dataset,
+            image_size=config.image_size,
+            max_objects=config.max_objects,
             seed=config.seed,
         )
     return data.load_tfds_detection(
@@ -248,7 +267,8 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
     Args:
         run: The `run.Run`.
         splits: `DetectionSplits`.
-        model: The trained model (saved as `model.keras`).
+        model: The trained model, decoding included (saved as `model.keras`
+            behind raw-image preprocessing, with the class names).
         test: `(images, boxes, labels)` of the test split.
         detections: Dict of `decode_predictions` arrays for the test images.
         extra: Dict of recipe figures (timings...) added to `metrics.json`.
@@ -296,9 +316,11 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
         for key, value in extra.items()
         if "per_" in key or key.endswith("seconds")
     )
+    # Saved for use: raw uint8 images of any size in, boxes in their pixels.
+    served = serving.detector_serving_model(model, splits.class_names)
     return run.finish(
         metrics,
-        model=model,
+        model=served,
         lines=[
             title,
             f"mAP@0.5: {metrics['map50']:.4f}   mAP@[.5:.95]: {metrics['map']:.4f}",

@@ -1,5 +1,10 @@
 """Dataset sources and the tf.data input pipeline."""
 
+from components.data.annotations import (
+    load_coco_detection,
+    load_detection_files,
+    load_yolo_detection,
+)
 from components.data.augmentation import (
     AUGMENTATIONS,
     build_augmentation,
@@ -13,6 +18,9 @@ from components.data.canvases import (
 )
 from components.data.digits import digits_arrays, digits_split_indices, load_digits
 from components.data.epoch_seeds import EpochSeeds
+from components.data.image_files import ImageFileError, list_images, read_image
+from components.data.image_folders import load_image_folder
+from components.data.npz_source import load_npz, read_npz_images
 from components.data.pipeline import (
     distribution_options,
     fit_normalizer,
@@ -31,6 +39,7 @@ __all__ = [
     "DatasetSplits",
     "DetectionSplits",
     "EpochSeeds",
+    "ImageFileError",
     "SOURCES",
     "TEXTURE_CLASSES",
     "build_augmentation",
@@ -41,14 +50,22 @@ __all__ = [
     "digits_split_indices",
     "fit_normalizer",
     "from_arrays",
+    "list_images",
     "load",
+    "load_coco_detection",
+    "load_detection_files",
+    "load_image_folder",
+    "load_npz",
     "load_digit_canvases",
     "load_digits",
     "load_textures",
     "load_tfds",
     "load_tfds_detection",
     "make_pipeline",
+    "load_yolo_detection",
     "parse_augment",
+    "read_image",
+    "read_npz_images",
     "sample_per_class",
     "select_classes",
     "shuffle_by_epoch",

@@ -31,6 +31,8 @@ class DatasetSplits:
         sizes: Dict. Number of examples per split, keyed `"train"`,
             `"validation"`, `"test"`.
         class_names: Tuple of strings. A readable name per class.
+        antialias: Boolean. Whether images were antialiased when resized, so
+            that a saved model resizes new images the same way.
     """
 
     name: str
@@ -41,6 +43,7 @@ class DatasetSplits:
     input_shape: tuple
     sizes: dict
     class_names: tuple = ()
+    antialias: bool = True
 
     def as_numpy(self, split):
         """Returns `(images, labels)` of one split as NumPy arrays."""
@@ -168,6 +171,7 @@ def from_arrays(
     seed=0,
     name="arrays",
     class_names=(),
+    antialias=True,
 ):
     """Builds stratified `DatasetSplits` from in-memory arrays.
 
@@ -180,6 +184,7 @@ def from_arrays(
         seed: Integer. Seed of the stratified split.
         name: String. Name recorded in the result.
         class_names: Tuple of strings. Optional class names.
+        antialias: Boolean. Recorded in the result (see `DatasetSplits`).
 
     Returns:
         A `DatasetSplits`.
@@ -197,6 +202,11 @@ def from_arrays(
         num_classes = int(labels_array.max()) + 1 if labels_array.size else 0
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(invalid_value("num_classes", num_classes, "an integer >= 2"))
+    if class_names and len(class_names) != num_classes:
+        raise ValueError(
+            f"Expected {num_classes} class names, one per class; received "
+            f"{len(class_names)}: {list(class_names)[:10]}"
+        )
     images, labels = check_arrays(images, labels_array, num_classes)
     parts = stratified_split_indices(labels, validation_fraction, test_fraction, seed)
     datasets = {}
@@ -219,4 +229,5 @@ def from_arrays(
         input_shape=tuple(images.shape[1:]),
         sizes={k: int(len(v)) for k, v in parts.items()},
         class_names=tuple(class_names) or tuple(str(i) for i in range(num_classes)),
+        antialias=antialias,
     )

@@ -14,7 +14,10 @@ from components.data.tfds_source import _split_names, parse_tfds_spec, tfds_buil
 def _to_keras_boxes(example, size, max_objects):
     """A TFDS example to the Keras bounding-box dict, resized and padded."""
     height, width = size
-    image = tf.image.resize(tf.cast(example["image"], tf.float32) / 255.0, size)
+    # Antialiased, as every detection source and the saved model resize.
+    image = tf.image.resize(
+        tf.cast(example["image"], tf.float32) / 255.0, size, antialias=True
+    )
     image = tf.clip_by_value(image, 0.0, 1.0)
     if image.shape[-1] == 1:
         image = tf.image.grayscale_to_rgb(image)

@@ -225,18 +225,28 @@ def region_inference_model(network, score_threshold=0.05, iou_threshold=0.5, **k
     return _with_decoding(images, kept, decoding, network.name)
 
 
-def without_decoding(model):
-    """The raw network inside a `yolo_inference_model` or a
-    `region_inference_model` (the model itself when it has no decoding
-    layer): for timing or fine-tuning it."""
+def _layers_named(model, names):
     # By registered name, not class: a module imported twice (pytest's
     # doctests) registers a second copy of the classes a loaded model uses.
-    names = {"components>YoloDecoding", "components>RegionDecoding"}
-    decoding = [
+    return [
         layer
         for layer in model.layers
         if keras.saving.get_registered_name(type(layer)) in names
     ]
+
+
+def without_decoding(model):
+    """The raw network inside a `yolo_inference_model` or a
+    `region_inference_model` (the model itself when it has no decoding
+    layer), or inside a serving model wrapping one: for timing or fine-tuning
+    it."""
+    served = _layers_named(model, {"components>ImagePreprocessing"})
+    if served:  # a serving model: the detector is its one nested model
+        nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+        return without_decoding(nested[0])
+    decoding = _layers_named(
+        model, {"components>YoloDecoding", "components>RegionDecoding"}
+    )
     if not decoding:
         return model
     raw = decoding[0].input

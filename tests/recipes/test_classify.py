@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from components import data, models
+from components import data, models, serving
 from recipes import classify
 
 # A small, fast configuration: 8x8 digits, a narrow two-stage VGG.
@@ -89,13 +89,24 @@ def test_run_directory_holds_every_artifact(tmp_path):
     with open(run_dir / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and "val_accuracy" in rows[0]
-    # The saved model takes raw images (normalization inside) and scores the
-    # test split exactly as reported.
+    # The saved model carries its class names and input size; the network
+    # inside (normalization included) scores the test split exactly as
+    # reported, and the model itself gives the same classes on the same
+    # images as raw uint8 pixels (rounding to 0..255 may flip a close call).
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    info = serving.serving_info(model)
+    assert info["class_names"] == tuple("0123456789")
+    assert (info["kind"], info["image_size"], info["channels"]) == (
+        "classifier",
+        (8, 8),
+        1,
+    )
     splits = data.load("digits", image_size=8, seed=0)
     x, y = splits.as_numpy("test")
-    accuracy = np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == y)
-    assert accuracy == pytest.approx(saved["test_accuracy"])
+    inside = np.argmax(info["network"].predict(x, verbose=0), axis=-1)
+    assert np.mean(inside == y) == pytest.approx(saved["test_accuracy"])
+    raw = np.round(x * 255).astype("uint8")
+    assert np.mean(np.argmax(model.predict(raw, verbose=0), axis=-1) == inside) > 0.99
 
 
 def test_training_learns_digits(tmp_path):
@@ -129,7 +140,9 @@ def test_ensemble_averages_member_probabilities(tmp_path):
     )
     assert len(metrics["member_test_accuracies"]) == 2
     assert "baseline_svc_accuracy" not in metrics
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    model = serving.serving_info(
+        keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    )["network"]
     x, _ = data.load("digits", image_size=8, seed=0).as_numpy("test")
     members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     assert len(members) == 2
@@ -227,9 +240,10 @@ def test_linear_svm_is_the_notes_multiclass_svm(tmp_path):
     )
     assert metrics["test_accuracy"] > 0.9
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
-    scores = model.predict(np.ones((2, 8, 8, 1)), verbose=0)
+    scores = model.predict(np.full((2, 8, 8, 1), 255, "uint8"), verbose=0)
     assert not np.allclose(scores.sum(axis=1), 1.0)  # raw scores, no softmax
-    assert type(model.loss).__name__ == "MulticlassSVM"
+    network = serving.serving_info(model)["network"]  # saved compiled
+    assert type(network.loss).__name__ == "MulticlassSVM"
 
 
 def test_training_flags_reach_the_updates(tmp_path):
@@ -269,7 +283,7 @@ def test_training_flags_reach_the_updates(tmp_path):
     np.testing.assert_allclose(momentum, [0.9, 0.8, 0.7, 0.6], rtol=1e-6)
     np.testing.assert_allclose(rates, [0.05, 0.05, 0.005, 0.005], rtol=1e-5)
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
-    network = model.get_layer("vgg")
+    network = serving.serving_info(model)["network"].get_layer("vgg")
     for layer in network.layers:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             kernel = np.asarray(layer.kernel)

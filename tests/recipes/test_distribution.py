@@ -87,10 +87,11 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
 
     # The saved model loads in safe mode in a fresh process, predicts the
     # same, and exports for serving.
-    images = np.random.default_rng(0).random((5, 16, 16, 1)).astype("float32")
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 1), "uint8")
     np.save(tmp_path / "images.npy", images)
     script = (
         "import keras, numpy as np, sys\n"
+        "import components.serving  # registers the serving layers\n"
         "m = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"
         "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0))\n"
         "m.export(sys.argv[4])\n"

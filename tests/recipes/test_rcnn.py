@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from components import detection
+from components import detection, serving
 from recipes import detecting, harness, rcnn
 
 # The notes' first sanity check, for each detector: 8 canvases, no
@@ -86,19 +86,31 @@ def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
     # The saved detector decodes: loaded in safe mode, `predict` on the test
     # canvases (and, before Faster R-CNN, their selective-search regions)
     # gives the boxes the recipe scored.
+    # The model itself takes raw uint8 pixels (and regions in their frame).
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    info = serving.serving_info(model)
+    assert info["needs_rois"] == (variant != "faster")
     config, _ = harness.parse_config(
         rcnn.Config, [*TINY, "--variant", variant], "", "", rcnn.QUICK
     )
     images = detecting.ground_truth(detecting.load_splits(config).test)[0]
-    inputs = images
+    inputs, raw = images, np.round(images * 255).astype("uint8")
+    raw_inputs = raw
     if variant != "faster":
-        inputs = {"images": images, "rois": rcnn.propose(config, images)[0]}
-    again = detection.coco_detections(model.predict(inputs, verbose=0))
+        regions = rcnn.propose(config, images)[0]
+        inputs = {"images": images, "rois": regions}
+        raw_inputs = {"images": raw, "rois": regions}
+    again = detection.coco_detections(info["network"].predict(inputs, verbose=0))
     assert len(again) == len(rows) > 0
     np.testing.assert_allclose(
         [r["bbox"] for r in again], [r["bbox"] for r in rows], atol=1e-3
     )
+    quantized = (
+        {**inputs, "images": raw / 255.0} if variant != "faster" else raw / 255.0
+    )
+    expected = info["network"].predict(quantized, verbose=0)
+    predicted = model.predict(raw_inputs, verbose=0)
+    np.testing.assert_allclose(predicted["boxes"], expected["boxes"], atol=1e-3)
 
 
 @pytest.mark.parametrize(

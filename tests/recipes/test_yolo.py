@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import detection
+from components import detection, serving
 from recipes import harness, yolo
 
 # The notes' first sanity check: 8 canvases, no augmentation, 80 steps,
@@ -62,20 +62,27 @@ def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_p
     again = detection.coco_evaluate(truth, rows)
     assert again["map50"] == pytest.approx(metrics["map50"])
     assert again["map"] == pytest.approx(metrics["map"])
-    # The saved detector decodes: loaded in safe mode, `predict` on the test
-    # canvases gives the boxes the recipe scored, and the export serves them.
+    # The saved detector decodes: loaded in safe mode, the detector inside
+    # gives the boxes the recipe scored on the test canvases; the model
+    # itself takes them as raw uint8 pixels, and the export serves the same.
+    # (tests/recipes/test_predict.py checks boxes on images of other sizes.)
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    info = serving.serving_info(model)
+    assert info["class_names"] == tuple("0123456789") and info["kind"] == "detector"
     config, _ = harness.parse_config(yolo.Config, TINY, "", "", yolo.QUICK)
     images = yolo.ground_truth(yolo.load_splits(config).test)[0]
-    predicted = model.predict(images, verbose=0)
-    again = detection.coco_detections(predicted)
+    again = detection.coco_detections(info["network"].predict(images, verbose=0))
     assert len(again) == len(rows) > 0
     np.testing.assert_allclose(
         [r["bbox"] for r in again], [r["bbox"] for r in rows], atol=1e-3
     )
+    raw = np.round(images * 255).astype("uint8")
+    expected = info["network"].predict(raw / 255.0, verbose=0)
+    predicted = model.predict(raw, verbose=0)
+    np.testing.assert_allclose(predicted["boxes"], expected["boxes"], atol=1e-3)
     model.export(str(tmp_path / "served"), verbose=False)
     served = tf.saved_model.load(str(tmp_path / "served"))  # kept: it owns the weights
-    boxes = served.serve(images)["boxes"].numpy()
+    boxes = served.serve(raw)["boxes"].numpy()
     np.testing.assert_allclose(boxes, predicted["boxes"], atol=1e-4)
 
 

@@ -1,0 +1,337 @@
+"""A user's own detection data: `coco:ANNOTATIONS.json[:IMAGES]` and `yolo:PATH`.
+
+Both read into the layout of `load_digit_canvases` (`DetectionSplits` of
+Keras bounding-box dicts, "xyxy" pixels of the resized image), split at random
+by image with a seeded generator. Every box and label is checked against its
+image before anything is resized, and errors name the file (and line or
+annotation) at fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+
+import numpy as np
+
+from components.checks import check_positive_int
+from components.data.canvases import DetectionSplits
+from components.data.image_files import (
+    ImageFileError,
+    inspect_image,
+    list_images,
+    read_image,
+)
+from components.data.image_ops import check_image_size
+from components.data.splits import check_fractions
+
+# Boxes may overhang their image by this much (rounding in annotation tools)
+# before they are refused; what overhangs less is clipped.
+PIXEL_SLACK = 1.0
+RELATIVE_SLACK = 1e-3
+
+
+def _records_to_splits(
+    records,
+    class_names,
+    name,
+    image_size,
+    max_objects,
+    seed,
+    validation_fraction,
+    test_fraction,
+):
+    import tensorflow as tf
+
+    size = check_image_size(image_size)
+    if size is None:
+        raise ValueError("Detection datasets need an `image_size` (images vary).")
+    check_positive_int("max_objects", max_objects)
+    check_fractions(validation_fraction, test_fraction)
+    if len(records) < 3:
+        raise ValueError(
+            f"dataset {name}: {len(records)} annotated images are too few for "
+            "training, validation and test splits (at least 3)."
+        )
+    order = np.random.default_rng(seed).permutation(len(records))
+    n_test = max(1, int(round(test_fraction * len(records))))
+    n_val = max(1, int(round(validation_fraction * len(records))))
+    if n_test + n_val >= len(records):
+        raise ValueError(
+            f"dataset {name}: {len(records)} images leave no training split for "
+            f"validation_fraction={validation_fraction}, test_fraction={test_fraction}."
+        )
+    parts = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    height, width = size
+    datasets, sizes = {}, {}
+    for key, index in parts.items():
+        images = np.zeros((len(index), height, width, 3), "float32")
+        boxes = np.full((len(index), max_objects, 4), -1.0, "float32")
+        labels = np.full((len(index), max_objects), -1, "int32")
+        for row, i in enumerate(sorted(index)):
+            file, (w, h), box, label = records[i]
+            pixels = read_image(file, 3).astype("float32") / 255.0
+            images[row] = tf.image.resize(pixels, size, antialias=True).numpy()
+            count = min(len(label), max_objects)
+            scale = np.array([width / w, height / h, width / w, height / h])
+            boxes[row, :count] = np.asarray(box[:count]).reshape(-1, 4) * scale
+            labels[row, :count] = label[:count]
+        datasets[key] = tf.data.Dataset.from_tensor_slices(
+            {
+                "images": np.clip(images, 0.0, 1.0),
+                "bounding_boxes": {"boxes": boxes, "labels": labels},
+            }
+        )
+        sizes[key] = len(index)
+    return DetectionSplits(
+        name=name,
+        num_classes=len(class_names),
+        image_shape=(height, width, 3),
+        max_objects=max_objects,
+        sizes=sizes,
+        class_names=tuple(class_names),
+        **datasets,
+    )
+
+
+def _check_size(file, width, height, name):
+    found = inspect_image(file)[:2]
+    if found != (width, height):
+        raise ImageFileError(
+            f"dataset {name}: image {file!r} is {found[0]}x{found[1]} but its "
+            f"annotations give {width}x{height}."
+        )
+
+
+def load_coco_detection(
+    annotations,
+    images_dir=None,
+    image_size=112,
+    max_objects=20,
+    seed=0,
+    validation_fraction=0.1,
+    test_fraction=0.2,
+):
+    """Loads a COCO-format detection dataset (read with pycocotools).
+
+    Category ids may be any integers: they become labels 0..C-1 in the order
+    of their ids, named by the categories' names. Crowd annotations
+    (`iscrowd: 1`) are skipped, as COCO's own training code does; images
+    without annotations stay in as background.
+
+    Args:
+        annotations: String. COCO JSON (`images`, `annotations`, `categories`).
+        images_dir: String or `None` (the JSON's folder). Where `file_name`s are.
+        image_size: Integer or `(height, width)`. Images are resized to it
+            (aspect not kept; boxes follow).
+        max_objects: Positive integer. Boxes kept (the first ones) per image.
+        seed: Integer. Seed of the split by image.
+        validation_fraction: Float in (0, 1).
+        test_fraction: Float in (0, 1).
+
+    Returns:
+        A `DetectionSplits` named `"coco:ANNOTATIONS"`.
+    """
+    from pycocotools.coco import COCO
+
+    name = f"coco:{annotations}"
+    if not os.path.isfile(annotations):
+        raise ValueError(f"dataset {name}: no such file.")
+    try:
+        with open(annotations) as f:
+            content = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"dataset {name}: not a readable JSON file: {error}") from None
+    missing = [k for k in ("images", "annotations", "categories") if k not in content]
+    if not isinstance(content, dict) or missing:
+        raise ValueError(f"dataset {name}: not COCO's format, missing {missing}.")
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints
+        coco = COCO(annotations)
+    categories = sorted(coco.getCatIds())
+    if not categories:
+        raise ValueError(f"dataset {name}: `categories` is empty.")
+    label_of = {cat: i for i, cat in enumerate(categories)}
+    class_names = [coco.cats[c]["name"] for c in categories]
+    images_dir = os.path.dirname(annotations) if images_dir is None else images_dir
+    records = []
+    for image_id in sorted(coco.getImgIds()):
+        info = coco.imgs[image_id]
+        file = os.path.join(images_dir, info["file_name"])
+        width, height = int(info["width"]), int(info["height"])
+        _check_size(file, width, height, name)
+        boxes, labels = [], []
+        for ann in coco.imgToAnns.get(image_id, []):
+            if ann.get("iscrowd", 0):
+                continue
+            where = f"annotation {ann.get('id')} of {info['file_name']!r}"
+            if ann.get("category_id") not in label_of:
+                raise ValueError(
+                    f"dataset {name}: {where} has category_id "
+                    f"{ann.get('category_id')}, not one of the categories "
+                    f"{categories}."
+                )
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            if w <= 0 or h <= 0:
+                raise ValueError(
+                    f"dataset {name}: {where} has an empty bbox {ann['bbox']}."
+                )
+            if (
+                x < -PIXEL_SLACK
+                or y < -PIXEL_SLACK
+                or x + w > width + PIXEL_SLACK
+                or y + h > height + PIXEL_SLACK
+            ):
+                raise ValueError(
+                    f"dataset {name}: {where} has bbox [x, y, w, h] = {ann['bbox']} "
+                    f"outside its {width}x{height} image."
+                )
+            boxes.append([max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)])
+            labels.append(label_of[ann["category_id"]])
+        records.append((file, (width, height), boxes, labels))
+    return _records_to_splits(
+        records,
+        class_names,
+        name,
+        image_size,
+        max_objects,
+        seed,
+        validation_fraction,
+        test_fraction,
+    )
+
+
+def read_class_names(path):
+    """The class names of a YOLO folder: `classes.txt` (one per line) or the
+    `names` of `data.yaml` (a list, or a dict from index to name)."""
+    text_file = os.path.join(path, "classes.txt")
+    yaml_file = os.path.join(path, "data.yaml")
+    if os.path.isfile(text_file):
+        with open(text_file) as f:
+            names = [line.strip() for line in f if line.strip()]
+    elif os.path.isfile(yaml_file):
+        import yaml
+
+        with open(yaml_file) as f:
+            names = (yaml.safe_load(f) or {}).get("names", [])
+        if isinstance(names, dict):
+            names = [names[k] for k in sorted(names)]
+    else:
+        raise ValueError(
+            f"dataset yolo:{path}: expected the class names in {text_file!r} (one "
+            f"per line) or in {yaml_file!r} (`names:`); found neither."
+        )
+    if not names:
+        raise ValueError(f"dataset yolo:{path}: the class-name file lists no classes.")
+    return [str(n) for n in names]
+
+
+def _read_yolo_labels(label_file, width, height, num_classes, name):
+    boxes, labels = [], []
+    if not os.path.isfile(label_file):
+        return boxes, labels  # an image without objects
+    with open(label_file) as f:
+        lines = f.read().splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"dataset {name}: {label_file}:{number}"
+        fields = line.split()
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            values = []
+        if len(values) != 5:
+            raise ValueError(
+                f"{where}: expected 'class cx cy w h' (5 numbers); read {line!r}."
+            )
+        label, cx, cy, w, h = values
+        if label != int(label) or not 0 <= label < num_classes:
+            raise ValueError(
+                f"{where}: class {fields[0]} is out of range; expected an integer "
+                f"in [0, {num_classes}) ({num_classes} class names)."
+            )
+        if w <= 0 or h <= 0:
+            raise ValueError(f"{where}: the box has no area (w={w:g}, h={h:g}).")
+        x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        if min(x0, y0) < -RELATIVE_SLACK or max(x1, y1) > 1 + RELATIVE_SLACK:
+            raise ValueError(
+                f"{where}: the box (cx={cx:g}, cy={cy:g}, w={w:g}, h={h:g}) lies "
+                "outside its image: coordinates are relative, in [0, 1]."
+            )
+        x0, y0, x1, y1 = np.clip([x0, y0, x1, y1], 0.0, 1.0)
+        boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
+        labels.append(int(label))
+    return boxes, labels
+
+
+def load_yolo_detection(
+    path,
+    image_size=112,
+    max_objects=20,
+    seed=0,
+    validation_fraction=0.1,
+    test_fraction=0.2,
+):
+    """Loads a YOLO-layout detection dataset.
+
+    The layout: `PATH/images/NAME.jpg` (any sub-folders) with
+    `PATH/labels/NAME.txt` beside it in the same sub-folders, one line
+    `class cx cy w h` per object (class an index, the box relative to the
+    image), and the class names in `PATH/classes.txt` or `PATH/data.yaml`.
+    An image without a label file has no objects.
+
+    Args:
+        path: String. The dataset folder.
+        image_size: Integer or `(height, width)`. Images are resized to it.
+        max_objects: Positive integer. Boxes kept (the first ones) per image.
+        seed: Integer. Seed of the split by image.
+        validation_fraction: Float in (0, 1).
+        test_fraction: Float in (0, 1).
+
+    Returns:
+        A `DetectionSplits` named `"yolo:PATH"`.
+    """
+    name = f"yolo:{path}"
+    images_dir = os.path.join(path, "images")
+    if not os.path.isdir(images_dir):
+        raise ValueError(f"dataset {name}: expected a folder {images_dir!r}.")
+    class_names = read_class_names(path)
+    files = list_images(images_dir)
+    if not files:
+        raise ImageFileError(f"dataset {name}: {images_dir!r} holds no images.")
+    records = []
+    for file in files:
+        width, height, _ = inspect_image(file)
+        relative = os.path.splitext(os.path.relpath(file, images_dir))[0]
+        label_file = os.path.join(path, "labels", relative + ".txt")
+        boxes, labels = _read_yolo_labels(
+            label_file, width, height, len(class_names), name
+        )
+        records.append((file, (width, height), boxes, labels))
+    return _records_to_splits(
+        records,
+        class_names,
+        name,
+        image_size,
+        max_objects,
+        seed,
+        validation_fraction,
+        test_fraction,
+    )
+
+
+def load_detection_files(spec, **kwargs):
+    """`coco:ANNOTATIONS.json[:IMAGES_DIR]` or `yolo:PATH` to `DetectionSplits`."""
+    if spec.startswith("yolo:"):
+        return load_yolo_detection(spec[5:], **kwargs)
+    annotations, images_dir = spec[5:], None
+    if ".json:" in annotations:
+        annotations, images_dir = annotations.split(".json:", 1)
+        annotations += ".json"
+    return load_coco_detection(annotations, images_dir, **kwargs)
