@@ -58,8 +58,9 @@ def build_parser():
     parser.add_argument(
         "--top-k",
         type=int,
-        default=5,
-        help="Classes listed per image; for detectors, most boxes per image (5).",
+        default=None,
+        help="Classes listed per image (default 5); for detectors, most boxes per "
+        "image (default 100).",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="Images per batch.")
     parser.add_argument(
@@ -82,8 +83,8 @@ def check_args(args):
             f"Invalid value for --score-threshold: expected a float in [0, 1]; "
             f"received {args.score_threshold}."
         )
-    for name in ("top_k", "batch_size"):
-        if getattr(args, name) < 1:
+    for name in ("top_k", "batch_size", "regions"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(
                 f"Invalid value for --{name.replace('_', '-')}: expected a positive "
                 f"integer; received {getattr(args, name)}."
@@ -316,6 +317,8 @@ def main(argv=None):
             if isinstance(source, str):
                 inspect_image(source)
     regions = args.regions or config.get("regions", 300)
+    if args.top_k is None:
+        args.top_k = 5 if info["kind"] == "classifier" else 100
     results = predict(model, info, items, args, regions)
     if info["kind"] == "classifier":
         output = classifier_rows(items, results, info["class_names"], args.top_k)

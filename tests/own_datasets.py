@@ -11,6 +11,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from components import detection
+
 COLOURS = {"blue": (40, 60, 230), "green": (40, 200, 60), "red": (230, 40, 40)}
 SHAPES = ("red", "blue")  # detection classes, in label order
 
@@ -129,6 +131,57 @@ def write_detection_set(root, count=150, size=(48, 64), seed=0, category_base=7)
     with open(os.path.join(root, "classes.txt"), "w") as f:
         f.write("\n".join(SHAPES) + "\n")
     return truth
+
+
+def write_new_box_images(folder, count, size, seed=11):
+    """Unseen detection images at `size`; returns `{file: (xywh, label)}`."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder)
+    truth = {}
+    for i in range(count):
+        pixels, box, label = draw_boxes_image(rng, size)
+        path = os.path.join(folder, f"new{i}.png")
+        Image.fromarray(pixels).save(path)
+        truth[str(path)] = (box, label)
+    return truth
+
+
+def score_detections(output, truth, size):
+    """COCO's results format, with images and categories, scored against the
+    boxes the images were drawn with: returns the share of images whose best
+    box has the right class at IoU >= 0.5, and pycocotools' mAP@0.5."""
+    height, width = size
+    assert output["categories"] == [
+        {"id": i + 1, "name": name} for i, name in enumerate(SHAPES)
+    ]
+    assert [(i["width"], i["height"]) for i in output["images"]] == [
+        (width, height)
+    ] * len(truth)
+    hits = 0
+    for image in output["images"]:
+        box, label = truth[image["file_name"]]
+        rows = [r for r in output["detections"] if r["image_id"] == image["id"]]
+        if rows:
+            best = max(rows, key=lambda r: r["score"])
+            hits += best["category_id"] == label + 1 and iou(best["bbox"], box) >= 0.5
+    # pycocotools reads the file as results against ground truth on the same ids.
+    ground_truth = {
+        "images": output["images"],
+        "categories": output["categories"],
+        "annotations": [
+            {
+                "id": image["id"],
+                "image_id": image["id"],
+                "category_id": truth[image["file_name"]][1] + 1,
+                "bbox": truth[image["file_name"]][0],
+                "area": float(np.prod(truth[image["file_name"]][0][2:])),
+                "iscrowd": 0,
+            }
+            for image in output["images"]
+        ],
+    }
+    scores = detection.coco_evaluate(ground_truth, output["detections"])
+    return hits / len(truth), scores["map50"]
 
 
 def iou(a, b):

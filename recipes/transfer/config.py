@@ -28,8 +28,13 @@ class Config(training.TrainingConfig):
     )
     weights: str = _flag("imagenet", "keras:NAME weights: 'imagenet' or 'none'.")
     model: str = _flag("vgg", "Builder of the offline source model.")
-    similar: str = _flag("digits-upper", "Similar target: 'digits-upper' or tfds:NAME.")
-    different: str = _flag("textures", "Different target: 'textures' or tfds:NAME.")
+    similar: str = _flag(
+        "digits-upper",
+        "Similar target: 'digits-upper', dir:PATH, npz:PATH or tfds:NAME.",
+    )
+    different: str = _flag(
+        "textures", "Different target: 'textures', dir:PATH, npz:PATH or tfds:NAME."
+    )
     small_per_class: int = _flag(10, "Training examples per class of a small target.")
     large_per_class: int = _flag(100, "Training examples per class of a large one.")
     small_below: int = _flag(50, "Fewer examples per class than this is 'small'.")

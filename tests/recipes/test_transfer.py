@@ -108,6 +108,19 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_target_can_be_your_own_class_folders(tmp_path):
+    from tests.own_datasets import write_class_folders
+
+    write_class_folders(tmp_path, per_class=20)
+    config, _ = harness.parse_config(Config, ["--quick"], "", "", QUICK)
+    target = targets.load_target(config, f"dir:{tmp_path}")
+    # Resized to the recipe's images and made grey for the digits source.
+    assert target.num_classes == 3
+    assert target.train[0].shape[1:] == (config.image_size, config.image_size, 1)
+    assert len(target.train[0]) + len(target.test[0]) == 20 * 3 - 6  # 10% validation
+    assert np.bincount(target.test[1]).tolist() == [4, 4, 4]
+
+
 def test_a_target_with_one_class_is_refused():
     images = np.zeros((6, 8, 8, 1), "float32")
     one_class = targets.Target(
