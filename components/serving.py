@@ -91,7 +91,7 @@ class ScaleBoxes(keras.layers.Layer):
     >>> import numpy as np
     >>> boxes = np.array([[[10, 20, 30, 40]]], "float32")
     >>> images = np.zeros((1, 200, 100, 3), "uint8")
-    >>> ScaleBoxes((100, 100))([boxes, images]).numpy().tolist()
+    >>> np.asarray(ScaleBoxes((100, 100))([boxes, images])).tolist()
     [[[10.0, 40.0, 30.0, 80.0]]]
     """
 
