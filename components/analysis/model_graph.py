@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 
 def functional_of(model):
@@ -20,6 +21,15 @@ def functional_of(model):
             f"{type(model).__name__}, whose layer graph cannot be read."
         )
     return model
+
+
+def leaf_layers(model):
+    """Every layer of `model` that is not itself a model, nested models entered."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
 
 
 def walk(model):
@@ -58,3 +68,63 @@ def is_global(layer):
         keras.layers.Flatten,
     )
     return isinstance(layer, global_pools)
+
+
+def layer_probe(model, select, training=False):
+    """A function from inputs to the inputs and outputs of chosen layers.
+
+    Args:
+        model: A functional or Sequential `keras.Model`; nested models are
+            entered (their layers are named `<model>/<layer>`).
+        select: Callable `layer -> bool`: the layers to read.
+        training: Boolean. The mode of the forward pass (batch norm on batch
+            statistics and dropout active when `True`).
+
+    Returns:
+        A function `x -> [(name, layer, input, output)]`, in graph order, the
+        arrays as NumPy.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((3,)),
+    ...     keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1, name="out")])
+    >>> [(n, i.shape, o.shape) for n, _, i, o in layer_probe(
+    ...     model, lambda layer: True)(np.ones((2, 3)))]
+    [('hidden', (2, 3), (2, 4)), ('out', (2, 4), (2, 1))]
+    """
+    graph_inputs = functional_of(model).inputs
+    inputs = graph_inputs[0] if len(graph_inputs) == 1 else graph_inputs
+    parts = []  # ("own", name, layer, in, out) or ("nested", prefix model, sub)
+    for node, _ in walk(model):
+        layer = node.operation
+        if isinstance(layer, keras.Model):
+            prefix = keras.Model(inputs, node.input_tensors[0])
+            parts.append(
+                ("nested", prefix, layer, layer_probe(layer, select, training))
+            )
+        elif select(layer) and node.output_tensors and node.input_tensors:
+            parts.append(("own", layer, node.input_tensors[0], node.output_tensors[0]))
+    own = [p for p in parts if p[0] == "own"]
+    flat = [t for p in own for t in p[2:]]
+    own_model = keras.Model(inputs, flat) if own else None
+
+    def probe(x):
+        values = {}
+        if own_model is not None:
+            arrays = own_model(x, training=training)
+            arrays = arrays if isinstance(arrays, (list, tuple)) else [arrays]
+            arrays = [np.asarray(keras.ops.convert_to_numpy(a)) for a in arrays]
+            for index, part in enumerate(own):
+                values[id(part)] = arrays[2 * index : 2 * index + 2]
+        found = []
+        for part in parts:
+            if part[0] == "own":
+                found.append((part[1].name, part[1], *values[id(part)]))
+            else:
+                _, prefix, sub, sub_probe = part
+                for name, layer, a, b in sub_probe(prefix(x, training=training)):
+                    found.append((f"{sub.name}/{name}", layer, a, b))
+        return found
+
+    return probe

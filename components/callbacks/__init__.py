@@ -16,6 +16,7 @@ from components.callbacks.atomic_backup import (
     read_state,
 )
 from components.callbacks.divergence import DivergenceStop
+from components.callbacks.histograms import HistogramLogger
 from components.callbacks.max_norm import MaxNormConstraint
 from components.callbacks.momentum import MomentumScheduler, VariableMomentum
 from components.callbacks.update_ratio import UpdateRatioMonitor
@@ -26,6 +27,7 @@ __all__ = [
     "AtomicBackup",
     "BackupError",
     "DivergenceStop",
+    "HistogramLogger",
     "LearningRateAnnealing",
     "MaxNormConstraint",
     "MomentumScheduler",

@@ -5,61 +5,16 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from components.analysis.model_graph import functional_of, walk
-
-
-def activation_kind(layer):
-    """`"relu"`, `"sigmoid"`, `"tanh"` or `None` for what a layer outputs."""
-    if isinstance(layer, keras.layers.ReLU):
-        return "relu"
-    fn = getattr(layer, "activation", None)
-    name = getattr(fn, "__name__", None)
-    return name if name in ("relu", "sigmoid", "tanh") else None
+from components.analysis.activations import activation_kind, activation_statistics
+from components.analysis.model_graph import layer_probe
 
 
 def _build_probe(model):
-    """A function from inputs to `{layer path: activations}`, nested models entered."""
-    graph_inputs = functional_of(model).inputs
-    inputs = graph_inputs[0] if len(graph_inputs) == 1 else graph_inputs
-    own, nested = [], []
-    for node, _ in walk(model):
-        layer = node.operation
-        if isinstance(layer, keras.Model):
-            nested.append((keras.Model(inputs, node.input_tensors[0]), layer))
-        elif activation_kind(layer) and node.output_tensors:
-            own.append((layer.name, activation_kind(layer), node.output_tensors[0]))
-    own_model = keras.Model(inputs, [t for *_, t in own]) if own else None
-    inner = [(prefix, sub, _build_probe(sub)) for prefix, sub in nested]
-
-    def probe(x):
-        found = {}
-        if own_model is not None:
-            values = own_model(x, training=False)
-            values = values if isinstance(values, (list, tuple)) else [values]
-            for (name, kind, _), value in zip(own, values):
-                found[name] = (kind, np.asarray(keras.ops.convert_to_numpy(value)))
-        for prefix, sub, sub_probe in inner:
-            for name, found_value in sub_probe(prefix(x, training=False)).items():
-                found[f"{sub.name}/{name}"] = found_value
-        return found
-
-    return probe
-
-
-def activation_statistics(kind, values):
-    """Dead fraction (ReLU) or saturated fraction (sigmoid, tanh) of activations.
-
-    A ReLU unit (a channel, the last axis) is dead when it outputs 0 for every
-    probe example at every position. A sigmoid output is saturated outside
-    [0.01, 0.99], a tanh output when its magnitude exceeds 0.99: there the
-    local gradient is under about 1% of its peak and "kills" the signal.
-    """
-    if kind == "relu":
-        per_unit = values.reshape(-1, values.shape[-1]).max(axis=0)
-        return float(np.mean(per_unit <= 0))
-    if kind == "sigmoid":
-        return float(np.mean((values < 0.01) | (values > 0.99)))
-    return float(np.mean(np.abs(values) > 0.99))
+    """A function from inputs to `{layer path: (kind, activations)}`."""
+    probe = layer_probe(model, lambda layer: activation_kind(layer) is not None)
+    return lambda x: {
+        name: (activation_kind(layer), out) for name, layer, _, out in probe(x)
+    }
 
 
 class ActivationMonitor(keras.callbacks.Callback):

@@ -5,14 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from components.analysis.model_graph import leaf_layers
 
-def leaf_layers(model):
-    """Every layer of `model` that is not itself a model, nested models entered."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from leaf_layers(layer)
-        else:
-            yield layer
+__all__ = ["layer_weights", "leaf_layers", "sync_weights"]
 
 
 def sync_weights(model):

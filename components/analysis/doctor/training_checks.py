@@ -1,0 +1,218 @@
+"""Checks that train copies of the model for a few steps."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from components.analysis.doctor.diagnosis import Finding
+from components.analysis.lr_finder import find_learning_rate
+
+OVERFIT_EXAMPLES = 32
+OVERFIT_STEPS = 200
+
+
+def overfit_subset(context):
+    """The notes' first sanity check: "overfit a small subset of data". A copy
+    with dropout and weight penalties off, trained by Adam (1e-3) on a few
+    dozen examples, must reach ~100% training accuracy."""
+    count = min(OVERFIT_EXAMPLES, len(context.x))
+    x, y = context.x[:count], context.y[:count]
+    model = context.clone(regularize=False, optimizer=keras.optimizers.Adam(1e-3))
+    first = context.loss_value(model, x, y)
+    reached, steps = 0.0, 0
+    for done in range(10, OVERFIT_STEPS + 1, 10):
+        for _ in range(10):
+            model.train_on_batch(x, y)
+        steps = done
+        if context.classification:
+            reached = context.accuracy(model, x, y)
+            if reached == 1.0:
+                break
+    last = context.loss_value(model, x, y)
+    if context.classification:
+        value = {"train accuracy": reached, "steps": steps}
+        status = "pass" if reached >= 0.99 else "warn" if reached >= 0.9 else "fail"
+        expected = f"100% on {count} examples within {OVERFIT_STEPS} steps"
+    else:
+        ratio = last / first if first > 0 else 0.0
+        value = {"final / first loss": ratio, "steps": steps}
+        status = "pass" if ratio < 0.05 else "warn" if ratio < 0.3 else "fail"
+        expected = f"loss below 5% of its start on {count} examples"
+    advice = (
+        ""
+        if status == "pass"
+        else (
+            f"Without regularization the model cannot fit {count} examples: a bug in "
+            "the model, the loss or the labels (or far too little capacity). Fix this "
+            "before any long run."
+        )
+    )
+    return Finding(
+        "overfit_subset",
+        status,
+        value,
+        expected,
+        advice,
+        {"first_loss": first, "final_loss": last},
+    )
+
+
+def input_independent(context):
+    """Karpathy's input-independent baseline: the model trained on the real
+    inputs must beat itself trained on zeroed inputs, on held-out examples."""
+    held = max(16, min(64, len(context.x) // 4))
+    if len(context.x) < 2 * held:
+        return Finding("input_independent", "skip", advice="Too few examples.")
+    x_test, y_test = context.x[:held], context.y[:held]
+    x_train, y_train = context.x[held:], context.y[held:]
+    losses = {}
+    for name, inputs, tested in (
+        ("real", x_train, x_test),
+        ("zeroed", np.zeros_like(x_train), np.zeros_like(x_test)),
+    ):
+        model = context.clone(
+            regularize=False, optimizer=keras.optimizers.Adam(1e-3), copy_weights=True
+        )
+        model.fit(inputs, y_train, batch_size=32, epochs=3, verbose=0, shuffle=True)
+        losses[name] = context.loss_value(model, tested, y_test)
+    margin = losses["zeroed"] - losses["real"]
+    relative = margin / max(abs(losses["zeroed"]), 1e-12)
+    status = "pass" if relative > 0.1 else "warn" if relative > 0.02 else "fail"
+    advice = (
+        ""
+        if status == "pass"
+        else (
+            "The model does about as well without its inputs: it is not using them "
+            "(labels unrelated to the inputs, inputs lost in the pipeline, or a model "
+            "that ignores them)."
+        )
+    )
+    return Finding(
+        "input_independent",
+        status,
+        {"held-out loss": losses["real"], "with zeroed inputs": losses["zeroed"]},
+        "held-out loss at least 10% below the zeroed-input model's",
+        advice,
+        {"relative_margin": relative},
+    )
+
+
+def configured_rate(optimizer):
+    """The optimizer's learning rate (a schedule's first value)."""
+    rate = optimizer._learning_rate
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return float(keras.ops.convert_to_numpy(rate(0)))
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def learning_rate(context):
+    """The notes: find the learning rate. A range test on a copy (exponential
+    sweep, smoothed loss, stop at divergence): suggested rate against the
+    configured one."""
+    optimizer = context.optimizer()
+    configured = configured_rate(optimizer)
+    config = keras.optimizers.serialize(optimizer)
+    config["config"]["learning_rate"] = 1e-7
+    model = context.clone(optimizer=keras.optimizers.deserialize(config))
+    # The sweep reaches past the configured rate, so a rate that diverges shows.
+    sweep = find_learning_rate(
+        model,
+        (context.x, context.y),
+        batch_size=min(64, len(context.x)),
+        steps=100,
+        stop=max(10.0, 10.0 * configured),
+    )
+    context.pictures["lr_finder.png"] = sweep
+    suggested = sweep.suggestion
+    if suggested is None:
+        return Finding(
+            "learning_rate",
+            "fail",
+            None,
+            "a finite loss somewhere in the sweep",
+            "The loss was never finite during the sweep: check the loss and data.",
+        )
+    ratio = configured / suggested
+    too_high = sweep.diverged_at is not None and configured >= sweep.diverged_at
+    # Or a few real steps at the configured rate end above where they began.
+    losses = context.short_run()["losses"]
+    backwards = (
+        not np.all(np.isfinite(losses))
+        or max(losses) > 10 * losses[0]  # an explosion on the way
+        or np.mean(losses[-3:]) > losses[0]
+    )
+    too_high = too_high or backwards
+    if too_high or ratio > 100:
+        status = "fail"
+    elif ratio > 10 or ratio < 0.01:
+        status = "warn"
+    else:
+        status = "pass"
+    advice = ""
+    if status != "pass":
+        side = "above" if ratio > 1 else "below"
+        advice = (
+            f"The configured rate {configured:.3g} is {max(ratio, 1 / ratio):.3g}x "
+            f"{side} the suggested {suggested:.3g}"
+            + (
+                " (ten steps at that rate end with a higher loss than they began)"
+                if backwards
+                else " (the sweep's loss diverged below it)"
+                if too_high
+                else ""
+            )
+            + ": set the learning rate near the suggestion."
+        )
+    return Finding(
+        "learning_rate",
+        status,
+        {
+            "configured": configured,
+            "suggested": suggested,
+            "diverged at": sweep.diverged_at,
+        },
+        "configured rate within [0.01x, 10x] of the suggestion; the loss falls "
+        "over ten steps at it",
+        advice,
+        {
+            "rates": sweep.rates,
+            "smoothed": sweep.smoothed,
+            "burn_in": sweep.burn_in,
+            "short_run_losses": losses,
+        },
+    )
+
+
+def update_ratio(context):
+    """The notes: the update / weight ratio "should be somewhere around 1e-3".
+    The median over a few steps at the configured rate, per layer."""
+    run = context.short_run()
+    per_layer = {name: float(np.median(r)) for name, r in run["ratios"].items() if r}
+    if not per_layer:
+        return Finding("update_ratio", "skip", advice="No weighted layers.")
+    median = float(np.median(list(per_layer.values())))
+    if not math.isfinite(median) or median > 1e-1:
+        status = "fail"
+    elif not 1e-4 <= median <= 1e-2:
+        status = "warn"
+    else:
+        status = "pass"
+    advice = ""
+    if status != "pass":
+        direction = "lower" if (not math.isfinite(median) or median > 1e-2) else "raise"
+        advice = (
+            f"Updates are {median:.2g} of the weights per step: {direction} the "
+            "learning rate (the notes: ~1e-3; much higher and training is unstable, "
+            "much lower and it crawls)."
+        )
+    return Finding(
+        "update_ratio",
+        status,
+        round(median, 6),
+        "median over layers within [1e-4, 1e-2] (the notes: ~1e-3)",
+        advice,
+        {"per_layer": per_layer, "losses": run["losses"]},
+    )
