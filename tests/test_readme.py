@@ -88,3 +88,25 @@ def test_own_data_and_predict_commands_run_as_written(tmp_path, monkeypatch):
     truth_box, _ = boxes[str(pathlib.Path("new_boxes", "new0.png"))]
     x0, y0, x1, y1 = namespace["boxes"][0]  # the best-scoring box comes first
     assert iou([x0, y0, x1 - x0, y1 - y0], truth_box) >= 0.5
+
+
+def test_doctor_snippet_finds_what_the_readme_shows(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(snippet("<!-- snippet: doctor -->"), "README.md", "exec"), namespace)
+    text = README.read_text()
+    table = text[text.index("<!-- table: doctor -->") :].split("\n\n")[0]
+    shown = {
+        row.split("|")[1].strip(" `"): row.split("|")[2].strip().lower()
+        for row in table.splitlines()[3:]
+    }
+    found = {f.check: f.status for f in namespace["diagnosis"].findings}
+    assert shown == found
+    assert {p.name for p in (tmp_path / "doctor_report").iterdir()} == {
+        "diagnosis.json",
+        "report.md",
+        "activations.png",
+        "gradients.png",
+        "lr_finder.png",
+    }
+    assert "3 failed" in capsys.readouterr().out

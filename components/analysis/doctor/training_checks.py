@@ -188,13 +188,17 @@ def learning_rate(context):
 
 def update_ratio(context):
     """The notes: the update / weight ratio "should be somewhere around 1e-3".
-    The median over a few steps at the configured rate, per layer."""
+    Per layer, the update / weight norm of each of a few steps at the
+    configured rate: the median over layers and steps, and the largest step
+    (a step that moves the weights by a tenth of their size is unstable, even
+    when the steps after it, on dead units, barely move)."""
     run = context.short_run()
-    per_layer = {name: float(np.median(r)) for name, r in run["ratios"].items() if r}
-    if not per_layer:
+    ratios = {name: r for name, r in run["ratios"].items() if r}
+    if not ratios:
         return Finding("update_ratio", "skip", advice="No weighted layers.")
-    median = float(np.median(list(per_layer.values())))
-    if not math.isfinite(median) or median > 1e-1:
+    per_step = np.median(np.array(list(ratios.values())), axis=0)
+    median, largest = float(np.median(per_step)), float(np.max(per_step))
+    if not (math.isfinite(median) and math.isfinite(largest)) or largest > 1e-1:
         status = "fail"
     elif not 1e-4 <= median <= 1e-2:
         status = "warn"
@@ -202,17 +206,21 @@ def update_ratio(context):
         status = "pass"
     advice = ""
     if status != "pass":
-        direction = "lower" if (not math.isfinite(median) or median > 1e-2) else "raise"
+        lower = status == "fail" or median > 1e-2
         advice = (
-            f"Updates are {median:.2g} of the weights per step: {direction} the "
-            "learning rate (the notes: ~1e-3; much higher and training is unstable, "
-            "much lower and it crawls)."
+            f"Updates are {median:.2g} of the weights per step (the largest step "
+            f"{largest:.2g}): {'lower' if lower else 'raise'} the learning rate (the "
+            "notes: ~1e-3; much higher and training is unstable, much lower and it "
+            "crawls)."
         )
     return Finding(
-        "update_ratio",
-        status,
-        round(median, 6),
-        "median over layers within [1e-4, 1e-2] (the notes: ~1e-3)",
+        "update_ratio", status, {"median": median, "largest step": largest},
+        "median over layers and steps within [1e-4, 1e-2] (the notes: ~1e-3), no "
+        "step above 0.1",
         advice,
-        {"per_layer": per_layer, "losses": run["losses"]},
+        {
+            "per_layer": {name: float(np.median(r)) for name, r in ratios.items()},
+            "per_step": per_step.tolist(),
+            "losses": run["losses"],
+        },
     )
