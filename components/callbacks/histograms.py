@@ -56,6 +56,11 @@ class HistogramLogger(keras.callbacks.Callback):
                 "Invalid value received for argument `probe`. Expected a batch "
                 f"(x, y) of arrays. Received: {type(probe).__name__}"
             )
+        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
+            raise ValueError(
+                "Invalid value received for argument `log_dir`. Expected a folder "
+                f"path. Received: log_dir={log_dir!r}"
+            )
         if not isinstance(every, int) or every < 1:
             raise ValueError(
                 f"Invalid value received for argument `every`. Expected a positive "

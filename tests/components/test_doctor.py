@@ -373,3 +373,26 @@ def test_histogram_logger_writes_activations_and_gradients(tmp_path):
         grads["hidden0/kernel"].max(), rel=1e-4, abs=1e-7
     )
     assert tensor[:, 2].sum() == pytest.approx(grads["hidden0/kernel"].size)
+
+
+def test_update_ratios_come_from_real_steps_and_match_a_hand_computation():
+    # Plain SGD: the first step moves each kernel by lr * gradient, so its
+    # update / weight ratio is lr * |g| / |W|, with g the loss gradient at
+    # init (Lightning #272 logged norms after they were zeroed: these are not).
+    from components.analysis import variable_gradients
+    from components.analysis.doctor.context import Context
+
+    x, y = separable(64)
+    model = mlp()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    context = Context(model, (x, y), loss, keras.optimizers.SGD(0.1), seed=0)
+    first = {name: ratios[0] for name, ratios in context.short_run()["ratios"].items()}
+    size = context.batch_size
+    expected = {
+        name: 0.1 * np.linalg.norm(g) / np.linalg.norm(w)
+        for name, _, w, g in variable_gradients(model, loss, x[:size], y[:size])
+        if w.ndim == 2
+    }
+    assert set(first) == set(expected) == {"hidden0", "hidden1", "scores"}
+    for name, ratio in first.items():
+        assert ratio > 0 and ratio == pytest.approx(expected[name], rel=1e-3)

@@ -55,6 +55,10 @@ LAYERS = {
 CALLBACKS = {
     "ActivationMonitor": (callbacks.ActivationMonitor, {"probe": np.ones((2, 3))}),
     "AtomicBackup": (callbacks.AtomicBackup, {"backup_dir": "b", "keep": 2}),
+    "HistogramLogger": (
+        callbacks.HistogramLogger,
+        {"log_dir": "logs", "probe": (np.ones((2, 3)), np.ones((2, 1))), "every": 1},
+    ),
     "LearningRateAnnealing": (
         callbacks.LearningRateAnnealing,
         {"kind": "step", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2},

@@ -214,7 +214,9 @@ def update_ratio(context):
             "crawls)."
         )
     return Finding(
-        "update_ratio", status, {"median": median, "largest step": largest},
+        "update_ratio",
+        status,
+        {"median": median, "largest step": largest},
         "median over layers and steps within [1e-4, 1e-2] (the notes: ~1e-3), no "
         "step above 0.1",
         advice,
