@@ -1,0 +1,3 @@
+from recipes.claims import main
+
+main()

@@ -1,0 +1,219 @@
+"""Claims about linear classifiers and their inputs (CS231n's first lessons)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from components import models
+from components.losses import MulticlassSVM
+from recipes.claims.claim import COMPARABLE, Claim, Comparison
+from recipes.claims.experiments import (
+    digits,
+    fit_and_score,
+    seconds_per_call,
+    standardize,
+)
+
+
+def _linear(loss, l1=0.0, l2=0.0):
+    activation = None if loss == "svm" else "softmax"
+    return models.build(
+        "linear", (8, 8, 1), 10, l1=l1, l2=l2, classifier_activation=activation
+    )
+
+
+def _epochs(quick):
+    return 3 if quick else 30
+
+
+def run_svm_vs_softmax(arm, seed, quick):
+    x, y, xt, yt = digits(8, seed)
+    x, xt = standardize(x, xt)
+    keras.utils.set_random_seed(seed)
+    loss = MulticlassSVM() if arm == "svm" else "sparse_categorical_crossentropy"
+    return fit_and_score(
+        _linear(arm),
+        x,
+        y,
+        xt,
+        yt,
+        epochs=_epochs(quick),
+        seed=seed,
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=loss,
+    )
+
+
+SVM_VS_SOFTMAX = Claim(
+    name="svm_vs_softmax",
+    words="The performance difference between the SVM and Softmax is usually very "
+    "small.",
+    experiment="The linear classifier on the 8x8 digits (standardized), trained 30 "
+    "epochs with SGD + momentum 0.9 at 0.01, multiclass hinge loss vs softmax "
+    "cross-entropy; test accuracy.",
+    paper="CS231n: 'usually comparable'.",
+    arms=("softmax", "svm"),
+    metric="test_accuracy",
+    higher_is_better=True,
+    comparisons=(Comparison("softmax", "svm", COMPARABLE),),
+    run=run_svm_vs_softmax,
+)
+
+
+def run_knn_vs_linear(arm, seed, quick):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y, xt, yt = digits(8, seed)
+    flat, flat_test = x.reshape(len(x), -1), xt.reshape(len(xt), -1)
+    if arm == "knn":
+        knn = KNeighborsClassifier(n_neighbors=3).fit(flat, y)
+        accuracy = float(np.mean(knn.predict(flat_test) == yt))
+        seconds = seconds_per_call(lambda: knn.predict(flat_test))
+    else:
+        scaled, scaled_test = standardize(flat, flat_test)
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+        fit_and_score(
+            model,
+            scaled,
+            y,
+            scaled_test,
+            yt,
+            epochs=_epochs(quick),
+            seed=seed,
+            optimizer=keras.optimizers.Adam(1e-2),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        weights, bias = (np.asarray(w) for w in model.layers[-1].get_weights())
+        # The trained classifier is one matrix product: the training data is gone.
+        accuracy = float(np.mean(np.argmax(scaled_test @ weights + bias, 1) == yt))
+        seconds = seconds_per_call(lambda: scaled_test @ weights + bias)
+    return {
+        "microseconds_per_image": 1e6 * seconds / len(xt),
+        "test_accuracy": accuracy,
+    }
+
+
+KNN_VS_LINEAR = Claim(
+    name="knn_vs_linear",
+    words="Once we learn the parameters we can discard the training data ... "
+    "classifying a test image involves a single matrix multiplication, which is "
+    "significantly faster than comparing a test image to all training images.",
+    experiment="kNN (k = 3, scikit-learn) against the linear classifier (one "
+    "matrix product in NumPy) on the 8x8 digits: prediction time per test image "
+    "(median of 5 timings) and test accuracy.",
+    paper="CS231n: kNN is 'expensive at test time', the linear classifier cheap.",
+    arms=("linear", "knn"),
+    metric="microseconds_per_image",
+    higher_is_better=False,
+    comparisons=(Comparison("linear", "knn"),),
+    run=run_knn_vs_linear,
+)
+
+
+def _diffuseness(weights):
+    """Per class, (sum |w|)^2 / (n sum w^2): 1 for equal weights, 1/n for one."""
+    w = np.abs(weights)
+    return float(np.mean(w.sum(0) ** 2 / (len(w) * (w**2).sum(0) + 1e-30)))
+
+
+def run_l1_vs_l2(arm, seed, quick):
+    x, y, xt, yt = digits(8, seed)
+    x, xt = standardize(x, xt)
+    strength = 1e-3
+    model = _linear("softmax", **{arm: strength})
+    result = fit_and_score(
+        model,
+        x,
+        y,
+        xt,
+        yt,
+        epochs=_epochs(quick),
+        seed=seed,
+        optimizer=keras.optimizers.Adam(1e-2),
+    )
+    weights = np.asarray(model.get_layer("predictions").kernel)
+    peak = np.abs(weights).max()
+    return {
+        "diffuseness": _diffuseness(weights),
+        "near_zero_fraction": float(np.mean(np.abs(weights) < 1e-2 * peak)),
+        **result,
+    }
+
+
+L1_VS_L2 = Claim(
+    name="l1_vs_l2",
+    words="The L2 penalty prefers smaller and more diffuse weight vectors ... L1 "
+    "regularization leads the weight vectors to become sparse.",
+    experiment="The linear softmax classifier on the standardized 8x8 digits with "
+    "an L1 or an L2 penalty of 1e-3, 30 epochs of Adam at 1e-2; diffuseness of each "
+    "class's weights ((sum |w|)^2 / (n sum w^2), 1 when all equal), the share of "
+    "weights below 1% of the largest, test accuracy.",
+    paper="CS231n, Linear Classify and Neural Networks 2.",
+    arms=("l2", "l1"),
+    metric="diffuseness",
+    higher_is_better=True,
+    comparisons=(Comparison("l2", "l1"),),
+    run=run_l1_vs_l2,
+)
+
+
+def _preprocess(arm, x, xt):
+    from components.layers import Whitening
+
+    flat, flat_test = x.reshape(len(x), -1), xt.reshape(len(xt), -1)
+    if arm == "none":
+        return flat, flat_test
+    if arm == "standardize":
+        return standardize(flat, flat_test)
+    if arm == "min_max":
+        low, high = flat.min(0), flat.max(0)
+        scale = np.where(high > low, high - low, 1.0)
+        return [2 * (v - low) / scale - 1 for v in (flat, flat_test)]
+    layer = Whitening(method=arm, epsilon=1e-2)
+    layer.adapt(flat)
+    return np.asarray(layer(flat)), np.asarray(layer(flat_test))
+
+
+def run_preprocessing(arm, seed, quick):
+    x, y, xt, yt = digits(8, seed)
+    train, test = _preprocess(arm, x * 16.0, xt * 16.0)  # raw ink counts 0-16
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((train.shape[1],)),
+            keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    return fit_and_score(
+        model,
+        train,
+        y,
+        test,
+        yt,
+        epochs=3 if quick else 20,
+        seed=seed,
+        optimizer=keras.optimizers.SGD(0.01),
+    )
+
+
+PREPROCESSING = Claim(
+    name="preprocessing",
+    words="Zero-center the data and normalize it ... PCA and whitening are not "
+    "used with convolutional networks, but centering and normalization are "
+    "important.",
+    experiment="A 64-unit ReLU MLP on the digits' raw ink counts (0-16), 20 epochs "
+    "of plain SGD at 0.01, the inputs as they are, standardized, min-max scaled to "
+    "[-1, 1], PCA-whitened and ZCA-whitened (epsilon 1e-2; statistics from the "
+    "training split); test accuracy.",
+    paper="CS231n, Neural Networks 2.",
+    arms=("none", "standardize", "min_max", "pca", "zca"),
+    metric="test_accuracy",
+    higher_is_better=True,
+    comparisons=(Comparison("standardize", "none"),),
+    run=run_preprocessing,
+)
+
+CLAIMS = (SVM_VS_SOFTMAX, KNN_VS_LINEAR, L1_VS_L2, PREPROCESSING)
