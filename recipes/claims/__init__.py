@@ -21,10 +21,13 @@ import argparse
 import datetime
 import os
 
-from recipes.claims import cnn_claims, linear_claims
+from recipes.claims import cnn_claims, linear_claims, training_claims
 from recipes.claims.runner import run_claims
 
-CLAIMS = {claim.name: claim for claim in (*linear_claims.CLAIMS, *cnn_claims.CLAIMS)}
+CLAIMS = {
+    claim.name: claim
+    for claim in (*linear_claims.CLAIMS, *cnn_claims.CLAIMS, *training_claims.CLAIMS)
+}
 
 
 def build_parser():

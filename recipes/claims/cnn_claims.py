@@ -11,15 +11,19 @@ from recipes.claims.experiments import digits, fit_and_score, seconds_per_call
 
 def _stack(x, arm, channels):
     """Three 3x3 convolutions or one 7x7: the same 7x7 receptive field."""
-    if arm == "three_3x3":
-        for _ in range(3):
-            x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False)(x)
-            x = keras.layers.BatchNormalization()(x)
-            x = keras.layers.ReLU()(x)
-        return x
-    x = keras.layers.Conv2D(channels, 7, padding="same", use_bias=False)(x)
-    x = keras.layers.BatchNormalization()(x)
-    return keras.layers.ReLU()(x)
+    # No batch norm: at a constant rate its moving statistics lagged the
+    # three-layer stack's (training loss 0.11, test accuracy at chance), a
+    # fault of the protocol rather than of the filters; VGG had none either.
+    size, count = (3, 3) if arm == "three_3x3" else (7, 1)
+    for _ in range(count):
+        x = keras.layers.Conv2D(
+            channels,
+            size,
+            padding="same",
+            activation="relu",
+            kernel_initializer="he_normal",
+        )(x)
+    return x
 
 
 def small_filter_net(arm, channels):
@@ -60,9 +64,9 @@ SMALL_FILTERS = Claim(
     "layer ... three 3x3 CONV layers have 27C^2 parameters against 49C^2, and more "
     "non-linearities.",
     experiment="On 16x16 digits, a 3x3 stem of C = 16 channels, then three 3x3 "
-    "convolutions or one 7x7 (each with batch norm and ReLU; the same 7x7 receptive "
+    "ReLU convolutions or one 7x7 (He init, no batch norm; the same 7x7 receptive "
     "field), global average pooling and softmax; 15 epochs of Adam at 3e-3; test "
-    "accuracy, and the stack's weights (27C^2 against 49C^2).",
+    "accuracy, and the stack's kernel weights (27C^2 against 49C^2).",
     paper="Simonyan and Zisserman 2015 (VGG): stacks of 3x3 beat a single 7x7 "
     "(7.8% against 8.4% top-5 error).",
     arms=("three_3x3", "one_7x7"),

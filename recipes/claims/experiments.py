@@ -22,6 +22,17 @@ def digits(image_size=8, seed=0):
     return np.concatenate([x, xv]), np.concatenate([y, yv]), xt, yt
 
 
+@functools.lru_cache(maxsize=8)
+def digits_with_validation(image_size=8, seed=0):
+    """`(x, y, x_validation, y_validation, x_test, y_test)` of the digits."""
+    splits = data.load("digits", image_size=image_size, seed=seed)
+    return (
+        *splits.as_numpy("train"),
+        *splits.as_numpy("validation"),
+        *splits.as_numpy("test"),
+    )
+
+
 def standardize(x_train, *others):
     """Zero mean, unit variance per feature, statistics from training only."""
     mean = x_train.mean(axis=0)

@@ -10,6 +10,7 @@ from components.losses import MulticlassSVM
 from recipes.claims.claim import COMPARABLE, Claim, Comparison
 from recipes.claims.experiments import (
     digits,
+    digits_with_validation,
     fit_and_score,
     seconds_per_call,
     standardize,
@@ -159,44 +160,64 @@ L1_VS_L2 = Claim(
 )
 
 
-def _preprocess(arm, x, xt):
+def _preprocess(arm, x, *others):
+    """`arm`'s preprocessing, its statistics from the training images `x`."""
     from components.layers import Whitening
 
-    flat, flat_test = x.reshape(len(x), -1), xt.reshape(len(xt), -1)
+    flat = x.reshape(len(x), -1)
+    rest = [v.reshape(len(v), -1) for v in others]
     if arm == "none":
-        return flat, flat_test
+        return [flat, *rest]
     if arm == "standardize":
-        return standardize(flat, flat_test)
+        return standardize(flat, *rest)
     if arm == "min_max":
         low, high = flat.min(0), flat.max(0)
         scale = np.where(high > low, high - low, 1.0)
-        return [2 * (v - low) / scale - 1 for v in (flat, flat_test)]
+        return [2 * (v - low) / scale - 1 for v in (flat, *rest)]
     layer = Whitening(method=arm, epsilon=1e-2)
     layer.adapt(flat)
-    return np.asarray(layer(flat)), np.asarray(layer(flat_test))
+    return [np.asarray(layer(v)) for v in (flat, *rest)]
+
+
+RATES = (0.001, 0.01, 0.1)
 
 
 def run_preprocessing(arm, seed, quick):
-    x, y, xt, yt = digits(8, seed)
-    train, test = _preprocess(arm, x * 16.0, xt * 16.0)  # raw ink counts 0-16
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((train.shape[1],)),
-            keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    return fit_and_score(
-        model,
-        train,
-        y,
-        test,
-        yt,
-        epochs=3 if quick else 20,
-        seed=seed,
-        optimizer=keras.optimizers.SGD(0.01),
-    )
+    """Each arm trains at the best of three rates on the validation split:
+    a fixed rate would favour whichever input scale makes its steps larger
+    (with plain SGD at 0.01 the raw 0-16 inputs won, 0.950 against 0.888)."""
+    x, y, xv, yv, xt, yt = digits_with_validation(8, seed)
+    train, validation, test = _preprocess(arm, x * 16.0, xv * 16.0, xt * 16.0)
+    best = None
+    for rate in RATES[1:2] if quick else RATES:
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential(
+            [
+                keras.Input((train.shape[1],)),
+                keras.layers.Dense(
+                    64, activation="relu", kernel_initializer="he_normal"
+                ),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        result = fit_and_score(
+            model,
+            train,
+            y,
+            validation,
+            yv,
+            epochs=3 if quick else 20,
+            seed=seed,
+            optimizer=keras.optimizers.SGD(rate),
+        )
+        if best is None or result["test_accuracy"] > best[0]:
+            scores = model.predict(test, verbose=0)
+            best = (
+                result["test_accuracy"],
+                rate,
+                float(np.mean(np.argmax(scores, -1) == yt)),
+            )
+    return {"test_accuracy": best[2], "validation_accuracy": best[0], "rate": best[1]}
 
 
 PREPROCESSING = Claim(
@@ -205,9 +226,10 @@ PREPROCESSING = Claim(
     "used with convolutional networks, but centering and normalization are "
     "important.",
     experiment="A 64-unit ReLU MLP on the digits' raw ink counts (0-16), 20 epochs "
-    "of plain SGD at 0.01, the inputs as they are, standardized, min-max scaled to "
-    "[-1, 1], PCA-whitened and ZCA-whitened (epsilon 1e-2; statistics from the "
-    "training split); test accuracy.",
+    "of plain SGD at the best of 0.001, 0.01 and 0.1 on the validation split, the "
+    "inputs as they are, standardized, min-max scaled to [-1, 1], PCA-whitened and "
+    "ZCA-whitened (epsilon 1e-2; statistics from the training split); test "
+    "accuracy.",
     paper="CS231n, Neural Networks 2.",
     arms=("none", "standardize", "min_max", "pca", "zca"),
     metric="test_accuracy",

@@ -19,6 +19,8 @@ from recipes import harness
 from recipes.claims.claim import judge, overall
 from recipes.claims.pictures import plot_claim
 
+NUMBERS = (int, float, np.integer, np.floating)
+
 
 def _load(path):
     if not os.path.isfile(path):
@@ -50,10 +52,17 @@ def run_claim(claim, seeds, quick, state, save, log=print):
             if key in results:
                 continue
             start = time.perf_counter()
-            figures = claim.run(arm, seed, quick)
-            figures = {k: float(v) for k, v in figures.items()}
+            measured = claim.run(arm, seed, quick)
+            figures = {
+                k: float(v) for k, v in measured.items() if isinstance(v, NUMBERS)
+            }
             figures["seconds"] = round(time.perf_counter() - start, 2)
             results[key] = figures
+            # What a claim measures beside numbers (per-layer profiles...),
+            # kept from the first seed of each arm.
+            others = {k: v for k, v in measured.items() if k not in figures}
+            if others and seed == seeds[0]:
+                entry.setdefault("details", {})[arm] = others
             state[claim.name] = entry
             save()
             log(
@@ -66,7 +75,9 @@ def run_claim(claim, seeds, quick, state, save, log=print):
     }
     figures = sorted({k for r in results.values() for k in r})
     judged = judge(claim, per_seed)
+    first = entry.get("details", {}).get(claim.arms[0], {})
     entry.update(
+        **first,
         words=claim.words,
         experiment=claim.experiment,
         paper=claim.paper,

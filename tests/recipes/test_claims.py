@@ -86,10 +86,17 @@ def test_every_claim_in_its_quick_form(tmp_path, capsys):
     figures = {n: e["figures"] for n, e in saved["claims"].items()}
     # Max pooling and ReLU commute: the two orders give the same outputs.
     assert figures["relu_after_pool"]["relu_then_pool"]["max_difference"] == 0.0
-    # Same receptive field, 27 C^2 against 49 C^2 weights (C = 8 when quick).
+    # Same receptive field, 27 C^2 against 49 C^2 kernel weights (C = 8 when
+    # quick).
     assert figures["small_filters"]["three_3x3"]["stack_weights"] == 27 * 64
     assert figures["small_filters"]["one_7x7"]["stack_weights"] == 49 * 64
     assert figures["knn_vs_linear"]["knn"]["test_accuracy"] > 0.9
+    # CS231n's figure: at 0.01 N(0, 1) the tanh activations shrink layer by
+    # layer to nothing; Xavier keeps them.
+    stds = saved["claims"]["init"]["per_layer_std"]
+    assert len(stds["tanh"]["small"]) == 10
+    assert stds["tanh"]["small"][-1] < 1e-3 * stds["tanh"]["small"][0]
+    assert stds["tanh"]["xavier"][-1] > 0.1 * stds["tanh"]["xavier"][0]
     # Repeated, nothing is rerun.
     capsys.readouterr()
     claims.main(["--quick", "--run-dir", str(tmp_path)])
