@@ -18,6 +18,7 @@ import numpy as np
 from recipes import harness
 from recipes.claims.claim import judge, overall
 from recipes.claims.pictures import plot_claim
+from recipes.claims.report import markdown
 
 NUMBERS = (int, float, np.integer, np.floating)
 
@@ -125,4 +126,6 @@ def run_claims(claims, seeds, quick, run_dir, log=print):
         entry = run_claim(claim, seeds, quick, state, save, log)
         plot_claim(entry, claim.name, os.path.join(run_dir, f"{claim.name}.png"))
         log(f"{claim.name}: {entry['verdict']}")
+    with open(os.path.join(run_dir, "claims.md"), "w") as f:
+        f.write(markdown(content, [c.name for c in claims]))
     return content

@@ -97,6 +97,11 @@ def test_every_claim_in_its_quick_form(tmp_path, capsys):
     assert len(stds["tanh"]["small"]) == 10
     assert stds["tanh"]["small"][-1] < 1e-3 * stds["tanh"]["small"][0]
     assert stds["tanh"]["xavier"][-1] > 0.1 * stds["tanh"]["xavier"][0]
+    # Equal parameters for the ensemble (within 1%); dropout's curve kept.
+    single = figures["ensemble"]["single"]["parameters"]
+    assert abs(figures["ensemble"]["ensemble"]["parameters"] / single - 1) < 0.01
+    assert len(saved["claims"]["dropout"]["details"]["dropout"]["curve"]) == 4
+    assert (tmp_path / "claims.md").read_text().count("\n| `") == len(claims.CLAIMS)
     # Repeated, nothing is rerun.
     capsys.readouterr()
     claims.main(["--quick", "--run-dir", str(tmp_path)])
