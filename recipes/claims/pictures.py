@@ -32,3 +32,27 @@ def plot_claim(entry, name, path):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_layer_std(per_layer_std, path):
+    """CS231n's initialization figure: each layer's activation std at init,
+    per activation and initialization (`init`'s `per_layer_std`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    activations = list(per_layer_std)
+    fig, axes = plt.subplots(1, len(activations), figsize=(4.2 * len(activations), 3.2))
+    for ax, activation in zip(np.atleast_1d(axes), activations):
+        for init, stds in per_layer_std[activation].items():
+            layers = range(1, len(stds) + 1)
+            ax.plot(layers, np.maximum(stds, 1e-12), marker="o", ms=3, label=init)
+        ax.set_yscale("log")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("activation std at init")
+        ax.set_title(activation, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -17,7 +17,7 @@ import numpy as np
 
 from recipes import harness
 from recipes.claims.claim import judge, overall
-from recipes.claims.pictures import plot_claim
+from recipes.claims.pictures import plot_claim, plot_layer_std
 from recipes.claims.report import markdown
 
 NUMBERS = (int, float, np.integer, np.floating)
@@ -125,6 +125,9 @@ def run_claims(claims, seeds, quick, run_dir, log=print):
         log(f"{claim.name}: {claim.words}")
         entry = run_claim(claim, seeds, quick, state, save, log)
         plot_claim(entry, claim.name, os.path.join(run_dir, f"{claim.name}.png"))
+        if "per_layer_std" in entry:  # init: CS231n's figure beside the verdict
+            picture = os.path.join(run_dir, f"{claim.name}_layers.png")
+            plot_layer_std(entry["per_layer_std"], picture)
         log(f"{claim.name}: {entry['verdict']}")
     with open(os.path.join(run_dir, "claims.md"), "w") as f:
         f.write(markdown(content, [c.name for c in claims]))

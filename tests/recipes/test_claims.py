@@ -97,6 +97,7 @@ def test_every_claim_in_its_quick_form(tmp_path, capsys):
     assert len(stds["tanh"]["small"]) == 10
     assert stds["tanh"]["small"][-1] < 1e-3 * stds["tanh"]["small"][0]
     assert stds["tanh"]["xavier"][-1] > 0.1 * stds["tanh"]["xavier"][0]
+    assert (tmp_path / "init_layers.png").exists()
     # Equal parameters for the ensemble (within 1%); dropout's curve kept.
     single = figures["ensemble"]["single"]["parameters"]
     assert abs(figures["ensemble"]["ensemble"]["parameters"] / single - 1) < 0.01
