@@ -41,8 +41,10 @@ def _batches(data, batch_size):
             raise ValueError(
                 f"Expected x and y of the same length; received {len(x)} and {len(y)}."
             )
-        while True:
-            for start in range(0, len(x) - batch_size + 1 or 1, batch_size):
+        if len(x) == 0:
+            raise ValueError("The data holds no examples.")
+        while True:  # whole batches; one short batch when there are fewer
+            for start in range(0, max(len(x) - batch_size + 1, 1), batch_size):
                 yield x[start : start + batch_size], y[start : start + batch_size]
     while True:
         count = 0

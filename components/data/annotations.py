@@ -191,7 +191,13 @@ def load_coco_detection(
                     f"dataset {name}: {where} has bbox [x, y, w, h] = {ann['bbox']} "
                     f"outside its {width}x{height} image."
                 )
-            boxes.append([max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)])
+            box = np.clip([x, y, x + w, y + h], 0, [width, height, width, height])
+            if box[2] <= box[0] or box[3] <= box[1]:  # all of it in the overhang
+                raise ValueError(
+                    f"dataset {name}: {where} has bbox [x, y, w, h] = {ann['bbox']} "
+                    f"outside its {width}x{height} image."
+                )
+            boxes.append(box.tolist())
             labels.append(label_of[ann["category_id"]])
         records.append((file, (width, height), boxes, labels))
     return _records_to_splits(
@@ -246,9 +252,10 @@ def _read_yolo_labels(label_file, width, height, num_classes, name):
             values = [float(v) for v in fields]
         except ValueError:
             values = []
-        if len(values) != 5:
+        if len(values) != 5 or not np.all(np.isfinite(values)):
             raise ValueError(
-                f"{where}: expected 'class cx cy w h' (5 numbers); read {line!r}."
+                f"{where}: expected 'class cx cy w h' (5 finite numbers); read "
+                f"{line!r}."
             )
         label, cx, cy, w, h = values
         if label != int(label) or not 0 <= label < num_classes:
@@ -265,6 +272,8 @@ def _read_yolo_labels(label_file, width, height, num_classes, name):
                 "outside its image: coordinates are relative, in [0, 1]."
             )
         x0, y0, x1, y1 = np.clip([x0, y0, x1, y1], 0.0, 1.0)
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"{where}: the box lies in the margin outside its image.")
         boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
         labels.append(int(label))
     return boxes, labels

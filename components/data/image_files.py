@@ -83,6 +83,12 @@ def read_image(path, channels):
 
     inspect_image(path)
     with Image.open(str(path)) as image:
+        if image.mode.startswith("I;16"):
+            # 16-bit grey: scaled to 8 bits, as TensorFlow's decoder does
+            # (PIL's convert("L") would clip everything above 255 to white).
+            wide = np.asarray(image, dtype="float64") / 257.0
+            array = np.round(wide).astype("uint8")[..., None]
+            return array if channels == 1 else np.repeat(array, 3, axis=-1)
         image = image.convert("L" if channels == 1 else "RGB")
         array = np.asarray(image, dtype="uint8")
     return array[..., None] if channels == 1 else array

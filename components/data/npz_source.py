@@ -40,6 +40,8 @@ def read_npz_images(path, name="x"):
             f"{images.shape}.",
         )
     if images.dtype == np.uint8:
+        if len(images) == 0:
+            _fail(path, f"{name!r} holds no images.")
         return images.astype("float32") / 255.0, rest
     if not np.issubdtype(images.dtype, np.floating):
         _fail(
@@ -47,8 +49,14 @@ def read_npz_images(path, name="x"):
             f"{name!r} must be uint8 (0-255) or float in [0, 1]; received "
             f"dtype {images.dtype}.",
         )
-    finite = images[np.isfinite(images)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0, 0)
+    if len(images) == 0:
+        _fail(path, f"{name!r} holds no images.")
+    if not np.all(np.isfinite(images)):
+        bad = np.flatnonzero(~np.isfinite(images).reshape(len(images), -1).all(axis=1))
+        _fail(
+            path, f"{name!r} holds NaN or infinite values (images {bad[:5].tolist()})."
+        )
+    low, high = float(images.min()), float(images.max())
     if low < 0.0 or high > 1.0:
         _fail(
             path,

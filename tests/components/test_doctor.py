@@ -396,3 +396,16 @@ def test_update_ratios_come_from_real_steps_and_match_a_hand_computation():
     assert set(first) == set(expected) == {"hidden0", "hidden1", "scores"}
     for name, ratio in first.items():
         assert ratio > 0 and ratio == pytest.approx(expected[name], rel=1e-3)
+
+
+def test_lr_finder_on_fewer_examples_than_a_batch_ends():
+    x, y = separable(count=10)
+    model = mlp()
+    model.compile(
+        keras.optimizers.SGD(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    sweep = find_learning_rate(model, (x, y), steps=20, batch_size=32)
+    assert 0 < len(sweep.losses) <= 20
+    with pytest.raises(ValueError, match="no examples"):
+        find_learning_rate(model, (x[:0], y[:0]), steps=20)

@@ -243,3 +243,42 @@ def test_yolo_class_names_from_data_yaml_and_background_images(tmp_path):
     (tmp_path / "images" / "001.png").write_bytes(b"")
     with pytest.raises(ValueError, match=r"001\.png.*empty"):
         data.load_detection_files(f"yolo:{tmp_path}", image_size=56)
+
+
+def test_edge_cases_are_refused_by_name(tmp_path):
+    # A COCO box entirely in the 1-pixel overhang past the right edge.
+    write_detection_set(tmp_path / "coco", count=6)
+    path = tmp_path / "coco" / "annotations.json"
+    _edit_json(path, lambda c: c["annotations"][0].update(bbox=[64.2, 10, 0.5, 5]))
+    with pytest.raises(ValueError, match=r"annotation 1 .*outside its 64x48 image"):
+        data.load_detection_files(f"coco:{path}", image_size=56)
+    # A YOLO field that is not a finite number.
+    write_detection_set(tmp_path / "yolo", count=6)
+    (tmp_path / "yolo" / "labels" / "001.txt").write_text("0 nan 0.5 0.2 0.2\n")
+    with pytest.raises(ValueError, match=r"001\.txt:1: expected .*finite numbers"):
+        data.load_detection_files(f"yolo:{tmp_path / 'yolo'}", image_size=56)
+    # Non-finite and empty npz images.
+    x = np.full((10, 4, 4), 0.5)
+    x[3, 0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x, y=np.arange(10) % 2)
+    with pytest.raises(ValueError, match=r"nan\.npz.*NaN or infinite.*\[3\]"):
+        data.load(f"npz:{tmp_path / 'nan.npz'}")
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 4, 4), "uint8"), y=np.zeros(0, int))
+    with pytest.raises(ValueError, match=r"empty\.npz.*no images"):
+        data.load(f"npz:{tmp_path / 'empty.npz'}")
+
+
+def test_16_bit_grey_pngs_are_scaled_as_tensorflow_decodes_them(tmp_path):
+    import tensorflow as tf
+
+    ramp = (np.arange(64 * 16).reshape(16, 64) * 64).astype("uint16")
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    ours = data.read_image(str(tmp_path / "deep.png"), 1)
+    theirs = (
+        tf.io.decode_png(
+            tf.io.read_file(str(tmp_path / "deep.png")), channels=1, dtype=tf.uint16
+        ).numpy()
+        / 257.0
+    )
+    assert np.abs(ours.astype("float64") - theirs).max() <= 0.5
+    assert 0.0 < np.mean(ours == 255) < 0.01  # not clipped to white
