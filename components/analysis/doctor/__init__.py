@@ -125,16 +125,16 @@ def diagnose(model, data, *, loss=None, optimizer=None, checks=None, seed=0, ver
     start = time.perf_counter()
     context = Context(model, data, loss, optimizer, seed)
     findings = []
+    progress = None
+    if verbose:
+        progress = keras.utils.Progbar(
+            len(names), unit_name="check", stateful_metrics=["failed"]
+        )
     for name in names:
-        began = time.perf_counter()
-        finding = CHECKS[name](context)
-        findings.append(finding)
-        if verbose:
-            print(
-                f"doctor: {name:<18} {finding.status:<4} "
-                f"({time.perf_counter() - began:.1f} s)",
-                flush=True,
-            )
+        findings.append(CHECKS[name](context))
+        if progress:
+            failed = sum(f.status == "fail" for f in findings)
+            progress.add(1, values=[("failed", failed)])
     _restore(model, before, optimizer_before)
     pictures = _pictures(context, findings, optimizer)
     return Diagnosis(
