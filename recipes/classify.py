@@ -279,29 +279,6 @@ def member_pipeline(config, splits, train, seed):
     return pipeline, epoch_seeds
 
 
-def check_health(run, model, splits, train):
-    """`--doctor`: the notes' checklist on the first model, compiled and fed
-    as it will be trained. A failed check stops the run (exit 1) before any
-    training; the diagnosis is in `<run-dir>/doctor/`."""
-    from components.analysis import diagnose
-
-    config = run.config
-    with run.scope():
-        compile_member(config, model, splits)
-    batches, _ = member_pipeline(config, splits, train, config.seed)
-    diagnosis = diagnose(
-        model, batches, seed=config.seed, verbose=min(config.verbose, 1)
-    )
-    diagnosis.save(run.file("doctor"))
-    harness.report([str(diagnosis)])
-    if diagnosis.failed:
-        failed = [f.check for f in diagnosis.failed]
-        run.write_json("metrics.json", {"status": "doctor_failed", "failed": failed})
-        harness.report([f"the doctor failed {', '.join(failed)}: not training"])
-        run.close()
-        raise SystemExit(1)
-
-
 def train_member(run, model, index, splits, train, validation, probe):
     """Compiles and fits one model with its own seed; returns its history."""
     config = run.config
@@ -404,7 +381,9 @@ def main(argv=None):
             members = build_members(config, splits, normalizer)
     run.open()
     if config.doctor:
-        check_health(run, members[0], splits, train)
+        from recipes.doctor import check_classify_health
+
+        check_classify_health(run, members[0], splits, train)
 
     validation = data.make_pipeline(splits.validation, 256)
     test = data.make_pipeline(splits.test, 256)

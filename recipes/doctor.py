@@ -18,6 +18,7 @@ input.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 
@@ -121,9 +122,35 @@ def recipe_case(recipe_argv):
     splits, train = classify.load_data(config)
     normalizer = data.fit_normalizer(train, config.normalize)
     model = classify.build_members(config, splits, normalizer)[0]
-    classify.compile_member(config, model, splits)
-    batches, _ = classify.member_pipeline(config, splits, train, config.seed)
-    return model, batches, None
+    return model, classify_batches(config, model, splits, train), None
+
+
+def classify_batches(config, model, splits, train, scope=contextlib.nullcontext):
+    """Compiles `model` as `recipes.classify` does; returns its training batches."""
+    from recipes import classify
+
+    with scope():
+        classify.compile_member(config, model, splits)
+    return classify.member_pipeline(config, splits, train, config.seed)[0]
+
+
+def check_classify_health(run, model, splits, train):
+    """`recipes.classify --doctor`: the checklist on the first model, compiled
+    and fed as it will be trained. A failed check stops the run (exit 1)
+    before any training; the diagnosis is in `<run-dir>/doctor/`."""
+    config = run.config
+    batches = classify_batches(config, model, splits, train, run.scope)
+    diagnosis = diagnose(
+        model, batches, seed=config.seed, verbose=min(config.verbose, 1)
+    )
+    diagnosis.save(run.file("doctor"))
+    harness.report([str(diagnosis)])
+    if diagnosis.failed:
+        failed = [f.check for f in diagnosis.failed]
+        run.write_json("metrics.json", {"status": "doctor_failed", "failed": failed})
+        harness.report([f"the doctor failed {', '.join(failed)}: not training"])
+        run.close()
+        raise SystemExit(EXIT_FAILED)
 
 
 def run_doctor(run, model, batches, loss):
