@@ -7,6 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
+# pytest-xdist workers. Most tests are single-threaded Python (tracing, small
+# steps, child processes): two workers on CI's two cores took the TensorFlow
+# run from 11:45 to 8:29. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint setup
 
@@ -19,8 +23,9 @@ demo: $(STAMP)
 # to build on JAX; the same blocks run there in the other builders, and the
 # TensorFlow run covers all three).
 test: $(STAMP)
-	$(BIN)/python -m pytest
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/components components \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal \
+		tests/components components \
 		-m "not backend_independent" \
 		--deselect components/models/googlenet.py::components.models.googlenet.googlenet \
 		--deselect components/models/squeezenet.py::components.models.squeezenet.squeezenet \

@@ -30,10 +30,6 @@ from components.detection.decoding import (
     without_decoding,
     yolo_inference_model,
 )
-from components.detection.postprocess import (
-    decode_predictions,
-    decode_region_detections,
-)
 from components.detection.proposals import (
     propose_regions,
     selective_search,
@@ -78,7 +74,29 @@ from components.detection.yolo_loss import (
 from components.detection.yolo_model import (
     yolo_detector,
 )
-from components.detection.yolo_targets import decode_yolo_targets, encode_yolo_targets
+
+# These run inside tf.data pipelines (TensorFlow ops), so they are imported on
+# first use: the networks, losses and layers above also load under Keras on
+# JAX or torch with no TensorFlow installed (`benchmarks.throughput` on a GPU).
+_NEEDS_TENSORFLOW = {
+    "decode_predictions": "components.detection.postprocess",
+    "decode_region_detections": "components.detection.postprocess",
+    "decode_yolo_targets": "components.detection.yolo_targets",
+    "encode_yolo_targets": "components.detection.yolo_targets",
+}
+
+
+def __getattr__(name):
+    if name in _NEEDS_TENSORFLOW:
+        import importlib
+
+        return getattr(importlib.import_module(_NEEDS_TENSORFLOW[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_NEEDS_TENSORFLOW])
+
 
 __all__ = [
     "ProposalSelection",
