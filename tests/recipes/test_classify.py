@@ -30,7 +30,7 @@ def test_help_lists_every_flag_with_its_default(capsys):
         "--steps-per-execution",
     ):
         assert flag in text
-    assert "(default: 30)" in text and "(default: digits)" in text
+    assert "(default: 10)" in text and "(default: digits)" in text
 
 
 @pytest.mark.parametrize(
