@@ -17,7 +17,8 @@ The paths:
   no other path has), their compile settings (Adam, cosine decay,
   `steps_per_execution`) and, for classify, its default monitors;
 - `keras-jax`, `keras-torch`: the same Keras model and compile settings on
-  that backend, fed NumPy arrays;
+  that backend, fed NumPy arrays (`steps_per_execution` 1 on torch, the only
+  value Keras's torch trainer takes);
 - `pytorch`: a plain PyTorch loop with the same layers (channels_last, Adam),
   fed tensors already in memory: no framework in between, the bar to clear.
 
@@ -111,7 +112,7 @@ def keras_model(spec):
     return model, loss
 
 
-def keras_trainer(path, spec, steps):
+def keras_trainer(path, spec, steps, spe):
     """`(one timed pass, its images)` for a Keras path."""
     import keras
 
@@ -123,7 +124,7 @@ def keras_trainer(path, spec, steps):
         from components import data
         from recipes import training
 
-        config = training.TrainingConfig(epochs=100)
+        config = training.TrainingConfig(epochs=100, steps_per_execution=spe)
         training.compile_model(config, model, steps, loss, metrics=())
         import tensorflow as tf
 
@@ -144,7 +145,8 @@ def keras_trainer(path, spec, steps):
         model.compile(
             optimizer=keras.optimizers.Adam(schedule),
             loss=loss,
-            steps_per_execution=STEPS_PER_EXECUTION,
+            # Keras's torch trainer takes only 1.
+            steps_per_execution=1 if path == "keras-torch" else spe,
         )
 
         def one_pass():
@@ -270,13 +272,13 @@ def _timed(function):
 # ---------------------------------------------------------------------------
 
 
-def worker(path, model_name, steps):
+def worker(path, model_name, steps, spe):
     spec = MODELS[model_name]
     if path == "pytorch":
         one_pass, images = torch_trainer(spec, steps)
         peak = torch_matmul_peak
     else:
-        one_pass, images = keras_trainer(path, spec, steps)
+        one_pass, images = keras_trainer(path, spec, steps, spe)
         peak = keras_matmul_peak
     one_pass()  # warm-up: tracing, compilation, first allocations
     _answer({"ready": True, "device": device_name(path)})
@@ -312,7 +314,7 @@ def device_name(path):
 class Worker:
     """A path's process, driven line by line."""
 
-    def __init__(self, path, model_name, steps):
+    def __init__(self, path, model_name, steps, spe):
         backend, _ = PATHS[path]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         if backend:
@@ -320,7 +322,8 @@ class Worker:
         self.path = path
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.throughput", "--worker", path]
-            + ["--models", model_name, "--steps", str(steps)],
+            + ["--models", model_name, "--steps", str(steps)]
+            + ["--steps-per-execution", str(spe)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -376,7 +379,7 @@ def forward_macs(model_name):
     return flops(model)["total_macs"]
 
 
-def measure(model_name, paths, repeats, steps):
+def measure(model_name, paths, repeats, steps, spe):
     workers, skipped = {}, {}
     try:
         for path in paths:
@@ -385,7 +388,7 @@ def measure(model_name, paths, repeats, steps):
                 skipped[path] = reason
                 continue
             print(f"{model_name}: starting {path}", flush=True)
-            workers[path] = Worker(path, model_name, steps)
+            workers[path] = Worker(path, model_name, steps, spe)
         speeds = {path: [] for path in workers}
         for round_ in range(repeats):
             # Rotate the order each round, so no path always runs first.
@@ -459,27 +462,34 @@ def parse_args(argv):
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
     parser.add_argument("--steps", type=int, default=40, help="batches per pass")
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=STEPS_PER_EXECUTION,
+        help="Keras paths' batches per compiled call (torch backend: always 1)",
+    )
     parser.add_argument("--out", help="Also write the results as JSON here.")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("repeats", "steps"):
+    for name in ("repeats", "steps", "steps_per_execution"):
         if getattr(args, name) < 1:
             parser.error(
                 f"--{name} must be a positive integer, got {getattr(args, name)}"
             )
     # Whole executions only: Keras runs steps_per_execution batches a call.
-    args.steps = -(-args.steps // STEPS_PER_EXECUTION) * STEPS_PER_EXECUTION
+    spe = args.steps_per_execution
+    args.steps = -(-args.steps // spe) * spe
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.models[0], args.steps)
+        return worker(args.worker, args.models[0], args.steps, args.steps_per_execution)
     results, devices, skipped = {}, {}, {}
     for model_name in args.models:
         speeds, peaks, devices, skipped = measure(
-            model_name, args.paths, args.repeats, args.steps
+            model_name, args.paths, args.repeats, args.steps, args.steps_per_execution
         )
         if not speeds:
             raise SystemExit("No path can run here: " + "; ".join(skipped.values()))
