@@ -32,7 +32,7 @@ images with one to four handwritten digits (scikit-learn's) pasted on a noisy
 background, boxes known exactly. "The paper": Redmon et al. 2016, *You Only
 Look Once*.
 
-    python -m recipes.yolo                  # ~11 minutes on a 2-core CPU
+    python -m recipes.yolo                  # ~2.5 minutes on a 2-core CPU
     python -m recipes.yolo --quick          # < 2 minutes
     python -m recipes.yolo --overfit-subset 8 --epochs 60   # the sanity check
     python -m recipes.yolo --dataset tfds:voc/2007 --image-size 224 --epochs 60
@@ -72,7 +72,11 @@ class Config(detecting.DetectionConfig):
     augment: bool = _flag(True, "Translation and scale jitter (boxes follow).")
     quick: bool = _flag(False, "A small, fast run (600 canvases, 6 epochs).")
     run_dir: str | None = _flag(None, "Run directory (default runs/yolo/<time>).")
-    epochs: int = _flag(20, "Training epochs.")
+    # 8 epochs of batch 16 reach the mAP of 20 of batch 64 in 0.42x the time
+    # (README "Speed"): four times the steps per epoch, at the same cost per
+    # image on a CPU. 10 epochs of batch 64 reached 0.89.
+    epochs: int = _flag(8, "Training epochs.")
+    batch_size: int = _flag(16, "Batch size.")
 
     def validate(self):
         self.validate_detection(("head_width", "grid_size", "boxes_per_cell"))
