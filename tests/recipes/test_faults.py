@@ -75,7 +75,7 @@ def test_flags_that_leave_the_run_unchanged_may_differ_on_resume(tmp_path):
     )
     preflight.check_resume(backup, dataclasses.asdict(config))  # no error
     changed = dataclasses.replace(config, learning_rate=0.5)
-    with pytest.raises(ValueError, match="--learning-rate 0.001 \\(now 0.5\\)"):
+    with pytest.raises(ValueError, match="--learning-rate 0.003 \\(now 0.5\\)"):
         preflight.check_resume(backup, dataclasses.asdict(changed))
 
 
