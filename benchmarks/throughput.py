@@ -51,6 +51,8 @@ import time
 
 import numpy as np
 
+from benchmarks.cli import docstring_parser
+
 MODELS = {
     "vgg32": {"kind": "vgg", "width": 32, "shape": (32, 32, 1), "batch": 64},
     "vgg64": {"kind": "vgg", "width": 64, "shape": (32, 32, 1), "batch": 64},
@@ -409,7 +411,7 @@ def measure(model_name, paths, repeats, steps, spe):
     return speeds, peaks, devices, skipped
 
 
-def summarize(model_name, speeds, peaks, macs):
+def summarize(speeds, peaks, macs):
     peak = max(peaks.values())
     medians = {p: statistics.median(v) for p, v in speeds.items()}
     reference = medians.get("pytorch")
@@ -452,12 +454,7 @@ def format_table(results):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.throughput",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = docstring_parser("throughput", __doc__)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
@@ -493,9 +490,7 @@ def main(argv=None):
         )
         if not speeds:
             raise SystemExit("No path can run here: " + "; ".join(skipped.values()))
-        results[model_name] = summarize(
-            model_name, speeds, peaks, forward_macs(model_name)
-        )
+        results[model_name] = summarize(speeds, peaks, forward_macs(model_name))
     print()
     print(format_table(results))
     for path, reason in skipped.items():

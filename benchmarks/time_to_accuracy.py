@@ -26,16 +26,18 @@ stopped (the current tree's runs are reused only while its code is unchanged).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchmarks.cli import docstring_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_REFERENCE = "864f676"  # the last commit before the speed work
@@ -147,8 +149,6 @@ def cached_run(side, tree, key, name, seed, flags, out):
             return saved["figures"], True
     if os.path.exists(run_dir):
         # A half-finished or stale run: the recipe refuses a non-empty folder.
-        import shutil
-
         shutil.rmtree(run_dir)
     figures = run_recipe(tree, recipe, flags, run_dir)
     with open(stamp_path, "w") as f:
@@ -219,12 +219,7 @@ def format_table(table, judge=True):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.time_to_accuracy",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = docstring_parser("time_to_accuracy", __doc__)
     parser.add_argument(
         "--reference",
         default=DEFAULT_REFERENCE,
@@ -254,9 +249,9 @@ def main(argv=None):
         for name in args.recipes
         for seed in (args.seeds if RECIPES[name].seeded else [0])
     ]
-    rows = []
+    rows, new_key = [], tree_key()
     with tempfile.TemporaryDirectory(prefix="tta-reference-") as folder:
-        sides = [("new", ROOT, tree_key())]
+        sides = [("new", ROOT, new_key)]
         if reference:
             sides.append(("reference", export(reference, folder), tree_key(reference)))
         for index, (name, seed) in enumerate(jobs):
@@ -277,7 +272,7 @@ def main(argv=None):
     print(format_table(table, judge=not args.quick))
     results = {
         "reference": reference,
-        "new": tree_key(),
+        "new": new_key,
         "quick": args.quick,
         "seeds": args.seeds,
         "runs": [{"side": s, "recipe": n, "seed": seed, **f} for s, n, seed, f in rows],
