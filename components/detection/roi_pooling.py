@@ -86,9 +86,9 @@ class RoIPooling(keras.layers.Layer):
         self._check_shapes(features_shape, rois_shape)
         return (rois_shape[0], rois_shape[1], *self.pool_size, features_shape[-1])
 
-    def _windows(self, start, end, bins, size):
-        """Per bin: a fixed number `k` of cells from the bin's first one, which
-        of them lie inside the bin, and whether the region misses the map."""
+    def _bins(self, start, end, bins, size):
+        """Each bin's first cell and the cell after its last, `(.., bins)`
+        int32, and whether the region misses the map."""
         outside = ops.logical_or(start > size - 1, end < 0)
         start = ops.cast(ops.clip(start, 0, size - 1), "int32")
         end = ops.cast(ops.clip(end, 0, size - 1), "int32")
@@ -100,49 +100,70 @@ class RoIPooling(keras.layers.Layer):
         high = (
             ops.floor_divide((index + 1) * length + bins - 1, bins) + start[..., None]
         )
-        # A bin of a region inside the map spans at most ceil(size / bins) + 1
-        # cells.
-        span = math.ceil(size / bins) + 1
-        cells = low[..., None] + ops.arange(span, dtype="int32")  # (.., bins, k)
-        inside = cells < high[..., None]
-        cells = ops.minimum(cells, size - 1)
-        return cells, inside, outside
+        return low, high, outside
+
+    @staticmethod
+    def _runs(low, high, size, bins):
+        """Per bin, the level `l` of the two runs of `2 ** l` cells that
+        cover it, and their first cells: the bin's first cell, and that of
+        the run ending at its last."""
+        longest = math.ceil(size / bins) + 1  # a bin inside the map, at most
+        levels = longest.bit_length()  # runs of 1, 2, ..., 2 ** (levels - 1)
+        length = high - low
+        level = ops.zeros_like(length)
+        for step in range(1, levels):
+            level = level + ops.cast(length >= 2**step, "int32")
+        run = ops.take(ops.array([2**i for i in range(levels)], "int32"), level)
+        return levels, level, (low, high - run)
 
     def call(self, inputs):
         features, rois = inputs
         rois = ops.cast(rois, "float32")
         self._check_shapes(features.shape, rois.shape)
         batch = ops.shape(features)[0]
-        height, width, channels = (
-            features.shape[1],
-            features.shape[2],
-            features.shape[3],
-        )
-        num_rois = ops.shape(rois)[1]
+        height, width = features.shape[1], features.shape[2]
         pool_h, pool_w = self.pool_size
         # Caffe's projection: round(coordinate * scale), both ends inclusive.
         scaled = ops.round(rois * self.spatial_scale)
-        rows, rows_in, off_rows = self._windows(
+        top, bottom, off_rows = self._bins(
             scaled[..., 1], scaled[..., 3], pool_h, height
         )
-        cols, cols_in, off_cols = self._windows(
+        left, right, off_cols = self._bins(
             scaled[..., 0], scaled[..., 2], pool_w, width
         )
-        # Rows first: gather each bin's rows of its image and max over them.
-        flat = ops.reshape(features, (-1, width, channels))  # (batch * H, W, C)
-        image = ops.arange(batch, dtype="int32")[:, None, None, None] * height
-        picked = ops.take(flat, rows + image, axis=0)  # (B, R, h, k, W, C)
-        picked = ops.where(rows_in[..., None, None], picked, -math.inf)
-        by_rows = ops.max(picked, axis=3)  # (B, R, h, W, C)
-        # Then columns: the same on the row-pooled maps of each region.
-        by_rows = ops.reshape(
-            ops.transpose(by_rows, (0, 1, 3, 2, 4)), (-1, pool_h, channels)
+        row_levels, row_level, row_starts = self._runs(top, bottom, height, pool_h)
+        col_levels, col_level, col_starts = self._runs(left, right, width, pool_w)
+        # A sparse table on the shared map: the maximum of every block of
+        # 2 ** a rows by 2 ** b columns. Four such blocks cover a bin
+        # (overlapping where its sides are not powers of two), so its maximum
+        # is that of four gathered cells. The table is built on the small
+        # feature map: gathering every cell of every bin, or a table per
+        # region, spent most of a training step on the gradients of large
+        # intermediate tensors.
+        table = [[features]]
+        for a in range(row_levels):
+            if a:
+                above, shift = table[a - 1][0], 2 ** (a - 1)
+                # The last `shift` rows are never read at this level, so a
+                # roll will do (its gradient is cheaper than a concatenation's).
+                table.append([ops.maximum(above, ops.roll(above, -shift, 1))])
+            for b in range(1, col_levels):
+                block, shift = table[a][b - 1], 2 ** (b - 1)
+                table[a].append(ops.maximum(block, ops.roll(block, -shift, 2)))
+        flat = ops.reshape(
+            ops.stack([block for row in table for block in row]),
+            (-1, features.shape[3]),
         )
-        region = ops.arange(batch * num_rois, dtype="int32")
-        region = ops.reshape(region, (batch, num_rois))[:, :, None, None] * width
-        picked = ops.take(by_rows, cols + region, axis=0)  # (B, R, w, k, h, C)
-        picked = ops.where(cols_in[..., None, None], picked, -math.inf)
-        pooled = ops.transpose(ops.max(picked, axis=3), (0, 1, 3, 2, 4))
+        # The flat index of level (a, b), image n, cell (y, x).
+        level = row_level[..., :, None] * col_levels + col_level[..., None, :]
+        image = ops.arange(batch, dtype="int32")[:, None, None, None]
+        base = (level * batch + image) * (height * width)
+        pooled = None
+        for rows in row_starts:
+            for cols in col_starts:
+                index = base + rows[..., :, None] * width + cols[..., None, :]
+                cell = ops.take(flat, index, axis=0)  # (B, R, h, w, C)
+                pooled = cell if pooled is None else ops.maximum(pooled, cell)
         # Regions off the map and padding rows give zeros.
         empty = ops.logical_or(
             ops.logical_or(off_rows, off_cols), ops.all(rois < 0, axis=-1)

@@ -324,7 +324,7 @@ def numpy_roi_pool(features, rois, pool_h, pool_w, scale):
     return out
 
 
-@pytest.mark.parametrize("pool", [(7, 7), (2, 3)])
+@pytest.mark.parametrize("pool", [(7, 7), (2, 3), (4, 4), (1, 1)])
 def test_roi_pooling_matches_numpy(pool):
     rng = np.random.default_rng(0)
     features = rng.normal(size=(2, 14, 14, 3)).astype("float32")
