@@ -39,13 +39,17 @@ each step with its code right below it:
    and background anchors weighted half each, in place of the paper's sample
    of 256) and box regression (smooth L1 on object anchors). The proposals are
    constants to the detector's losses: no gradient flows into their corners.
+   In training the head also sees each true box as a region (the reference
+   implementation's proposal target layer does the same): objects to learn
+   from before the RPN proposes well (mAP@0.5 0.990 against 0.986 without,
+   8 epochs, seed 0).
 5. **Decoding.** Each region's deltas move it, per class; then a score
    threshold and non-maximum suppression class by class (NMS: keep the best
    box, drop those overlapping it by more than `--iou-threshold`, repeat).
 6. **Scoring.** pycocotools on the same held-out canvases as the YOLO recipe
    (mAP@0.5 and mAP@[.5:.95], images per second including the proposals).
 
-    python -m recipes.rcnn                    # Faster R-CNN, ~20 min on 2 CPU cores
+    python -m recipes.rcnn                    # Faster R-CNN, ~3 min on 2 CPU cores
     python -m recipes.rcnn --variant fast     # Fast R-CNN (selective search)
     python -m recipes.rcnn --variant rcnn     # R-CNN
     python -m recipes.rcnn --variant rcnn --quick
@@ -100,11 +104,14 @@ class Config(detecting.DetectionConfig):
     foreground_fraction: float = _flag(0.25, "Share of objects among them.")
     anchor_sizes: str = _flag("16,32,48", "Anchor sides in pixels (faster).")
     aspect_ratios: str = _flag("0.5,1,2", "Anchor height/width ratios (faster).")
-    proposals: int = _flag(32, "RPN proposals per image after NMS (faster).")
+    # 16 proposals (was 32) and the true boxes among the training regions
+    # (`RegionDetector`) reach in 7 epochs the mAP that 16 epochs reached
+    # before (README, Speed); 64 proposals scored lower.
+    proposals: int = _flag(16, "RPN proposals per image after NMS (faster).")
     rpn_width: int = _flag(128, "Channels of the RPN's 3x3 layer (faster).")
     augment: bool = _flag(True, "Translation and scale jitter (faster only).")
     batch_size: int = _flag(8, "Batch size (images).")
-    epochs: int = _flag(16, "Training epochs.")
+    epochs: int = _flag(7, "Training epochs.")
     iou_threshold: float = _flag(
         0.3, "IoU above which NMS drops a box (Fast/Faster R-CNN's test value)."
     )

@@ -95,6 +95,10 @@ class RegionDetector(keras.Model):
         foreground_iou: Float. IoU for a region to count as an object.
         rpn_positive_iou: Float. IoU for an anchor to count as an object.
         rpn_negative_iou: Float. Anchors under this IoU are background.
+        true_boxes_as_regions: Boolean (Faster R-CNN). In training, the
+            detector head also sees every true box as a region, as the
+            reference implementation's proposal target layer adds them:
+            objects to learn from while the young RPN proposes poorly.
 
     Example:
 
@@ -112,6 +116,7 @@ class RegionDetector(keras.Model):
         foreground_iou=0.5,
         rpn_positive_iou=0.7,
         rpn_negative_iou=0.3,
+        true_boxes_as_regions=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -127,12 +132,33 @@ class RegionDetector(keras.Model):
         self.rpn_positive_iou = float(rpn_positive_iou)
         self.rpn_negative_iou = float(rpn_negative_iou)
         self.has_rpn = "rpn_objectness" in network.output
+        self.true_boxes_as_regions = bool(true_boxes_as_regions)
+        self._views = None
+        if self.has_rpn and self.true_boxes_as_regions:
+            self._views = _TrainingViews(network)
         names = LOSS_NAMES if self.has_rpn else LOSS_NAMES[2:]
         self.loss_trackers = [keras.metrics.Mean(name=name) for name in names]
         self.built = True  # the network is built: nothing waits for a first call
 
     def call(self, inputs, training=False):
+        if training and self._views is not None:
+            # The head runs in `detection_losses`, once the true boxes are known.
+            return self._views.proposer(inputs, training=True)
         return self.network(inputs, training=training)
+
+    def add_true_boxes(self, y_pred, boxes):
+        """The head's outputs on the proposals followed by the true boxes.
+
+        `y_pred` is what the model returns when training with
+        `true_boxes_as_regions`: the RPN's outputs, the proposals (`rois`)
+        and the shared map (`features`), before the head. Returns it with
+        `rois` `(batch, P + M, 4)` (the -1 padding of `boxes` stays padding,
+        in no loss), `class_logits` and `box_deltas`.
+        """
+        proposals = ops.stop_gradient(y_pred["rois"])
+        regions = ops.concatenate([proposals, ops.cast(boxes, proposals.dtype)], 1)
+        head = self._views.head([y_pred["features"], regions], training=True)
+        return {**y_pred, "rois": regions, **head}
 
     def detection_losses(self, y, y_pred):
         """The losses of one batch, as a dict named like `LOSS_NAMES`."""
@@ -149,6 +175,8 @@ class RegionDetector(keras.Model):
             losses["rpn_regression"] = rcnn_losses.rpn_regression_loss(
                 matches, deltas, y_pred["rpn_deltas"]
             )
+        if "features" in y_pred:  # training: the head has not run yet
+            y_pred = self.add_true_boxes(y_pred, boxes)
         classes, deltas = rcnn_losses.region_targets(
             ops.stop_gradient(y_pred["rois"]), boxes, labels, self.foreground_iou
         )
@@ -178,6 +206,7 @@ class RegionDetector(keras.Model):
             "foreground_iou": self.foreground_iou,
             "rpn_positive_iou": self.rpn_positive_iou,
             "rpn_negative_iou": self.rpn_negative_iou,
+            "true_boxes_as_regions": self.true_boxes_as_regions,
         }
 
     @classmethod
@@ -185,6 +214,29 @@ class RegionDetector(keras.Model):
         config = dict(config)
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
         return cls(**config)
+
+
+class _TrainingViews:
+    """Two models over a Faster R-CNN network's own layers: images to its
+    RPN outputs, proposals and shared map; (map, regions) to its head.
+
+    A plain object, not a Keras attribute: the layers are the network's and
+    are tracked and saved with it, once.
+    """
+
+    def __init__(self, network):
+        features, rois = network.get_layer("roi_pooling").input
+        out = network.output
+        kept = ("rpn_objectness", "rpn_deltas", "rois")
+        self.proposer = keras.Model(
+            network.input, {**{k: out[k] for k in kept}, "features": features}
+        )
+        self.head = keras.Model(
+            [features, rois],
+            {"class_logits": out["class_logits"], "box_deltas": out["box_deltas"]},
+        )
+        # Any number of regions: the proposals and the true boxes.
+        self.head.input_spec = [keras.InputSpec(ndim=4), keras.InputSpec(ndim=3)]
 
 
 def rcnn_network(

@@ -228,6 +228,45 @@ def test_region_detector_round_trip_and_logged_losses(tmp_path):
         )
 
 
+def test_true_boxes_join_the_training_regions_through_the_networks_own_head(tmp_path):
+    network = detection.faster_rcnn_network(
+        (32, 32, 1), 3, (8, 16), (1.0,), proposals=8, pool_size=2, rpn_width=8,
+        head_width=8, head_dropout=0.0, width=4, stages=(1, 1),
+    )  # fmt: skip
+    model = detection.RegionDetector(network)
+    images = np.random.default_rng(1).uniform(size=(2, 32, 32, 1)).astype("float32")
+    boxes = np.array(
+        [[[4, 4, 20, 24], [-1, -1, -1, -1]], [[2, 6, 30, 30], [8, 8, 16, 16]]],
+        "float32",
+    )
+    labels = np.array([[2, -1], [0, 1]], "int32")
+    early = model(images, training=True)
+    assert "features" in early and "class_logits" not in early  # head not run yet
+    full = model.add_true_boxes(early, boxes)
+    np.testing.assert_array_equal(ops.convert_to_numpy(full["rois"])[:, 8:], boxes)
+    # The proposals' rows are what the network itself gives (same weights).
+    plain = network(images, training=True)  # batch statistics, as `early`
+    for key in ("rois", "class_logits", "box_deltas"):
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(full[key])[:, :8],
+            ops.convert_to_numpy(plain[key]),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    # Each true box is an object of its own class; padding counts nowhere.
+    classes, _ = rcnn_losses.region_targets(full["rois"], boxes, labels)
+    assert ops.convert_to_numpy(classes)[:, 8:].tolist() == [[3, -1], [1, 2]]
+    # The views add no weights, and the flag survives a save.
+    assert len(model.weights) == len(network.weights)
+    model.compile(optimizer="adam")
+    model.fit(images, {"boxes": boxes, "labels": labels}, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.true_boxes_as_regions
+    off = detection.RegionDetector(network, true_boxes_as_regions=False)
+    assert "class_logits" in off(images, training=True)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow NMS")
 def test_region_decoding_layer_is_decode_region_detections_and_reloads(tmp_path):
     network = detection.fast_rcnn_network(
