@@ -61,40 +61,40 @@ def test_a_comparable_claim_holds_on_no_difference_and_fails_on_a_winner():
     assert overall(better) == "no difference"
 
 
-def _relu_after_pool(saved, figures, tmp_path):
+def _relu_after_pool(entry, figures, tmp_path):
     # Max pooling and ReLU commute: the two orders give the same outputs.
     assert figures["relu_then_pool"]["max_difference"] == 0.0
 
 
-def _small_filters(saved, figures, tmp_path):
+def _small_filters(entry, figures, tmp_path):
     # Same receptive field, 27 C^2 against 49 C^2 kernel weights (C = 8 when
     # quick).
     assert figures["three_3x3"]["stack_weights"] == 27 * 64
     assert figures["one_7x7"]["stack_weights"] == 49 * 64
 
 
-def _knn_vs_linear(saved, figures, tmp_path):
+def _knn_vs_linear(entry, figures, tmp_path):
     assert figures["knn"]["test_accuracy"] > 0.9
 
 
-def _init(saved, figures, tmp_path):
+def _init(entry, figures, tmp_path):
     # CS231n's figure: at 0.01 N(0, 1) the tanh activations shrink layer by
     # layer to nothing; Xavier keeps them.
-    stds = saved["per_layer_std"]
+    stds = entry["per_layer_std"]
     assert len(stds["tanh"]["small"]) == 10
     assert stds["tanh"]["small"][-1] < 1e-3 * stds["tanh"]["small"][0]
     assert stds["tanh"]["xavier"][-1] > 0.1 * stds["tanh"]["xavier"][0]
     assert (tmp_path / "init_layers.png").exists()
 
 
-def _ensemble(saved, figures, tmp_path):
+def _ensemble(entry, figures, tmp_path):
     # Equal parameters for the ensemble (within 1%).
     single = figures["single"]["parameters"]
     assert abs(figures["ensemble"]["parameters"] / single - 1) < 0.01
 
 
-def _dropout(saved, figures, tmp_path):
-    assert len(saved["details"]["dropout"]["curve"]) == 4  # the curve is kept
+def _dropout(entry, figures, tmp_path):
+    assert len(entry["details"]["dropout"]["curve"]) == 4  # the curve is kept
 
 
 SPECIFIC = {
