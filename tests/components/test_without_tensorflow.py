@@ -48,7 +48,11 @@ print(history.history["loss"][-1] < history.history["loss"][0], losses_seen[-1] 
 @pytest.mark.backend_independent  # it sets its own backend: run once
 def test_components_import_and_train_on_jax_without_tensorflow():
     pytest.importorskip("jax")
+    # XLA's optimization level 0: the child's time is compiling small kernels
+    # (the Makefile's JAX run does the same).
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0"
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    env["XLA_FLAGS"] = flags
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True
     )
