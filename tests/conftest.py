@@ -3,13 +3,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def pytest_configure(config):
-    # In each process that runs tests (an xdist worker, or the only process),
-    # not in xdist's controller, which would import TensorFlow for nothing.
-    runs_tests = hasattr(config, "workerinput") or not getattr(
-        config.option, "numprocesses", None
-    )
-    if runs_tests and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+def pytest_collection_finish(session):
+    # Called in each process that runs tests (an xdist worker, or the only
+    # process), after the test modules have imported TensorFlow: importing it
+    # here first would print its start-up lines past pytest's capture.
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         import tensorflow as tf
 
         # Grappler, TensorFlow's graph optimizer, rewrites every new function

@@ -1,17 +1,10 @@
-import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from components.callbacks import read_state
 from recipes import launch
 from tests.recipes.run_checks import history_epochs, saved_weights
 
@@ -40,86 +33,6 @@ RECIPE = [
     "3",
     "--deterministic",
 ]
-
-
-def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run(
-        [*RECIPE, "--run-dir", str(whole), "--backup-dir", str(tmp_path / "b1")],
-        cwd=ROOT,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    command = [*RECIPE, "--run-dir", str(killed), "--backup-dir", str(tmp_path / "b2")]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if (read_state(str(tmp_path / "b2")) or {}).get("epoch", 0) >= 2:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (killed / "metrics.json").exists()
-    subprocess.run(
-        command, cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=300
-    )
-
-    assert history_epochs(killed / "history.csv") == [
-        0,
-        1,
-        2,
-        3,
-        4,
-    ]  # each exactly once
-    for a, b in zip(
-        saved_weights(whole / "model.keras"), saved_weights(killed / "model.keras")
-    ):
-        np.testing.assert_array_equal(a, b)
-    first = json.loads((whole / "metrics.json").read_text())
-    second = json.loads((killed / "metrics.json").read_text())
-    assert first["test_accuracy"] == second["test_accuracy"]
-    assert not (tmp_path / "b2").exists()  # Keras removes a finished run's backup
-
-    # The saved model loads in safe mode in a fresh process, predicts the
-    # same, and exports for serving.
-    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 1), "uint8")
-    np.save(tmp_path / "images.npy", images)
-    script = (
-        "import keras, numpy as np, sys\n"
-        "import components.serving  # registers the serving layers\n"
-        "m = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"
-        "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0))\n"
-        "m.export(sys.argv[4])\n"
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            str(whole / "model.keras"),
-            str(tmp_path / "images.npy"),
-            str(tmp_path / "out.npy"),
-            str(tmp_path / "served"),
-        ],
-        cwd=ROOT,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    expected = keras.saving.load_model(whole / "model.keras").predict(images, verbose=0)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6
-    )
-    served = tf.saved_model.load(str(tmp_path / "served"))
-    np.testing.assert_allclose(
-        served.serve(images).numpy(), expected, rtol=1e-5, atol=1e-6
-    )
 
 
 def test_two_workers_train_together_and_agree_on_the_weights(tmp_path):

@@ -1,6 +1,7 @@
 """Faults a recipe run survives, or refuses with one line: injected for real."""
 
 import dataclasses
+import fcntl
 import json
 import os
 import signal
@@ -9,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from components.callbacks import atomic_backup, read_state
 from recipes import classify, harness, preflight, run
@@ -140,18 +143,32 @@ RECIPE += ["--batch-size", "16", "--epochs", "3", "--augment", "none", "--seed",
 RECIPE += ["--verbose", "0", "--no-baseline", "--no-monitors", "--deterministic"]
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("whole")
-    subprocess.run(
-        [*RECIPE, "--run-dir", str(run_dir)],
-        cwd=ROOT,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return saved_weights(run_dir / "model.keras")
+@pytest.fixture(scope="session")
+def uninterrupted_run(tmp_path_factory, worker_id):
+    """The run directory of RECIPE run whole, made once for all xdist workers:
+    under a lock in the session's shared temporary folder, the first worker
+    runs it and the others read it."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    run_dir = shared / "uninterrupted"
+    with open(shared / "uninterrupted.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if not (run_dir / "metrics.json").exists():
+            subprocess.run(
+                [*RECIPE, "--run-dir", str(run_dir)],
+                cwd=ROOT,
+                env=ENV,
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+    return run_dir
+
+
+@pytest.fixture
+def uninterrupted(uninterrupted_run):
+    return saved_weights(uninterrupted_run / "model.keras")
 
 
 def _start_and_wait(command, backup, ready):
@@ -214,3 +231,49 @@ def test_a_kill_after_a_mid_epoch_backup_resumes_at_that_step(tmp_path, uninterr
     process.communicate()
     assert state["step"] % 8 == 0  # at the end of a compiled 8-step call
     _resume_and_compare(command, run_dir, backup, uninterrupted)
+
+
+def test_a_kill_between_epochs_resumes_to_the_uninterrupted_run(
+    tmp_path, uninterrupted_run
+):
+    run_dir, backup = tmp_path / "run", str(tmp_path / "backup")
+    command = [*RECIPE, "--run-dir", str(run_dir), "--backup-dir", backup]
+    process, state = _start_and_wait(command, backup, lambda s: s["epoch"] >= 2)
+    process.kill()
+    process.communicate()
+    assert not state.get("step")  # an end-of-epoch backup, not a mid-epoch one
+    assert not (run_dir / "metrics.json").exists()
+    expected = saved_weights(uninterrupted_run / "model.keras")
+    _resume_and_compare(command, run_dir, backup, expected)
+    first = json.loads((uninterrupted_run / "metrics.json").read_text())
+    second = json.loads((run_dir / "metrics.json").read_text())
+    assert first["test_accuracy"] == second["test_accuracy"]
+
+    # The saved model loads in safe mode in a fresh process, predicts the
+    # same, and exports for serving.
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 1), "uint8")
+    np.save(tmp_path / "images.npy", images)
+    script = (
+        "import keras, numpy as np, sys\n"
+        "import components.serving  # registers the serving layers\n"
+        "m = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"
+        "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0))\n"
+        "m.export(sys.argv[4])\n"
+    )
+    model = run_dir / "model.keras"
+    outputs, served = tmp_path / "out.npy", tmp_path / "served"
+    arguments = [str(model), str(tmp_path / "images.npy"), str(outputs), str(served)]
+    subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        cwd=ROOT,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    predicted = keras.saving.load_model(model).predict(images, verbose=0)
+    np.testing.assert_allclose(np.load(outputs), predicted, rtol=1e-5, atol=1e-6)
+    loaded = tf.saved_model.load(str(served))
+    np.testing.assert_allclose(
+        loaded.serve(images).numpy(), predicted, rtol=1e-5, atol=1e-6
+    )
