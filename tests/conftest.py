@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -18,3 +20,16 @@ def pytest_collection_finish(session):
         # tests start in child processes (kills, resumes, distribution,
         # searches) keep it on, as a user's run does.
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
+@pytest.fixture
+def grappler_on():
+    """Grappler on for one test, as a user's run has it: for a test that
+    compares its own training with one in a child process to float rounding
+    (off on one side only, the search retraining's loss was 1.7e-6 apart)."""
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+    yield
+    tf.config.optimizer.set_experimental_options(before)

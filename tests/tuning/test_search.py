@@ -96,19 +96,6 @@ def test_occupied_port_is_refused(capsys, tmp_path):
     assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
 
 
-@pytest.fixture
-def grappler_on():
-    """TensorFlow's graph optimizer as a user's run has it (tests/conftest.py
-    turns it off): a trial in a child process has it, so the retraining here
-    must too for their losses to agree to 1e-6 (off, they were 1.7e-6 apart)."""
-    import tensorflow as tf
-
-    before = tf.config.optimizer.get_experimental_options()
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
-    yield
-    tf.config.optimizer.set_experimental_options(before)
-
-
 def test_search_reports_writes_json_and_retrains(tmp_path, grappler_on):
     result = search.main(
         [
