@@ -22,6 +22,7 @@ import keras_tuner
 from components import data
 from recipes import classify
 from tuning.hypermodels import ClassifyHyperModel
+from tuning.search import tuner_seed
 
 
 def best_score(config, splits, train, normalizer, sampling, trials, directory):
@@ -37,7 +38,7 @@ def best_score(config, splits, train, normalizer, sampling, trials, directory):
         hypermodel,
         objective="val_accuracy",
         max_trials=trials,
-        seed=seed,
+        seed=tuner_seed(seed),
         directory=directory,
         project_name=f"{sampling}_{seed}",
         overwrite=True,

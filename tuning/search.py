@@ -132,10 +132,31 @@ def validate(args):
         value = getattr(args, name)
         if value < 1:
             raise ValueError(invalid_value(name, value, "an integer >= 1"))
+    if args.seed < 0:
+        raise ValueError(invalid_value("seed", args.seed, "an integer >= 0"))
     if args.lr_sampling not in SAMPLINGS:
         raise ValueError(
             invalid_value("lr_sampling", args.lr_sampling, "'log' or 'linear'")
         )
+
+
+def tuner_seed(seed):
+    """The seed to hand KerasTuner for the search's `seed` (an integer >= 0).
+
+    KerasTuner's oracle reads every false seed as none (`seed or
+    random.randint(1, 10000)`), so seed 0, the default, would draw the
+    trials from Python's global random state: a search would not repeat,
+    and in a process that ran other code first, it would depend on that
+    code. Seed `s` is handed over as `s + 1`.
+
+    Example:
+
+    >>> tuner_seed(0)
+    1
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(invalid_value("seed", seed, "an integer >= 0"))
+    return seed + 1
 
 
 def make_tuner(
@@ -154,7 +175,7 @@ def make_tuner(
         "objective": objective,
         "directory": directory,
         "project_name": project_name,
-        "seed": seed,
+        "seed": tuner_seed(seed),
         "overwrite": False,
         # Diverged trials fail (`fit_or_fail`); on the notes' log-uniform
         # learning rates over [1e-6, 10] several in a row are expected, and
@@ -220,10 +241,13 @@ def load_recipe(args):
     `argv` holds the recipe flags that fix its settings (for the retraining).
     """
     recipe_argv = shlex.split(args.recipe_args)
+    # The trials' epochs are the search's: the recipe's schedule (cosine decay
+    # per step by default) spans them, as it spans a retraining's epochs.
+    epochs = ["--seed", str(args.seed), "--epochs", str(args.epochs)]
     if args.recipe == "yolo":
         config, _ = harness.parse_config(
             yolo.Config,
-            [*recipe_argv, "--seed", str(args.seed)],
+            [*recipe_argv, *epochs],
             "yolo",
             "",
             yolo.QUICK,
@@ -234,10 +258,9 @@ def load_recipe(args):
     builders = tuple(b for b in args.builders.split(",") if b)
     argv = ["--dataset", args.dataset, "--image-size", str(args.image_size)]
     argv += recipe_argv
-    # The trials' epochs are the search's: the recipe's schedule spans them.
     config, _ = harness.parse_config(
         classify.Config,
-        [*argv, "--seed", str(args.seed), "--epochs", str(args.epochs)],
+        [*argv, *epochs],
         "classify",
         "",
     )
