@@ -132,8 +132,7 @@ def validate(args):
         value = getattr(args, name)
         if value < 1:
             raise ValueError(invalid_value(name, value, "an integer >= 1"))
-    if args.seed < 0:
-        raise ValueError(invalid_value("seed", args.seed, "an integer >= 0"))
+    tuner_seed(args.seed)  # a negative seed fails here, before any data loads
     if args.lr_sampling not in SAMPLINGS:
         raise ValueError(
             invalid_value("lr_sampling", args.lr_sampling, "'log' or 'linear'")
@@ -243,11 +242,11 @@ def load_recipe(args):
     recipe_argv = shlex.split(args.recipe_args)
     # The trials' epochs are the search's: the recipe's schedule (cosine decay
     # per step by default) spans them, as it spans a retraining's epochs.
-    epochs = ["--seed", str(args.seed), "--epochs", str(args.epochs)]
+    search_flags = ["--seed", str(args.seed), "--epochs", str(args.epochs)]
     if args.recipe == "yolo":
         config, _ = harness.parse_config(
             yolo.Config,
-            [*recipe_argv, *epochs],
+            [*recipe_argv, *search_flags],
             "yolo",
             "",
             yolo.QUICK,
@@ -260,7 +259,7 @@ def load_recipe(args):
     argv += recipe_argv
     config, _ = harness.parse_config(
         classify.Config,
-        [*argv, *epochs],
+        [*argv, *search_flags],
         "classify",
         "",
     )
