@@ -30,7 +30,8 @@ import statistics
 import keras
 
 from components import detection
-from recipes import detecting, harness, rcnn, yolo
+from recipes import rcnn, yolo
+from recipes.run import detecting
 
 DETECTORS = ("yolo", "rcnn", "fast", "faster")
 NAMES = {
@@ -53,7 +54,7 @@ def train(name, args):
     if args.quick:
         argv.append("--quick")
     argv += args.recipe_args
-    config, _ = harness.parse_config(module.Config, argv, "", "", module.QUICK)
+    config, _ = flags.parse_config(module.Config, argv, "", "", module.QUICK)
     metrics_path = os.path.join(run_dir, "metrics.json")
     config_path = os.path.join(run_dir, "config.json")
     if os.path.exists(metrics_path) and os.path.exists(config_path):

@@ -124,7 +124,7 @@ def keras_trainer(path, spec, steps, spe):
     callbacks = []
     if path == "project":
         from components import data
-        from recipes import training
+        from recipes.run import training
 
         config = training.TrainingConfig(epochs=100, steps_per_execution=spe)
         training.compile_model(config, model, steps, loss, metrics=())

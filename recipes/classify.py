@@ -25,6 +25,7 @@ size and holds the class names: `python -m recipes.predict RUN_DIR IMAGES...`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import keras
@@ -38,15 +39,14 @@ from components.checks import (
     invalid_value,
 )
 from components.losses import MulticlassSVM
-from recipes import harness, training
-from recipes.run import Run
+from recipes.run import Run, flags, health, reports, training
 
 # ---------------------------------------------------------------------------
 # Setup
 # ---------------------------------------------------------------------------
 
 LOSSES = ("softmax", "svm")
-_flag = training.flag
+_flag = flags.flag
 
 
 @dataclasses.dataclass
@@ -283,6 +283,25 @@ def member_pipeline(config, splits, train, seed):
     return pipeline, epoch_seeds
 
 
+def training_batches(config, model, splits, train, scope=contextlib.nullcontext):
+    """Compiles `model` as the recipe does; returns its training batches
+    (shuffled and augmented as in training): what the doctor examines."""
+    with scope():
+        compile_member(config, model, splits)
+    return member_pipeline(config, splits, train, config.seed)[0]
+
+
+def doctor_case(argv):
+    """The model this recipe would train with the flags `argv`, compiled as it
+    compiles it, and its training batches (`python -m recipes.doctor --recipe
+    classify -- FLAGS`)."""
+    config, _ = flags.parse_config(Config, argv, "python -m recipes.classify", "")
+    splits, train = load_data(config)
+    normalizer = data.fit_normalizer(train, config.normalize)
+    model = build_members(config, splits, normalizer)[0]
+    return model, training_batches(config, model, splits, train)
+
+
 def train_member(run, model, index, splits, train, validation, probe):
     """Compiles and fits one model with its own seed; returns its history."""
     config = run.config
@@ -385,9 +404,8 @@ def main(argv=None):
             members = build_members(config, splits, normalizer)
     run.open()
     if config.doctor:
-        from recipes.doctor import check_classify_health
-
-        check_classify_health(run, members[0], splits, train)
+        batches = training_batches(config, members[0], splits, train, run.scope)
+        health.check_before_training(run, members[0], batches)
 
     validation = data.make_pipeline(splits.validation, 256)
     test = data.make_pipeline(splits.test, 256)
@@ -400,7 +418,7 @@ def main(argv=None):
         )
         member_probs.append(model.predict(test, verbose=0))
     if len(members) > 1:
-        harness.merge_histories(
+        reports.merge_histories(
             [run.file(f"history_member{i + 1}.csv") for i in range(len(members))],
             run.file("history.csv"),
         )
@@ -416,7 +434,7 @@ def main(argv=None):
         final, splits.class_names, splits.antialias
     )
     training.plot_monitors(histories, run.file("monitors.png"))
-    harness.plot_histories(
+    reports.plot_histories(
         histories, run.file("curves.png"), f"{config.model} on {splits.name}"
     )
     return run.finish(metrics, model=served, lines=report_lines(config, metrics))

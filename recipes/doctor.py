@@ -18,8 +18,8 @@ input.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import importlib
 import sys
 
 import keras
@@ -27,12 +27,11 @@ import keras
 from components import data, serving
 from components.analysis.doctor import CHECKS, diagnose
 from components.checks import check_positive_int, invalid_value
-from recipes import harness, training
-from recipes.run import Run
+from recipes.run import Run, flags, health
 
-_flag = training.flag
+_flag = flags.flag
 RECIPES = ("classify",)
-EXIT_FAILED = 1
+EXIT_FAILED = health.EXIT_FAILED
 
 
 @dataclasses.dataclass
@@ -111,46 +110,18 @@ def saved_model_case(config):
     return model, batches, loss
 
 
-def recipe_case(recipe_argv):
-    """The model `recipes.classify` would train, compiled as it compiles it,
-    and its own training batches (shuffled and augmented as in training)."""
-    from recipes import classify
+def recipe_case(recipe_argv, recipe="classify"):
+    """The model `recipe` would train with the flags `recipe_argv`, compiled as
+    it compiles it, and its own training batches (shuffled and augmented as
+    in training).
 
-    config, _ = harness.parse_config(
-        classify.Config, recipe_argv, "python -m recipes.classify", ""
-    )
-    splits, train = classify.load_data(config)
-    normalizer = data.fit_normalizer(train, config.normalize)
-    model = classify.build_members(config, splits, normalizer)[0]
-    return model, classify_batches(config, model, splits, train), None
-
-
-def classify_batches(config, model, splits, train, scope=contextlib.nullcontext):
-    """Compiles `model` as `recipes.classify` does; returns its training batches."""
-    from recipes import classify
-
-    with scope():
-        classify.compile_member(config, model, splits)
-    return classify.member_pipeline(config, splits, train, config.seed)[0]
-
-
-def check_classify_health(run, model, splits, train):
-    """`recipes.classify --doctor`: the checklist on the first model, compiled
-    and fed as it will be trained. A failed check stops the run (exit 1)
-    before any training; the diagnosis is in `<run-dir>/doctor/`."""
-    config = run.config
-    batches = classify_batches(config, model, splits, train, run.scope)
-    diagnosis = diagnose(
-        model, batches, seed=config.seed, verbose=min(config.verbose, 1)
-    )
-    diagnosis.save(run.file("doctor"))
-    harness.report([str(diagnosis)])
-    if diagnosis.failed:
-        failed = [f.check for f in diagnosis.failed]
-        run.write_json("metrics.json", {"status": "doctor_failed", "failed": failed})
-        harness.report([f"the doctor failed {', '.join(failed)}: not training"])
-        run.close()
-        raise SystemExit(EXIT_FAILED)
+    The recipe is found by name, as `python -m` finds it: each recipe in
+    `RECIPES` defines `doctor_case(argv) -> (model, batches)`, and no recipe
+    imports another.
+    """
+    module = importlib.import_module(f"recipes.{recipe}")
+    model, batches = module.doctor_case(recipe_argv)
+    return model, batches, None
 
 
 def run_doctor(run, model, batches, loss):
@@ -181,7 +152,7 @@ def main(argv=None):
         if config.model is not None:
             model, batches, loss = saved_model_case(config)
         else:
-            model, batches, loss = recipe_case(recipe_argv)
+            model, batches, loss = recipe_case(recipe_argv, config.recipe)
     run.open()
     diagnosis = run_doctor(run, model, batches, loss)
     print(diagnosis)

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from recipes import harness
+from recipes.run import flags
 
 
 def free_ports(count, host="localhost"):
@@ -109,7 +109,7 @@ def run_workers(command, workers, log_dir, timeout, poll=0.2):
 
 
 def main(argv=None):
-    parser = harness.OneLineParser(
+    parser = flags.OneLineParser(
         prog="python -m recipes.launch",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

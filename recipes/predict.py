@@ -32,7 +32,7 @@ import numpy as np
 from components import data, detection, serving
 from components.data.image_files import inspect_image, is_image_file
 from components.data.image_ops import convert_images
-from recipes import harness
+from recipes.run import flags, reports
 
 NPZ_KEY = "x"
 
@@ -307,7 +307,7 @@ def main(argv=None):
     """Runs the command; returns the predictions (the `--out` content)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with harness.usage_errors(parser):
+    with flags.usage_errors(parser):
         check_args(args)
         model, info, config = load_model(args.model)
         if args.draw and info["kind"] != "detector":
@@ -331,7 +331,7 @@ def main(argv=None):
         if args.out.lower().endswith(".csv"):
             write_csv(args.out, info["kind"], output)
         else:
-            harness.atomic_write_json(args.out, output)
+            reports.atomic_write_json(args.out, output)
     if args.draw:
         draw(output, items, args.draw)
     lines = summary(info["kind"], output)

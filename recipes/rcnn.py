@@ -72,14 +72,13 @@ import tensorflow as tf
 from components import data, detection
 from components.checks import check_rate, invalid_value
 from components.detection import proposals as region_proposals
-from recipes import detecting, harness, training
-from recipes.run import Run
+from recipes.run import Run, detecting, flags, reports, training
 
 # ---------------------------------------------------------------------------
 # Setup
 # ---------------------------------------------------------------------------
 
-_flag = training.flag
+_flag = flags.flag
 VARIANTS = ("rcnn", "fast", "faster")
 QUICK = {
     "train_images": 300,
@@ -392,7 +391,7 @@ def main(argv=None):
     splits, model = run.prepare(detecting.load_splits, build_detector)
     config = run.open().config
     shown = plot_regions(config, splits, model, run.file("regions.png"))
-    harness.report(
+    reports.report(
         [f"regions.png: one canvas, {shown} {TITLES[config.variant]} regions"]
     )
 

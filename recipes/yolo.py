@@ -51,14 +51,13 @@ import numpy as np
 import tensorflow as tf
 
 from components import data, detection
-from recipes import detecting, harness, training
-from recipes.run import Run
+from recipes.run import Run, detecting, flags, reports, training
 
 # ---------------------------------------------------------------------------
 # Setup: the flags (each a field; `--help` lists them)
 # ---------------------------------------------------------------------------
 
-_flag = training.flag
+_flag = flags.flag
 QUICK = {"train_images": 600, "test_images": 100, "epochs": 6, "width": 8}
 
 
@@ -300,7 +299,7 @@ def main(argv=None):
     config = run.open().config
     depth = output_depth(config, splits.num_classes)
     objects = plot_targets(config, splits, run.file("targets.png"))
-    harness.report(
+    reports.report(
         [
             f"YOLO output: {tuple(model.output.shape[1:])} = S x S x (5B + C) "
             f"= {config.grid_size} x {config.grid_size} x {depth}",
@@ -323,7 +322,7 @@ def main(argv=None):
     detections, timing = detect(config, model, test[0])
     terms = loss_terms(config, model, splits)
     test_loss = model.evaluate(make_pipeline(config, splits, splits.test), verbose=0)
-    harness.report(
+    reports.report(
         [
             "loss terms per test canvas: "
             + ", ".join(f"{k} {v:.3g}" for k, v in terms.items())

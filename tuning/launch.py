@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from recipes import harness
+from recipes.run import flags
 
 
 def port_is_free(host, port):
@@ -64,7 +64,7 @@ def wait_for_server(host, port, process, timeout):
 
 
 def main(argv=None):
-    parser = harness.OneLineParser(
+    parser = flags.OneLineParser(
         prog="python -m tuning.launch",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -96,7 +96,7 @@ def main(argv=None):
     from tuning import search as search_module
 
     search_args = search_module.build_parser().parse_args([args.recipe, *search_flags])
-    with harness.usage_errors(parser):
+    with flags.usage_errors(parser):
         search_module.validate(search_args)
     project = search_args.project_name or f"{args.recipe}_{search_args.tuner}"
     log_dir = os.path.join(search_args.directory, project, "logs")

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 
-from recipes import harness
+from recipes.run import reports
 
 CHILD_ENV = "KERAS_NOTES_TRIAL_QUOTA"
 PAUSED = 3  # exit status of a child that used up its quota of trials
@@ -88,7 +88,7 @@ def run_in_children(argv, verbose):
     while True:
         processes += 1
         if verbose:
-            harness.report([f"tuning.search: trial process {processes}"])
+            reports.report([f"tuning.search: trial process {processes}"])
         code = subprocess.call(
             [sys.executable, "-m", "tuning.search", *argv],
             preexec_fn=setter,

@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 
-from recipes import harness
+from recipes.run import reports
 
 
 def _read(path):
@@ -59,7 +59,7 @@ def check_project(project_dir):
             stacklevel=2,
         )
     if moved:
-        harness.atomic_write_json(oracle_path, oracle)
+        reports.atomic_write_json(oracle_path, oracle)
     return moved
 
 

@@ -26,7 +26,8 @@ import keras_tuner
 
 from components import data
 from components.checks import invalid_value
-from recipes import classify, harness, yolo
+from recipes import classify, yolo
+from recipes.run import flags, reports
 from tuning.hypermodels import SAMPLINGS, ClassifyHyperModel, YoloHyperModel
 from tuning.pictures import plot_objective
 from tuning.processes import (
@@ -56,7 +57,7 @@ TUNERS = ("random", "hyperband", "bayesian")
 
 
 def build_parser():
-    parser = harness.OneLineParser(
+    parser = flags.OneLineParser(
         prog="python -m tuning.search",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -230,7 +231,7 @@ def report(tuner, top, names, objective):
         ]
         score = float("nan") if trial.score is None else trial.score
         lines.append(f"{trial.trial_id:<7}{score:>13.4f}  " + "  ".join(cells))
-    harness.report(lines)
+    reports.report(lines)
     return trials
 
 
@@ -244,7 +245,7 @@ def load_recipe(args):
     # per step by default) spans them, as it spans a retraining's epochs.
     search_flags = ["--seed", str(args.seed), "--epochs", str(args.epochs)]
     if args.recipe == "yolo":
-        config, _ = harness.parse_config(
+        config, _ = flags.parse_config(
             yolo.Config,
             [*recipe_argv, *search_flags],
             "yolo",
@@ -257,7 +258,7 @@ def load_recipe(args):
     builders = tuple(b for b in args.builders.split(",") if b)
     argv = ["--dataset", args.dataset, "--image-size", str(args.image_size)]
     argv += recipe_argv
-    config, _ = harness.parse_config(
+    config, _ = flags.parse_config(
         classify.Config,
         [*argv, *search_flags],
         "classify",
@@ -279,13 +280,13 @@ def main(argv=None):
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    with harness.usage_errors(parser):
+    with flags.usage_errors(parser):
         validate(args)
         hypermodel, train, validation, fixed_argv = load_recipe(args)
     objective = OBJECTIVES[args.recipe]
     project = args.project_name or f"{args.recipe}_{args.tuner}"
     if role() != "worker":  # the chief, or a single search, owns the files
-        with harness.usage_errors(parser):
+        with flags.usage_errors(parser):
             check_project(os.path.join(args.directory, project))
     child = CHILD_ENV in os.environ
     processes = 0
@@ -356,10 +357,10 @@ def main(argv=None):
         "recipe_flags": recipe_flags(best, hypermodel),
         "processes": processes or 1,
     }
-    harness.atomic_write_json(
+    reports.atomic_write_json(
         os.path.join(tuner.project_dir, "best_hyperparameters.json"), result
     )
-    harness.report(
+    reports.report(
         [
             f"best hyperparameters: {tuner.project_dir}/best_hyperparameters.json",
             f"retrain with: python -m recipes.{args.recipe} "

@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from recipes import harness
 from recipes.claims.claim import judge, overall
 from recipes.claims.pictures import plot_claim, plot_layer_std
 from recipes.claims.report import markdown
+from recipes.run import reports
 
 NUMBERS = (int, float, np.integer, np.floating)
 
@@ -114,7 +114,7 @@ def run_claims(claims, seeds, quick, run_dir, log=print):
     state = content.setdefault("claims", {})
 
     def save():
-        harness.atomic_write_json(path, content)
+        reports.atomic_write_json(path, content)
 
     for claim in claims:
         entry = state.get(claim.name, {})

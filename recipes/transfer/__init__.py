@@ -41,8 +41,7 @@ import keras
 import numpy as np
 
 from components import transfer
-from recipes import harness
-from recipes.run import Run
+from recipes.run import Run, reports
 from recipes.transfer.config import QUICK, Config
 from recipes.transfer.networks import (
     check_early_layer,
@@ -131,7 +130,7 @@ def run_regime(config, source_path, target, similar, per_class, done):
         if key in done:
             accuracies, layer = done[key]["accuracies"], done[key]["early_layer"]
             runs.append(accuracies)
-            harness.report([f"{key}: restored from the backup"])
+            reports.report([f"{key}: restored from the backup"])
             continue
         start = time.perf_counter()
         accuracies, layer = run_strategies(
@@ -140,7 +139,7 @@ def run_regime(config, source_path, target, similar, per_class, done):
         done[key] = {"accuracies": accuracies, "early_layer": layer}
         done.save()
         runs.append(accuracies)
-        harness.report(
+        reports.report(
             [
                 f"{regime.name} (repeat {repeat + 1}/{config.repeats}, "
                 f"{time.perf_counter() - start:.0f} s): "
@@ -184,7 +183,7 @@ class Finished(dict):
     def save(self):
         if self.path:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            harness.atomic_write_json(self.path, dict(self))
+            reports.atomic_write_json(self.path, dict(self))
 
     def remove(self):
         if self.path and os.path.exists(os.path.dirname(self.path)):

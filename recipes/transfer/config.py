@@ -6,9 +6,9 @@ import dataclasses
 
 from components import data, models, transfer
 from components.checks import check_positive_int, invalid_value
-from recipes import training
+from recipes.run import flags, training
 
-_flag = training.flag
+_flag = flags.flag
 QUICK = {
     "image_size": 16,
     "epochs": 12,

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from components import data, models, transfer
-from recipes import harness, training
+from recipes.run import reports, training
 from recipes.transfer.config import channels
 from recipes.transfer.targets import digits_half
 
@@ -69,12 +69,12 @@ def prepare_source(config, run):
     if os.path.exists(path) and os.path.exists(key_path):
         with open(key_path) as f:
             if json.load(f) == key:
-                harness.report([f"source model: reusing {path}"])
+                reports.report([f"source model: reusing {path}"])
                 return path
     source = digits_half(config, range(5), "digits 0-4")
     images, labels = source.train
     model = _normalized(_scratch_network(config, 5), images)
-    harness.report([f"source model: training {config.model} on digits 0-4"])
+    reports.report([f"source model: training {config.model} on digits 0-4"])
     fit_network(
         config,
         model,
@@ -88,11 +88,11 @@ def prepare_source(config, run):
         np.mean(model.predict(source.test[0], verbose=0).argmax(-1) == source.test[1])
     )
     model.save(path)
-    harness.atomic_write_json(key_path, key)
-    harness.atomic_write_json(
+    reports.atomic_write_json(key_path, key)
+    reports.atomic_write_json(
         os.path.join(folder, "metrics.json"), {"test_accuracy": accuracy}
     )
-    harness.report([f"source model: digits 0-4 test accuracy {accuracy:.4f}"])
+    reports.report([f"source model: digits 0-4 test accuracy {accuracy:.4f}"])
     return path
 
 

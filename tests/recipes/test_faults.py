@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 
 from components.callbacks import atomic_backup, read_state
-from recipes import classify, harness, preflight, run
+from recipes import classify, run
+from recipes.run import flags, preflight
 from tests.recipes.run_checks import history_epochs, saved_weights
 
 FAST = ["--image-size", "8", "--width", "8", "--verbose", "0", "--batch-size", "32"]
@@ -25,7 +26,7 @@ FAST += ["--no-baseline", "--no-monitors"]
 
 def _fake_backup(folder, argv, epoch=1):
     """A backup unit as a run with `argv` leaves it (only its state matters here)."""
-    config, _ = harness.parse_config(classify.Config, argv, "", "")
+    config, _ = flags.parse_config(classify.Config, argv, "", "")
     unit = os.path.join(folder, f"{atomic_backup.PREFIX}{epoch:06d}")
     os.makedirs(unit)
     state = {
@@ -70,7 +71,7 @@ def test_an_ensemble_resume_with_other_flags_is_refused_too(tmp_path, capsys):
 def test_flags_that_leave_the_run_unchanged_may_differ_on_resume(tmp_path):
     backup = str(tmp_path / "backup")
     _fake_backup(backup, [*FAST, "--epochs", "3", "--backup-dir", backup])
-    config, _ = harness.parse_config(
+    config, _ = flags.parse_config(
         classify.Config,
         [*FAST, "--epochs", "9", "--verbose", "2", "--backup-dir", backup],
         "",

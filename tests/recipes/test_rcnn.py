@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from components import detection, serving
-from recipes import detecting, harness, rcnn
+from recipes import rcnn
+from recipes.run import detecting, flags
 
 # The notes' first sanity check, for each detector: 8 canvases, no
 # augmentation, 100 steps, scored on those same canvases. A detector whose
@@ -90,7 +91,7 @@ def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     info = serving.serving_info(model)
     assert info["needs_rois"] == (variant != "faster")
-    config, _ = harness.parse_config(
+    config, _ = flags.parse_config(
         rcnn.Config, [*TINY, "--variant", variant], "", "", rcnn.QUICK
     )
     images = detecting.ground_truth(detecting.load_splits(config).test)[0]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from components import transfer as components_transfer
-from recipes import harness, transfer
+from recipes import transfer
+from recipes.run import flags
 from recipes.transfer import networks, targets
 from recipes.transfer.config import QUICK, Config
 
@@ -65,7 +66,7 @@ def test_quick_run_fills_the_two_by_two_table(tmp_path, capsys):
     assert "similar" in out and "different" in out and "(notes)" in out
 
     # The source model is cached: a second preparation reuses the file.
-    config = harness.apply_quick(Config(**_tiny_config(run_dir)), QUICK)
+    config = flags.apply_quick(Config(**_tiny_config(run_dir)), QUICK)
     stamp = os.stat(run_dir / "source" / "model.keras").st_mtime_ns
     path = networks.prepare_source(config, _Run(run_dir))
     assert os.stat(path).st_mtime_ns == stamp
@@ -112,7 +113,7 @@ def test_a_target_can_be_your_own_class_folders(tmp_path):
     from tests.own_datasets import write_class_folders
 
     write_class_folders(tmp_path, per_class=20)
-    config, _ = harness.parse_config(Config, ["--quick"], "", "", QUICK)
+    config, _ = flags.parse_config(Config, ["--quick"], "", "", QUICK)
     target = targets.load_target(config, f"dir:{tmp_path}")
     # Resized to the recipe's images and made grey for the digits source.
     assert target.num_classes == 3

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from components import detection, serving
-from recipes import harness, yolo
+from recipes import yolo
+from recipes.run import flags
 
 # The notes' first sanity check: 8 canvases, no augmentation, 80 steps,
 # scored on those same canvases (measured: mAP@0.5 0.99; 0.93 after 60 steps). A broken target
@@ -69,7 +70,7 @@ def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_p
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     info = serving.serving_info(model)
     assert info["class_names"] == tuple("0123456789") and info["kind"] == "detector"
-    config, _ = harness.parse_config(yolo.Config, TINY, "", "", yolo.QUICK)
+    config, _ = flags.parse_config(yolo.Config, TINY, "", "", yolo.QUICK)
     images = yolo.ground_truth(yolo.load_splits(config).test)[0]
     again = detection.coco_detections(info["network"].predict(images, verbose=0))
     assert len(again) == len(rows) > 0

@@ -6,8 +6,8 @@ shards a dataset across workers); each worker but the chief writes its run
 and backup folders apart. Backups themselves are `run.Run.fit`'s
 (`components.callbacks.AtomicBackup`).
 
-Kept apart from `run.py` (the run's lifecycle), `harness.py` (CLI,
-artifacts) and `training.py` (optimizers, schedules, monitors): one concept
+Kept apart from `lifecycle.py` (the run's lifecycle), `flags.py` (CLI), `reports.py`
+(artifacts) and `training.py` (optimizers, schedules, monitors): one concept
 per module.
 """
 
@@ -51,7 +51,7 @@ def make_strategy(name):
     is more than one GPU, else default.
 
     Made once per process (a multi-worker strategy must exist before any
-    TensorFlow op runs: `harness.parse_config` makes it first, before the
+    TensorFlow op runs: `flags.parse_config` makes it first, before the
     flags are validated) and returned again on later calls.
 
     The batch size flags are global batch sizes: each replica gets

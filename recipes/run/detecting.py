@@ -16,9 +16,9 @@ import tensorflow as tf
 
 from components import data, detection, models, serving
 from components.checks import check_positive_int, invalid_value
-from recipes import harness, training
+from recipes.run import flags, reports, training
 
-_flag = training.flag
+_flag = flags.flag
 DATASET_PREFIXES = ("coco:", "yolo:", "tfds:")
 
 
@@ -300,8 +300,8 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
     }
     run.write_json("ground_truth.json", truth)
     run.write_json("detections.json", rows)
-    history = harness.read_history(run.file("history.csv"))
-    harness.plot_histories([history], run.file("curves.png"), f"{title} loss", curves)
+    history = reports.read_history(run.file("history.csv"))
+    reports.plot_histories([history], run.file("curves.png"), f"{title} loss", curves)
     plot_gallery(
         images,
         boxes,

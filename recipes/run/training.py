@@ -1,8 +1,8 @@
 """Training plumbing shared by the recipes: the flags of the notes' optimizers,
 schedules, constraint and monitors, turned into a compiled model and callbacks.
 
-Kept apart from `harness.py` (CLI, run directory, artifacts) so that each stays
-one concept; recipes import both and never each other.
+Also the run's seeding. Kept apart from `flags.py` (the command line) and
+`reports.py` (what a run leaves) so that each stays one concept.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from components.callbacks import (
 )
 from components.checks import check_positive_int, check_rate, invalid_value
 from components.optimizers import OPTIMIZERS, build_optimizer
-from recipes.distribution import STRATEGIES, check_strategy, steps_per_execution
+from recipes.run.distribution import STRATEGIES, check_strategy, steps_per_execution
+from recipes.run.flags import flag
 
 LR_SCHEDULES = ("cosine", "constant", *KINDS)
 MONITOR_KEYS = (
@@ -35,9 +36,13 @@ MONITOR_KEYS = (
 )
 
 
-def flag(default, help):
-    """A config field: its default and its `--help` text."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def seed_everything(seed, deterministic=False):
+    """Seeds Python, NumPy and the backend; optionally makes TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 @dataclasses.dataclass

@@ -34,8 +34,8 @@ import time
 import keras
 
 from components.callbacks import AtomicBackup, BackupError, DivergenceStop, read_state
-from recipes import distribution, harness, training
-from recipes.preflight import check_free, check_resume, check_writable, lock
+from recipes.run import distribution, flags, reports, training
+from recipes.run.preflight import check_free, check_resume, check_writable, lock
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -137,11 +137,11 @@ class Run:
             doc: String. The recipe's docstring; its first line heads `--help`.
             quick: Optional dict. The settings of `--quick`.
         """
-        config, parser = harness.parse_config(
+        config, parser = flags.parse_config(
             config_cls, argv, f"python -m recipes.{name}", doc.split("\n")[0], quick
         )
         run = cls(config, parser, name)
-        harness.seed_everything(
+        training.seed_everything(
             getattr(config, "seed", 0), getattr(config, "deterministic", False)
         )
         with run.usage_errors():
@@ -167,7 +167,7 @@ class Run:
 
     def usage_errors(self):
         """Turns a `ValueError` raised inside the block into a one-line exit 2."""
-        return harness.usage_errors(self.parser)
+        return flags.usage_errors(self.parser)
 
     def scope(self):
         """The strategy's scope (build and compile models in it)."""
@@ -177,7 +177,7 @@ class Run:
         return os.path.join(self.path, name)
 
     def write_json(self, name, obj):
-        harness.atomic_write_json(self.file(name), obj)
+        reports.atomic_write_json(self.file(name), obj)
 
     # -- open ------------------------------------------------------------
 
@@ -270,7 +270,7 @@ class Run:
             self._diverged(stop)
         if interruption.stopped:
             self._interrupted(interruption)
-        return harness.read_history(history)
+        return reports.read_history(history)
 
     @contextlib.contextmanager
     def _backup_errors(self):
@@ -334,7 +334,7 @@ class Run:
             for name in os.listdir(self.path)
             if not name.startswith(".")
         )
-        harness.report(
+        reports.report(
             [f"run directory: {self.path}", *lines, "files: " + " ".join(files)]
         )
         self.close()
