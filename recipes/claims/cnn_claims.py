@@ -5,33 +5,23 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from recipes.claims import kit
 from recipes.claims.claim import Claim, Comparison
-from recipes.claims.experiments import digits, fit_and_score, seconds_per_call
 
 
-def _stack(x, arm, channels):
-    """Three 3x3 convolutions or one 7x7: the same 7x7 receptive field."""
+def small_filter_net(arm, channels, seed=None):
+    """A 3x3 stem, then three 3x3 convolutions or one 7x7: the same 7x7
+    receptive field."""
     # No batch norm: at a constant rate its moving statistics lagged the
     # three-layer stack's (training loss 0.11, test accuracy at chance), a
     # fault of the protocol rather than of the filters; VGG had none either.
     size, count = (3, 3) if arm == "three_3x3" else (7, 1)
-    for _ in range(count):
-        x = keras.layers.Conv2D(
-            channels,
-            size,
-            padding="same",
-            activation="relu",
-            kernel_initializer="he_normal",
-        )(x)
-    return x
-
-
-def small_filter_net(arm, channels):
-    inputs = keras.Input((16, 16, 1))
-    x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")(inputs)
-    x = _stack(x, arm, channels)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    return kit.cnn(
+        [channels] * (1 + count),
+        kernel_size=[3] + [size] * count,
+        init=["glorot_uniform"] + ["he_normal"] * count,
+        seed=seed,
+    )
 
 
 def stack_weights(model):
@@ -41,19 +31,11 @@ def stack_weights(model):
 
 
 def run_small_filters(arm, seed, quick):
-    x, y, xt, yt = digits(16, seed)
-    channels = 8 if quick else 16
-    keras.utils.set_random_seed(seed)
-    model = small_filter_net(arm, channels)
-    result = fit_and_score(
-        model,
-        x,
-        y,
-        xt,
-        yt,
-        epochs=2 if quick else 15,
-        seed=seed,
-        optimizer=keras.optimizers.Adam(3e-3),
+    data = kit.digits(16, seed)
+    model = small_filter_net(arm, 8 if quick else 16, seed)
+    epochs = 2 if quick else 15
+    result = kit.train(
+        model, data, seed=seed, epochs=epochs, rate=3e-3, optimizer="adam"
     )
     return {"stack_weights": stack_weights(model), **result}
 
@@ -94,7 +76,7 @@ def run_relu_after_pool(arm, seed, quick):
     )
     difference = float(np.abs(np.asarray(this(maps)) - np.asarray(other(maps))).max())
     call = keras.ops.convert_to_numpy
-    seconds = seconds_per_call(lambda: call(this(maps)), repeats=3 if quick else 15)
+    seconds = kit.seconds_per_call(lambda: call(this(maps)), repeats=3 if quick else 15)
     return {"milliseconds": 1000 * seconds, "max_difference": difference}
 
 
@@ -114,36 +96,20 @@ RELU_AFTER_POOL = Claim(
 )
 
 
-def _batch_norm_net(arm):
-    layers = [keras.Input((16, 16, 1))]
-    for filters in (16, 32):
-        layers.append(
-            keras.layers.Conv2D(
-                filters,
-                3,
-                padding="same",
-                use_bias=arm == "plain",
-                kernel_initializer="he_normal",
-            )
-        )
-        if arm == "batch_norm":
-            layers.append(keras.layers.BatchNormalization())
-        layers += [keras.layers.ReLU(), keras.layers.MaxPooling2D(2)]
-    layers += [keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
-    return keras.Sequential(layers)
-
-
 def run_batch_norm(arm, seed, quick):
     """Steps (batches of 64) until the training accuracy over the last 20 steps
     first reaches 95%, at one plain SGD rate for both."""
-    x, y, xt, yt = digits(16, seed)
-    keras.utils.set_random_seed(seed)
-    model = _batch_norm_net(arm)
-    model.compile(
-        keras.optimizers.SGD(0.02),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    x, y, xt, yt = kit.digits(16, seed)
+    model = kit.cnn(
+        [16, 32],
+        init="he_normal",
+        activation=keras.layers.ReLU,
+        batch_norm=arm == "batch_norm",
+        downsample="max_pooling",
+        head="flatten",
+        seed=seed,
     )
+    kit.compile_model(model, rate=0.02)
     rng = np.random.default_rng(seed)
     limit = 150 if quick else 1500
     recent, reached = [], limit
@@ -154,8 +120,7 @@ def run_batch_norm(arm, seed, quick):
         if len(recent) == 20 and np.mean(recent) >= 0.95:
             reached = step
             break
-    accuracy = float(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt))
-    return {"steps_to_95": reached, "test_accuracy": accuracy}
+    return {"steps_to_95": reached, "test_accuracy": kit.accuracy(model, xt, yt)}
 
 
 BATCH_NORM = Claim(
@@ -175,37 +140,23 @@ BATCH_NORM = Claim(
 )
 
 ACTIVATIONS = ("relu", "prelu", "leaky_relu", "elu", "tanh", "sigmoid")
-
-
-def _activation_net(arm):
-    layers = [keras.Input((64,))]
-    for _ in range(4):
-        init = "glorot_normal" if arm in ("tanh", "sigmoid") else "he_normal"
-        layers.append(keras.layers.Dense(128, kernel_initializer=init))
-        if arm == "prelu":
-            layers.append(keras.layers.PReLU())
-        elif arm == "leaky_relu":
-            layers.append(keras.layers.LeakyReLU(0.01))
-        else:
-            layers.append(keras.layers.Activation(arm))
-    layers.append(keras.layers.Dense(10, activation="softmax"))
-    return keras.Sequential(layers)
+# Each activation a layer of its own after its Dense: PReLU's has weights.
+ACTIVATION_LAYERS = {
+    "prelu": keras.layers.PReLU,
+    "leaky_relu": lambda: keras.layers.LeakyReLU(0.01),
+}
 
 
 def run_activations(arm, seed, quick):
-    x, y, xt, yt = digits(8, seed)
-    x, xt = x.reshape(len(x), -1), xt.reshape(len(xt), -1)
-    keras.utils.set_random_seed(seed)
-    return fit_and_score(
-        _activation_net(arm),
-        x,
-        y,
-        xt,
-        yt,
-        epochs=2 if quick else 10,
+    data = kit.digits(8, seed, flat=True)
+    model = kit.mlp(
+        [128] * 4,
+        init="glorot_normal" if arm in ("tanh", "sigmoid") else "he_normal",
+        activation=ACTIVATION_LAYERS.get(arm, lambda: keras.layers.Activation(arm)),
         seed=seed,
-        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
     )
+    epochs = 2 if quick else 10
+    return kit.train(model, data, seed=seed, epochs=epochs, rate=0.05, momentum=0.9)
 
 
 ACTIVATION_CLAIM = Claim(

@@ -5,50 +5,29 @@ from __future__ import annotations
 import functools
 import warnings
 
-import keras
 import numpy as np
 
 from components.callbacks import UpdateRatioMonitor
+from recipes.claims import kit
 from recipes.claims.claim import Claim, Comparison
-from recipes.claims.experiments import digits, fit_and_score, standardize
 
 SWEEP = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-
-
-def _mlp():
-    return keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
 
 
 @functools.lru_cache(maxsize=16)
 def rate_sweep(seed, quick):
     """Per rate of plain SGD: test accuracy and the first epoch's median
     update / weight ratio (UpdateRatioMonitor, from the weights' real steps)."""
-    x, y, xt, yt = digits(8, seed)
-    x, xt = standardize(x.reshape(len(x), -1), xt.reshape(len(xt), -1))
+    data = kit.digits(8, seed, flat=True, standardized=True)
+    epochs = 2 if quick else 15
     found = {}
     for rate in SWEEP:
-        keras.utils.set_random_seed(seed)
-        model = _mlp()
+        model = kit.mlp([128, 128], seed=seed)
         monitor = UpdateRatioMonitor()
         with warnings.catch_warnings():  # its advice: the sweep goes far on purpose
             warnings.simplefilter("ignore")
-            result = fit_and_score(
-                model,
-                x,
-                y,
-                xt,
-                yt,
-                epochs=2 if quick else 15,
-                seed=seed,
-                optimizer=keras.optimizers.SGD(rate),
-                callbacks=[monitor],
+            result = kit.train(
+                model, data, seed=seed, epochs=epochs, rate=rate, callbacks=[monitor]
             )
         history = model.history.history
         ratio = history.get("update_ratio_median", [np.nan])[0]
@@ -103,21 +82,17 @@ BASE_RATE, BASE_BATCH = 0.01, 16
 
 
 def run_batch_size(arm, seed, quick):
-    x, y, xt, yt = digits(8, seed)
-    x, xt = standardize(x.reshape(len(x), -1), xt.reshape(len(xt), -1))
+    data = kit.digits(8, seed, flat=True, standardized=True)
     figures = {}
     for batch in BATCH_SIZES[:2] if quick else BATCH_SIZES:
         rate = BASE_RATE * (batch / BASE_BATCH if arm == "scaled" else 1.0)
-        keras.utils.set_random_seed(seed)
-        result = fit_and_score(
-            _mlp(),
-            x,
-            y,
-            xt,
-            yt,
-            epochs=2 if quick else 20,
+        result = kit.train(
+            kit.mlp([128, 128], seed=seed),
+            data,
             seed=seed,
-            optimizer=keras.optimizers.SGD(rate, momentum=0.9),
+            epochs=2 if quick else 20,
+            rate=rate,
+            momentum=0.9,
             batch_size=batch,
         )
         figures[f"batch_{batch}"] = result["test_accuracy"]

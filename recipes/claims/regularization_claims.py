@@ -7,45 +7,25 @@ import numpy as np
 
 from components import data, models
 from components.analysis import flops
+from recipes.claims import kit
 from recipes.claims.claim import COMPARABLE, Claim, Comparison
-from recipes.claims.experiments import digits, fit_and_score, standardize
-
-
-def small_training_set(x, y, per_class, seed):
-    index = data.sample_per_class(y, per_class, seed)
-    return x[index], y[index]
-
-
-def _dropout_mlp(arm, units=512):
-    layers = [keras.Input((64,))]
-    for _ in range(2):
-        layers.append(
-            keras.layers.Dense(units, activation="relu", kernel_initializer="he_normal")
-        )
-        if arm == "dropout":
-            layers.append(keras.layers.Dropout(0.5))
-    layers.append(keras.layers.Dense(10, activation="softmax"))
-    return keras.Sequential(layers)
 
 
 def run_dropout(arm, seed, quick):
     """Test accuracy along a long run on 20 examples per class."""
-    x, y, xt, yt = digits(8, seed)
-    x, xt = standardize(x.reshape(len(x), -1), xt.reshape(len(xt), -1))
-    x, y = small_training_set(x, y, 20, seed)
-    keras.utils.set_random_seed(seed)
-    model = _dropout_mlp(arm)
-    model.compile(
-        keras.optimizers.SGD(0.01, momentum=0.9),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    x, y, xt, yt = kit.digits(8, seed, flat=True, standardized=True, per_class=20)
+    model = kit.mlp(
+        [512, 512],
+        init="he_normal",
+        dropout=0.5 if arm == "dropout" else 0.0,
+        seed=seed,
     )
+    kit.compile_model(model, rate=0.01, momentum=0.9)
     epochs = 4 if quick else 300
     checkpoints = {}
     for epoch in range(epochs // 4, epochs + 1, epochs // 4):
         model.fit(x, y, epochs=epochs // 4, batch_size=50, verbose=0)
-        scores = model.predict(xt, verbose=0)
-        checkpoints[epoch] = float(np.mean(np.argmax(scores, -1) == yt))
+        checkpoints[epoch] = kit.accuracy(model, xt, yt)
     values = list(checkpoints.values())
     return {
         "test_accuracy": values[-1],
@@ -72,16 +52,8 @@ DROPOUT = Claim(
 )
 
 
-def _mlp(width):
-    return keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(width, activation="relu"),
-            keras.layers.Dense(width, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-
+# How the ensemble and pooling claims train on their small training sets.
+SMALL_SET = {"rate": 1e-3, "optimizer": "adam", "batch_size": 32}
 
 # Four members of width 113 hold about the parameters of one of width 256
 # (85,468 against 85,002): equal parameters, and each trains the same epochs.
@@ -89,26 +61,15 @@ WIDE, MEMBERS, NARROW = 256, 4, 113
 
 
 def run_ensemble(arm, seed, quick):
-    x, y, xt, yt = digits(8, seed)
-    x, xt = standardize(x.reshape(len(x), -1), xt.reshape(len(xt), -1))
-    x, y = small_training_set(x, y, 40, seed)
-    epochs = 2 if quick else 40
+    data = kit.digits(8, seed, flat=True, standardized=True, per_class=40)
+    xt, yt = data[2:]
     widths = [WIDE] if arm == "single" else [NARROW] * MEMBERS
+    epochs = 2 if quick else 40
     scores, parameters = 0.0, 0
     for index, width in enumerate(widths):
-        keras.utils.set_random_seed(seed * 100 + index)
-        model = _mlp(width)
-        fit_and_score(
-            model,
-            x,
-            y,
-            xt,
-            yt,
-            epochs=epochs,
-            seed=seed * 100 + index,
-            optimizer=keras.optimizers.Adam(1e-3),
-            batch_size=32,
-        )
+        member_seed = seed * 100 + index
+        model = kit.mlp([width, width], seed=member_seed)
+        kit.train(model, data, seed=member_seed, epochs=epochs, **SMALL_SET)
         scores = scores + model.predict(xt, verbose=0)
         parameters += model.count_params()
     return {
@@ -139,8 +100,7 @@ EXPANSIONS = ("none", "translate", "rotate", "noise", "crop", "drop", "flip")
 def run_augmentation(arm, seed, quick):
     import tensorflow as tf
 
-    x, y, xt, yt = digits(16, seed)
-    x, y = small_training_set(x, y, 10, seed)
+    x, y, xt, yt = kit.digits(16, seed, per_class=10)
     keras.utils.set_random_seed(seed)
     model = models.build("vgg", (16, 16, 1), 10, width=8, stages=(1, 1))
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
@@ -148,10 +108,9 @@ def run_augmentation(arm, seed, quick):
     if arm != "none":
         augment = data.build_augmentation(arm, (16, 16, 1), seed=seed)
         dataset = dataset.map(lambda images, labels: (augment(images), labels))
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    kit.compile_model(model, rate=3e-3, optimizer="adam")
     model.fit(dataset.repeat(), steps_per_epoch=4, epochs=2 if quick else 60, verbose=0)
-    scores = model.predict(xt, verbose=0)
-    return {"test_accuracy": float(np.mean(np.argmax(scores, -1) == yt))}
+    return {"test_accuracy": kit.accuracy(model, xt, yt)}
 
 
 AUGMENTATION = Claim(
@@ -170,30 +129,6 @@ AUGMENTATION = Claim(
     comparisons=tuple(Comparison(name, "none") for name in EXPANSIONS[1:]),
     run=run_augmentation,
 )
-
-
-def _pooling_net(arm):
-    layers = [keras.Input((16, 16, 1))]
-    for filters in (16, 32):
-        layers.append(
-            keras.layers.Conv2D(
-                filters,
-                3,
-                padding="same",
-                activation="relu",
-                kernel_initializer="he_normal",
-            )
-        )
-        if arm == "max_pooling":
-            layers.append(keras.layers.MaxPooling2D(2))
-        else:  # the same downsampling by a learned strided convolution
-            layers.append(
-                keras.layers.Conv2D(
-                    filters, 3, strides=2, padding="same", activation="relu"
-                )
-            )
-    layers += [keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
-    return keras.Sequential(layers)
 
 
 def _moved(images, shift=0, angle=0.0, zoom=1.0):
@@ -221,34 +156,21 @@ def _moved(images, shift=0, angle=0.0, zoom=1.0):
 
 
 def run_pooling(arm, seed, quick):
-    x, y, xt, yt = digits(16, seed)
-    x, y = small_training_set(x, y, 50, seed)
-    keras.utils.set_random_seed(seed)
-    model = _pooling_net(arm)
-    result = fit_and_score(
-        model,
-        x,
-        y,
-        xt,
-        yt,
-        epochs=2 if quick else 30,
-        seed=seed,
-        optimizer=keras.optimizers.Adam(1e-3),
-        batch_size=32,
+    """Max pooling against the same downsampling by a learned strided
+    convolution (`arm` names `kit.cnn`'s `downsample`)."""
+    x, y, xt, yt = data = kit.digits(16, seed, per_class=50)
+    model = kit.cnn(
+        [16, 32], init="he_normal", downsample=arm, head="flatten", seed=seed
     )
-    train_scores = model.predict(x, verbose=0)
-    train_accuracy = float(np.mean(np.argmax(train_scores, -1) == y))
-
-    def accuracy(images):
-        return float(np.mean(np.argmax(model.predict(images, verbose=0), -1) == yt))
-
+    epochs = 2 if quick else 30
+    result = kit.train(model, data, seed=seed, epochs=epochs, **SMALL_SET)
     return {
         **result,
-        "train_test_gap": train_accuracy - result["test_accuracy"],
+        "train_test_gap": kit.accuracy(model, x, y) - result["test_accuracy"],
         "multiply_adds": float(flops(model)["total_macs"]),
-        "shifted_2px": accuracy(_moved(xt, shift=2)),
-        "rotated_15deg": accuracy(_moved(xt, angle=15.0)),
-        "scaled_0.8": accuracy(_moved(xt, zoom=0.8)),
+        "shifted_2px": kit.accuracy(model, _moved(xt, shift=2), yt),
+        "rotated_15deg": kit.accuracy(model, _moved(xt, angle=15.0), yt),
+        "scaled_0.8": kit.accuracy(model, _moved(xt, zoom=0.8), yt),
     }
 
 
@@ -272,19 +194,11 @@ POOLING = Claim(
 
 
 def run_lrn(arm, seed, quick):
-    x, y, xt, yt = digits(32, seed)
     keras.utils.set_random_seed(seed)
     model = models.build("alexnet", (32, 32, 1), 10, normalization=arm)
-    return fit_and_score(
-        model,
-        x,
-        y,
-        xt,
-        yt,
-        epochs=1 if quick else 10,
-        seed=seed,
-        optimizer=keras.optimizers.Adam(1e-3),
-    )
+    data = kit.digits(32, seed)
+    epochs = 1 if quick else 10
+    return kit.train(model, data, seed=seed, epochs=epochs, rate=1e-3, optimizer="adam")
 
 
 LRN = Claim(
@@ -303,43 +217,20 @@ LRN = Claim(
 )
 
 
-def _trunk():
-    inputs = keras.Input((16, 16, 1))
-    x = inputs
-    for filters in (16, 32):
-        x = keras.layers.Conv2D(
-            filters,
-            3,
-            padding="same",
-            activation="relu",
-            kernel_initializer="he_normal",
-        )(x)
-        x = keras.layers.MaxPooling2D(2)(x)
-    return inputs, x
+HEADS = {
+    "conv_head": {"head": "conv"},
+    "dense_head": {"head": "flatten", "hidden": [256]},
+}
 
 
 def run_conv_head(arm, seed, quick):
-    x, y, xt, yt = digits(16, seed)
-    keras.utils.set_random_seed(seed)
-    inputs, features = _trunk()
-    if arm == "conv_head":  # SqueezeNet's: 1x1 convolution to classes, average
-        scores = keras.layers.Conv2D(10, 1)(features)
-        outputs = keras.layers.Softmax()(keras.layers.GlobalAveragePooling2D()(scores))
-    else:
-        hidden = keras.layers.Dense(256, activation="relu")(
-            keras.layers.Flatten()(features)
-        )
-        outputs = keras.layers.Dense(10, activation="softmax")(hidden)
-    model = keras.Model(inputs, outputs)
-    result = fit_and_score(
-        model,
-        x,
-        y,
-        xt,
-        yt,
-        epochs=2 if quick else 20,
-        seed=seed,
-        optimizer=keras.optimizers.Adam(1e-3),
+    data = kit.digits(16, seed)
+    model = kit.cnn(
+        [16, 32], init="he_normal", downsample="max_pooling", seed=seed, **HEADS[arm]
+    )
+    epochs = 2 if quick else 20
+    result = kit.train(
+        model, data, seed=seed, epochs=epochs, rate=1e-3, optimizer="adam"
     )
     return {**result, "parameters": model.count_params()}
 

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 
 from components.callbacks import MomentumScheduler
+from recipes.claims import kit
 from recipes.claims.claim import Claim, Comparison
-from recipes.claims.experiments import digits, fit_and_score, standardize
 
 INITS = {
     "small": lambda fan_in: keras.initializers.RandomNormal(stddev=0.01),
@@ -34,35 +34,11 @@ def per_layer_std(activation, init, seed, layers=10, units=500, examples=1000):
     return stds
 
 
-def _deep_relu(init, depth, units=64):
-    layers = [keras.Input((64,))]
-    fan_in = 64
-    for _ in range(depth):
-        layers.append(
-            keras.layers.Dense(
-                units, activation="relu", kernel_initializer=INITS[init](fan_in)
-            )
-        )
-        fan_in = units
-    layers.append(keras.layers.Dense(10, activation="softmax"))
-    return keras.Sequential(layers)
-
-
 def run_init(arm, seed, quick):
-    x, y, xt, yt = digits(8, seed)
-    x, xt = standardize(x.reshape(len(x), -1), xt.reshape(len(xt), -1))
-    keras.utils.set_random_seed(seed)
-    depth = 8 if quick else 30
-    result = fit_and_score(
-        _deep_relu(arm, depth),
-        x,
-        y,
-        xt,
-        yt,
-        epochs=2 if quick else 15,
-        seed=seed,
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-    )
+    data = kit.digits(8, seed, flat=True, standardized=True)
+    model = kit.mlp([64] * (8 if quick else 30), init=INITS[arm], seed=seed)
+    epochs = 2 if quick else 15
+    result = kit.train(model, data, seed=seed, epochs=epochs, rate=0.01, momentum=0.9)
     stds = {
         activation: {
             init: per_layer_std(activation, init, seed, units=100 if quick else 500)
@@ -92,52 +68,17 @@ INIT = Claim(
 )
 
 
-def _fcn(init):
-    return keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(256, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(256, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-
-
-def _cnn(init):
-    layers = [keras.Input((16, 16, 1))]
-    for filters in (16, 16, 32, 32):
-        layers.append(
-            keras.layers.Conv2D(
-                filters, 3, padding="same", activation="relu", kernel_initializer=init
-            )
-        )
-    layers += [
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(10, activation="softmax"),
-    ]
-    return keras.Sequential(layers)
-
-
 def run_xavier_fcn(arm, seed, quick):
     network, init = arm.split("_")
-    size = 8 if network == "fcn" else 16
-    x, y, xt, yt = digits(size, seed)
+    init = "glorot_normal" if init == "xavier" else "he_normal"
     if network == "fcn":
-        x, xt = standardize(x, xt)
-    keras.utils.set_random_seed(seed)
-    build = _fcn if network == "fcn" else _cnn
-    model = build("glorot_normal" if init == "xavier" else "he_normal")
-    return fit_and_score(
-        model,
-        x,
-        y,
-        xt,
-        yt,
-        epochs=2 if quick else 10,
-        seed=seed,
-        optimizer=keras.optimizers.SGD(0.02, momentum=0.9),
-    )
+        data = kit.digits(8, seed, standardized=True)
+        model = kit.mlp([256, 256], input_shape=(8, 8, 1), init=init, seed=seed)
+    else:
+        data = kit.digits(16, seed)
+        model = kit.cnn([16, 16, 32, 32], init=init, seed=seed)
+    epochs = 2 if quick else 10
+    return kit.train(model, data, seed=seed, epochs=epochs, rate=0.02, momentum=0.9)
 
 
 XAVIER_FCN = Claim(
@@ -171,28 +112,18 @@ def momentum_at(arm, epoch, epochs):
 
 
 def run_momentum(arm, seed, quick):
-    x, y, xt, yt = digits(8, seed)
-    x, xt = standardize(x.reshape(len(x), -1), xt.reshape(len(xt), -1))
+    data = kit.digits(8, seed, flat=True, standardized=True)
     epochs = 2 if quick else 12
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    model = kit.mlp([128, 128], seed=seed)
+    # A momentum above 0 makes SGD keep a velocity; the schedule sets its value.
     scheduler = MomentumScheduler(lambda epoch, _: momentum_at(arm, epoch, epochs))
-    return fit_and_score(
+    return kit.train(
         model,
-        x,
-        y,
-        xt,
-        yt,
-        epochs=epochs,
+        data,
         seed=seed,
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        epochs=epochs,
+        rate=0.01,
+        momentum=0.9,
         callbacks=[scheduler],
     )
 
@@ -214,28 +145,11 @@ MOMENTUM = Claim(
 
 
 def run_gradient_clipping(arm, seed, quick):
-    x, y, xt, yt = digits(8, seed)
-    x, xt = standardize(x.reshape(len(x), -1), xt.reshape(len(xt), -1))
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    data = kit.digits(8, seed, flat=True, standardized=True)
+    model = kit.mlp([256, 256], seed=seed)
     clip = {"global_clipnorm": 1.0} if arm == "clipped" else {}
-    result = fit_and_score(
-        model,
-        x,
-        y,
-        xt,
-        yt,
-        epochs=2 if quick else 10,
-        seed=seed,
-        optimizer=keras.optimizers.SGD(1.0, **clip),
-    )
+    epochs = 2 if quick else 10
+    result = kit.train(model, data, seed=seed, epochs=epochs, rate=1.0, **clip)
     result["diverged"] = float(not np.isfinite(result["train_loss"]))
     return result
 

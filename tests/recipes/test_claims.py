@@ -3,10 +3,12 @@ claim's quick form, and resuming."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from recipes import claims
+from recipes.claims import kit
 from recipes.claims.claim import COMPARABLE, Claim, Comparison, judge, overall
 from recipes.claims.runner import run_claims
 from recipes.claims.verdict import verdict
@@ -138,6 +140,23 @@ def test_each_claim_in_its_quick_form(name, tmp_path, capsys):
     capsys.readouterr()
     claims.main(["--quick", name, "--run-dir", str(tmp_path)])
     assert capsys.readouterr().out.count("not rerun") == 1
+
+
+def test_the_kit_builds_the_same_weights_from_the_same_seed():
+    def weights(seed):
+        model = kit.mlp(
+            [8, 8],
+            input_shape=(8,),
+            init=lambda fan_in: keras.initializers.RandomNormal(stddev=fan_in**-0.5),
+            seed=seed,
+        )
+        return model.get_weights()
+
+    first, again, other = weights(0), weights(0), weights(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], other[0])
+    # One initializer per layer: a shared one would repeat its seed.
+    assert not np.array_equal(first[0], first[2])
 
 
 def test_the_specific_checks_name_real_claims():
