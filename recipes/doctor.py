@@ -26,12 +26,18 @@ import keras
 
 from components import data, serving
 from components.analysis.doctor import CHECKS, diagnose
+from components.analysis.doctor.context import STATES
 from components.checks import check_positive_int, invalid_value
 from recipes.run import Run, flags, health
 
 _flag = flags.flag
 RECIPES = ("classify",)
 EXIT_FAILED = health.EXIT_FAILED
+EPILOG = (
+    "Exit status: 0 when no check failed, 1 when a check failed, 2 on bad input. "
+    "The table shows a line per check; report.md in the run directory holds every "
+    "figure and the rule that decided each verdict."
+)
 
 
 @dataclasses.dataclass
@@ -50,10 +56,16 @@ class Config:
     checks: str | None = _flag(
         None, f"Comma-separated checks (default all: {', '.join(CHECKS)})."
     )
-    seed: int = _flag(0, "Seed of the data order and the copies.")
+    seed: int = _flag(0, "Seed of the samples the checks draw and of the copies.")
+    state: str = _flag(
+        "auto",
+        "auto, fresh or trained: a trained model's initialization checks "
+        "measure without a verdict (auto: a classifier halfway from chance to "
+        "100% accuracy on the data is trained).",
+    )
     data_dir: str | None = _flag(None, "TFDS data directory.")
     run_dir: str | None = _flag(None, "Run directory (default runs/doctor/<time>).")
-    verbose: int = _flag(1, "0: quiet; 1: a line per check.")
+    verbose: int = _flag(1, "0: quiet; 1: a progress bar over the checks.")
 
     def validate(self):
         if (self.model is None) == (self.recipe is None):
@@ -63,6 +75,8 @@ class Config:
         if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(invalid_value("recipe", self.recipe, f"one of {RECIPES}"))
         check_positive_int("batch_size", self.batch_size)
+        if self.state not in STATES:
+            raise ValueError(invalid_value("state", self.state, f"one of {STATES}"))
         if self.checks is not None:
             unknown = [c for c in self.check_list() if c not in CHECKS]
             if unknown:
@@ -99,7 +113,7 @@ def saved_model_case(config):
         data_dir=config.data_dir,
     )
     batches = data.make_pipeline(
-        splits.train, config.batch_size, training=True, seed=config.seed
+        splits.stream("train"), config.batch_size, training=True, seed=config.seed
     )
     loss = config.loss
     if loss is None and not getattr(model, "compiled", False):
@@ -133,6 +147,7 @@ def run_doctor(run, model, batches, loss):
         loss=loss,
         checks=config.check_list(),
         seed=config.seed,
+        state=config.state,
         verbose=config.verbose,
     )
     diagnosis.save(run.path)
@@ -146,7 +161,7 @@ def main(argv=None):
     if "--" in argv:
         cut = argv.index("--")
         argv, recipe_argv = argv[:cut], argv[cut + 1 :]
-    run = Run.start(Config, argv, "doctor", __doc__)
+    run = Run.start(Config, argv, "doctor", __doc__, epilog=EPILOG)
     config = run.config
     with run.usage_errors():
         if config.model is not None:

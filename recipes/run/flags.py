@@ -37,7 +37,7 @@ def _field_type(hint):
     return hint, False
 
 
-def build_parser(config_cls, prog, description):
+def build_parser(config_cls, prog, description, epilog=None):
     """Builds an argument parser whose flags are the fields of `config_cls`.
 
     Each field `some_name` becomes `--some-name`, typed by its annotation, with
@@ -47,6 +47,7 @@ def build_parser(config_cls, prog, description):
     parser = OneLineParser(
         prog=prog,
         description=description,
+        epilog=epilog,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     hints = typing.get_type_hints(config_cls)
@@ -72,7 +73,7 @@ def build_parser(config_cls, prog, description):
     return parser
 
 
-def parse_config(config_cls, argv, prog, description, quick=None):
+def parse_config(config_cls, argv, prog, description, quick=None, epilog=None):
     """Parses `argv` into a validated `config_cls` instance.
 
     With `quick` (a dict of settings), `--quick` applies them first
@@ -80,7 +81,7 @@ def parse_config(config_cls, argv, prog, description, quick=None):
     config's `validate()`, end the program with a one-line error and exit
     status 2 (`SystemExit`). This is the one place a config is validated.
     """
-    parser = build_parser(config_cls, prog, description)
+    parser = build_parser(config_cls, prog, description, epilog)
     namespace = parser.parse_args(argv)
     config = apply_quick(config_cls(**vars(namespace)), quick or {})
     with usage_errors(parser):

@@ -28,8 +28,9 @@ def check_before_training(run, model, batches):
         The `Diagnosis`, when no check failed.
     """
     config = run.config
+    # Built and not yet trained: the initialization checks apply.
     diagnosis = diagnose(
-        model, batches, seed=config.seed, verbose=min(config.verbose, 1)
+        model, batches, seed=config.seed, state="fresh", verbose=min(config.verbose, 1)
     )
     diagnosis.save(run.file("doctor"))
     reports.report([str(diagnosis)])

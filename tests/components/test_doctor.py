@@ -205,7 +205,7 @@ def test_input_independent_fails_labels_unrelated_to_the_inputs():
 def test_learning_rate_fails_sgd_at_ten():
     x, y = separable(512)
     finding = run(mlp(), (x, y), "learning_rate", optimizer=keras.optimizers.SGD(10.0))
-    assert finding.status == "fail" and "higher loss" in finding.advice
+    assert finding.status == "fail" and "ten steps" in finding.rule
     suggested = finding.value["suggested"]
     good = run(
         mlp(), (x, y), "learning_rate", optimizer=keras.optimizers.SGD(suggested)
@@ -244,6 +244,109 @@ def test_architecture_advises_he_init_for_relu_and_dropout_after_large_layers():
     )
     images = np.random.default_rng(0).normal(size=(64, 8, 8, 1)).astype("float32")
     assert run(conv, (images, y[:64]), "architecture").status == "pass"
+
+
+def _digits_mlp():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64, kernel_initializer="he_normal", name="hidden"),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Dense(10, name="scores"),
+        ]
+    )
+
+
+def _standardized_digits():
+    """scikit-learn's digits, each feature standardized over the whole set;
+    the always-blank pixels stay constant at 0."""
+    from components.data import digits_arrays
+
+    images, labels = digits_arrays()
+    x = images.reshape(len(images), -1).astype("float64")
+    std = x.std(axis=0)
+    x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return x.astype("float32"), labels.astype("int32")
+
+
+def _verdicts(x, y, seed=0, checks=None):
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    diagnosis = diagnose(
+        _digits_mlp(), (x, y), loss=loss, checks=checks, seed=seed, verbose=0
+    )
+    return {f.check: f.status for f in diagnosis.findings}, diagnosis
+
+
+def test_standardized_inputs_with_constant_features_pass_input_scale():
+    x, y = _standardized_digits()
+    assert (x.std(axis=0) == 0).sum() >= 3  # blank border pixels
+    finding = _verdicts(x, y, checks=["input_scale"])[1]["input_scale"]
+    assert finding.status == "pass", finding
+    assert finding.value["constant features"] >= 3
+    assert "harmless" in finding.advice
+    # A constant feature far from zero is still a mean the rule sees.
+    shifted = x.copy()
+    shifted[:, 0] = 40.0
+    bad = _verdicts(shifted, y, checks=["input_scale"])[1]["input_scale"]
+    assert bad.status == "fail" and "feature 0" in bad.rule
+
+
+def test_the_order_of_the_data_changes_no_verdict():
+    # Arrays in class order, the way a folder is read, against the same
+    # arrays shuffled: every check draws its samples at random.
+    x, y = _standardized_digits()
+    order = np.argsort(y, kind="stable")
+    shuffled = np.random.default_rng(1).permutation(len(y))
+    by_class, sorted_diagnosis = _verdicts(x[order], y[order])
+    at_random, _ = _verdicts(x[shuffled], y[shuffled])
+    assert by_class == at_random, (by_class, at_random)
+    assert "fail" not in by_class.values(), str(sorted_diagnosis)
+    assert "class order" in sorted_diagnosis["shuffled"].advice
+
+
+def test_a_trained_model_is_judged_as_trained_and_fails_no_check():
+    x, y = _standardized_digits()
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = x[order], y[order]
+    model = _digits_mlp()
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x[:1400], y[:1400], epochs=8, batch_size=32, verbose=0)
+    accuracy = model.evaluate(x[1400:], y[1400:], verbose=0)[1]
+    assert accuracy >= 0.9
+    diagnosis = diagnose(model, (x[:1400], y[:1400]), verbose=0)
+    assert diagnosis.state["state"] == "trained"
+    assert not diagnosis.failed, str(diagnosis)
+    for check in ("initial_loss", "activation_scale", "gradient_flow"):
+        assert diagnosis[check].status == "info"
+    # Told it is fresh, the initial loss is judged, and far below chance fails.
+    told = diagnose(
+        model, (x[:1400], y[:1400]), checks=["initial_loss"], state="fresh", verbose=0
+    )
+    assert told["initial_loss"].status == "fail"
+    assert "chance value" in told["initial_loss"].rule
+
+
+def test_the_report_fits_100_columns_and_names_the_rule():
+    x, y = separable(512)
+    diagnosis = diagnose(
+        mlp(),
+        (x, y),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.SGD(10.0),
+        checks=["learning_rate", "update_ratio", "input_scale"],
+        verbose=0,
+    )
+    text = str(diagnosis)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "None" not in text and "''" not in text
+    assert diagnosis["learning_rate"].rule in " ".join(text.split())
+    assert "| rule that decided |" in diagnosis.markdown()
 
 
 def test_every_check_is_tested_here():
@@ -390,7 +493,9 @@ def test_update_ratios_come_from_real_steps_and_match_a_hand_computation():
     size = context.batch_size
     expected = {
         name: 0.1 * np.linalg.norm(g) / np.linalg.norm(w)
-        for name, _, w, g in variable_gradients(model, loss, x[:size], y[:size])
+        for name, _, w, g in variable_gradients(
+            model, loss, context.x[:size], context.y[:size]
+        )
         if w.ndim == 2
     }
     assert set(first) == set(expected) == {"hidden0", "hidden1", "scores"}

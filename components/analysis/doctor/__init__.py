@@ -69,12 +69,31 @@ def _state(model):
     return [keras.ops.convert_to_numpy(v).copy() for v in model.variables]
 
 
-def diagnose(model, data, *, loss=None, optimizer=None, checks=None, seed=0, verbose=1):
+def diagnose(
+    model,
+    data,
+    *,
+    loss=None,
+    optimizer=None,
+    checks=None,
+    seed=0,
+    state="auto",
+    verbose=1,
+):
     """Runs the notes' checklist on a model and its data.
 
     The model is left exactly as it was (weights, optimizer state, compile
     settings): checks that train work on copies. A fault that keeps a network
     from learning is a `fail`, one that slows it or costs accuracy a `warn`.
+    Every check that uses a part of the data draws it at random with `seed`
+    (stratified by class), so the order of the data changes no verdict but
+    `shuffled`'s, whose subject it is.
+
+    A trained model is not at initialization: the checks of the
+    initialization (`initial_loss`, `activation_scale`, `gradient_flow`)
+    then report what they measure without a verdict (`"info"`), and
+    `learning_rate` judges only whether the configured rate blows the loss
+    up; the rest judge what still matters.
 
     Args:
         model: A built functional or Sequential `keras.Model`. A compiled one
@@ -87,7 +106,9 @@ def diagnose(model, data, *, loss=None, optimizer=None, checks=None, seed=0, ver
             else Adam at 1e-3).
         checks: IDs to run (default: all, see the module docstring).
         seed: Integer. Seeds the copies and the sampling.
-        verbose: 0 (silent) or 1 (a line per check).
+        state: `"auto"` (a classifier at least halfway from chance to 100%
+            accuracy on the data is trained), `"fresh"` or `"trained"`.
+        verbose: 0 (silent) or 1 (a progress bar over the checks).
 
     Returns:
         A `Diagnosis`.
@@ -123,23 +144,17 @@ def diagnose(model, data, *, loss=None, optimizer=None, checks=None, seed=0, ver
     before = _state(model)
     optimizer_before = _state(model.optimizer) if compiled and model.optimizer else None
     start = time.perf_counter()
-    context = Context(model, data, loss, optimizer, seed)
+    context = Context(model, data, loss, optimizer, seed, state)
     findings = []
-    progress = None
-    if verbose:
-        progress = keras.utils.Progbar(
-            len(names), unit_name="check", stateful_metrics=["failed"]
-        )
+    progress = keras.utils.Progbar(len(names), unit_name="check") if verbose else None
     for name in names:
         findings.append(CHECKS[name](context))
         if progress:
-            failed = sum(f.status == "fail" for f in findings)
-            progress.add(1, values=[("failed", failed)])
+            progress.add(1)
     _restore(model, before, optimizer_before)
     pictures = _pictures(context, findings, optimizer)
-    return Diagnosis(
-        findings, model.name, pictures, round(time.perf_counter() - start, 1)
-    )
+    seconds = round(time.perf_counter() - start, 1)
+    return Diagnosis(findings, model.name, pictures, seconds, context.state)
 
 
 def _restore(model, before, optimizer_before):

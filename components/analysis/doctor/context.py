@@ -15,7 +15,8 @@ import numpy as np
 from components.analysis.layer_gradients import mean_loss, variable_gradients
 from components.analysis.model_graph import layer_probe, leaf_layers
 
-POOL_SIZE = 512  # examples read from the data for every check
+POOL_SIZE = 512  # examples drawn from the data for every check
+READ_LIMIT = 4096  # examples of a dataset read to draw them from
 
 
 def _is_model_layer(layer):
@@ -48,12 +49,58 @@ def _clone_layer(layer, regularize):
     return layer.__class__.from_config(config)
 
 
-def read_pool(data, size=POOL_SIZE, max_batches=64):
-    """The first `size` examples and the label order of the first batches.
+def class_indices(y):
+    """`y` as class indices when it holds them (integers, or one-hot rows),
+    else `None`."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        if np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):
+            return np.argmax(y, axis=1)
+        return None
+    if y.ndim <= 2 and np.issubdtype(y.dtype, np.integer):
+        return y.reshape(len(y)).astype("int64")
+    return None
+
+
+def stratified_order(labels, seed):
+    """A random order of the indices of `labels` in which every prefix holds
+    each class in about its share (`None` labels: a plain permutation).
+
+    Each example gets the key `(its rank among its class + 0.5) / class
+    size` over a seeded permutation; sorting by it interleaves the classes.
+
+    Example:
+
+    >>> order = stratified_order(np.array([0] * 6 + [1] * 3), seed=0)
+    >>> sorted(np.array([0] * 6 + [1] * 3)[order[:3]].tolist())
+    [0, 0, 1]
+    """
+    rng = np.random.default_rng(seed)
+    count = len(labels)
+    permutation = rng.permutation(count)
+    if labels is None:
+        return permutation
+    shuffled = np.asarray(labels)[permutation]
+    _, inverse, sizes = np.unique(shuffled, return_inverse=True, return_counts=True)
+    rank = np.zeros(count)
+    seen = np.zeros(len(sizes))
+    for index, group in enumerate(inverse):
+        rank[index] = seen[group]
+        seen[group] += 1
+    return permutation[np.argsort((rank + 0.5) / sizes[inverse], kind="stable")]
+
+
+def read_pool(data, seed=0, size=POOL_SIZE, max_examples=READ_LIMIT, max_batches=64):
+    """A pool of `size` examples drawn at random, and the label order.
+
+    The pool is drawn with `seed` (stratified by class where the labels are
+    class indices) from all the examples of arrays, or from the first
+    `max_examples` (at most `max_batches` batches) a dataset yields, so the
+    order of the user's data changes no check that uses a part of it.
 
     Returns `(x, y, order, batch_size, arrays)`: `order` the labels in the
-    order the model sees them (for a dataset), `arrays` whether `data` was
-    arrays (which `fit` shuffles itself).
+    order the model sees them (for a dataset; for arrays, their order as
+    given), `arrays` whether `data` was arrays (which `fit` shuffles itself).
     """
     if isinstance(data, (tuple, list)):
         if len(data) != 2:
@@ -67,37 +114,38 @@ def read_pool(data, size=POOL_SIZE, max_batches=64):
             )
         if len(x) == 0:
             raise ValueError("The data holds no examples.")
-        return x[:size], y[:size], y[: size * 4], min(32, len(x)), True
-    if not hasattr(data, "as_numpy_iterator"):
-        raise ValueError(
-            "Expected `data` as a tf.data.Dataset of (x, y) batches or a tuple of "
-            f"arrays; received {type(data).__name__}."
-        )
-    xs, ys, order, batch = [], [], [], None
-    for index, element in enumerate(data.take(max_batches).as_numpy_iterator()):
-        if not isinstance(element, tuple) or len(element) < 2:
-            raise ValueError("Expected the dataset to yield (x, y) batches.")
-        x, y = element[0], element[1]
-        batch = batch or len(x)
-        order.append(y)
-        if sum(len(v) for v in xs) < size:
-            xs.append(x)
-            ys.append(y)
-        if index >= 8 and sum(len(v) for v in xs) >= size:
-            break
-    if not xs:
-        raise ValueError("The dataset yields no batches.")
-    x, y = np.concatenate(xs)[:size], np.concatenate(ys)[:size]
-    return x, y, np.concatenate(order), batch, False
+        batch, arrays = min(32, len(x)), True
+        order = y
+    else:
+        if not hasattr(data, "as_numpy_iterator"):
+            raise ValueError(
+                "Expected `data` as a tf.data.Dataset of (x, y) batches or a tuple "
+                f"of arrays; received {type(data).__name__}."
+            )
+        xs, ys, batch = [], [], None
+        for element in data.take(max_batches).as_numpy_iterator():
+            if not isinstance(element, tuple) or len(element) < 2:
+                raise ValueError("Expected the dataset to yield (x, y) batches.")
+            batch = batch or len(element[0])
+            xs.append(element[0])
+            ys.append(element[1])
+            if sum(len(v) for v in xs) >= max_examples:
+                break
+        if not xs:
+            raise ValueError("The dataset yields no batches.")
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        order, arrays = y, False
+    chosen = stratified_order(class_indices(y), seed)[:size]
+    return x[chosen], y[chosen], order, batch, arrays
 
 
 class Context:
     """The model, its loss and optimizer, the data, and shared measurements."""
 
-    def __init__(self, model, data, loss, optimizer, seed):
+    def __init__(self, model, data, loss, optimizer, seed, state="auto"):
         self.model = model
         self.seed = seed
-        self.x, self.y, self.order, self.batch_size, self.arrays = read_pool(data)
+        self.x, self.y, self.order, self.batch_size, self.arrays = read_pool(data, seed)
         self.compile_loss = loss
         self.loss = mean_loss(loss)
         self.optimizer_config = keras.optimizers.serialize(optimizer)
@@ -108,6 +156,20 @@ class Context:
         )
         self._cache = {}
         self.pictures = {}  # what a check leaves for a picture (the sweep)
+        self.state = judge_state(self, state)
+
+    def chance_loss(self):
+        """The loss of uniform scores (log C for softmax cross-entropy, C - 1
+        for the multiclass SVM), or `None` when no such value is known."""
+        from components.analysis.doctor.init_checks import chance_loss
+
+        return chance_loss(self)
+
+    @property
+    def trained(self):
+        """Whether the model is judged trained (its init checks then measure
+        without a verdict)."""
+        return self.state["state"] == "trained"
 
     # -- data ----------------------------------------------------------------
     def labels(self, y=None):
@@ -198,6 +260,40 @@ class Context:
             keras.utils.set_random_seed(self.seed)
             self._cache["gradients"] = variable_gradients(self.model, self.loss, x, y)
         return self._cache["gradients"]
+
+
+STATES = ("auto", "fresh", "trained")
+
+
+def judge_state(context, state):
+    """`{"state": "fresh" | "trained", "reason": ...}`.
+
+    `auto` judges a classifier trained when its accuracy on the pool is at
+    least halfway from chance (the largest class's share) to 100%: a fresh
+    network scores near chance whatever its faults, a trained one far above.
+    Anything else is taken as fresh unless `state="trained"` says so.
+    """
+    if state not in STATES:
+        raise ValueError(
+            f"Invalid value received for argument `state`. Expected one of "
+            f"{', '.join(STATES)}. Received: state={state!r}"
+        )
+    if state != "auto":
+        return {"state": state, "reason": "as told"}
+    if not context.classification:
+        return {"state": "fresh", "reason": "not a classifier: taken as fresh"}
+    labels = context.labels()
+    chance = float(np.bincount(labels).max() / len(labels))
+    accuracy = context.accuracy(context.model, context.x, context.y)
+    bar = chance + 0.5 * (1.0 - chance)
+    judged = "trained" if accuracy >= bar else "fresh"
+    return {
+        "state": judged,
+        "reason": f"accuracy {accuracy:.2f}, chance {chance:.2f}, trained from "
+        f"{bar:.2f}",
+        "accuracy": accuracy,
+        "chance": chance,
+    }
 
 
 def kernels(found):

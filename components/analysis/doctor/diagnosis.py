@@ -6,8 +6,10 @@ import dataclasses
 import json
 import math
 import os
+import textwrap
 
-STATUSES = ("pass", "warn", "fail", "skip")
+STATUSES = ("pass", "warn", "fail", "skip", "info")
+WIDTH = 100  # columns of the terminal report; report.md holds everything
 
 
 @dataclasses.dataclass
@@ -17,11 +19,15 @@ class Finding:
     Attributes:
         check: String. The check's ID (`"initial_loss"`, ...).
         status: `"pass"`, `"warn"` (slows training or costs accuracy),
-            `"fail"` (keeps the network from learning) or `"skip"`.
+            `"fail"` (keeps the network from learning), `"skip"` (does not
+            apply) or `"info"` (measured, not judged: a check of the
+            initialization on a trained model).
         value: The measured figure (a number, or a short dict or list).
-        expected: String. What a healthy model shows.
+        expected: String. What a healthy model shows: the thresholds applied.
         advice: String. What to change (empty on a pass).
         details: Dict. Per-layer figures behind `value` (in `diagnosis.json`).
+        rule: String. The rule that decided a warn or fail, with the
+            measurement and the layer or feature it was made on.
     """
 
     check: str
@@ -30,6 +36,7 @@ class Finding:
     expected: str = ""
     advice: str = ""
     details: dict = dataclasses.field(default_factory=dict)
+    rule: str = ""
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -55,11 +62,17 @@ def _plain(obj):
 
 
 def _shown(value):
+    if value is None:
+        return "none"
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, dict):
         return ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
     return str(value)
+
+
+def _cut(text, width):
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 class Diagnosis:
@@ -71,10 +84,13 @@ class Diagnosis:
     `save(directory)` writes `diagnosis.json`, `report.md` and the pictures.
     """
 
-    def __init__(self, findings, model_name="model", pictures=None, seconds=None):
+    def __init__(
+        self, findings, model_name="model", pictures=None, seconds=None, state=None
+    ):
         self.findings = list(findings)
         self.model_name = model_name
         self.seconds = seconds
+        self.state = state or {}
         self._pictures = pictures or {}
 
     @property
@@ -97,6 +113,7 @@ class Diagnosis:
             "model": self.model_name,
             "counts": counts,
             "seconds": self.seconds,
+            "state": self.state,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -105,33 +122,58 @@ class Diagnosis:
             (
                 f.check,
                 f.status.upper() if f.status == "fail" else f.status,
-                _shown(f.value),
+                f.advice if f.status == "skip" else _shown(f.value),
                 f.expected,
+                f.rule,
                 f.advice,
             )
             for f in self.findings
         ]
 
+    def _state_line(self):
+        if not self.state:
+            return ""
+        return f"judged {self.state['state']} ({self.state['reason']})"
+
     def __str__(self):
-        rows = [("check", "status", "value", "expected", "advice"), *self.rows()]
-        widths = [max(len(r[i]) for r in rows[:]) for i in range(4)]
-        lines = []
-        for row in rows:
-            head = "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
-            lines.append(f"{head}  {row[4]}".rstrip())
+        """The table at `WIDTH` columns: a line per check, then what to do
+        about each warning and failure; `report.md` holds every figure."""
+        rows = self.rows()
+        check_width = max(len("check"), *(len(r[0]) for r in rows))
+        head = f"{'check'.ljust(check_width)}  status  value"
+        title = f"Diagnosis of {self.model_name}"
+        if self.state:
+            title += f": {self._state_line()}"
+        lines = [_cut(title, WIDTH)]
+        lines.append(head)
+        for check, status, value, *_ in rows:
+            prefix = f"{check.ljust(check_width)}  {status.ljust(6)}  "
+            lines.append(prefix + _cut(value, WIDTH - len(prefix)))
+        for check, status, _, expected, rule, advice in rows:
+            if status.lower() in ("warn", "fail"):
+                text = f"{check} ({status.lower()}): {rule or expected}. {advice}"
+            elif advice and status != "skip":
+                text = f"{check} ({status}): {advice}"
+            else:
+                continue
+            lines += textwrap.wrap(text.strip(), WIDTH, subsequent_indent="    ")
         counts = self.to_dict()["counts"]
-        lines.append(
+        summary = (
             f"{counts['fail']} failed, {counts['warn']} warned, {counts['pass']} "
             f"passed, {counts['skip']} skipped"
         )
+        if counts["info"]:
+            summary += f", {counts['info']} measured without a verdict"
+        lines.append(summary)
         return "\n".join(lines)
 
     def markdown(self):
-        lines = [
-            f"# Diagnosis of `{self.model_name}`",
-            "",
-            "| check | status | value | expected | advice |",
-            "| --- | --- | --- | --- | --- |",
+        lines = [f"# Diagnosis of `{self.model_name}`", ""]
+        if self.state:
+            lines += [f"The model was {self._state_line()}.", ""]
+        lines += [
+            "| check | status | value | expected | rule that decided | advice |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for row in self.rows():
             cells = [c.replace("|", "\\|") for c in row]

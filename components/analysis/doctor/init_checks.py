@@ -21,30 +21,50 @@ def _loss_name(loss):
     return (type(loss).__name__ + " " + name).lower()
 
 
-def initial_loss(context):
-    """The notes: "look for correct loss at chance performance": log(C) for
-    softmax cross-entropy, C - 1 for the multiclass SVM at small weights."""
+def _chance(context):
+    """`(value, formula)` of the loss at chance, or `(None, loss name)`."""
     name = _loss_name(context.loss) + " " + _loss_name(context.compile_loss)
     classes = context.outputs
     if "multiclasssvm" in name.replace("_", ""):
-        expected, formula = float(classes - 1), f"C - 1 = {classes - 1}"
-    elif "crossentropy" in name and "binary" not in name and classes > 1:
-        expected, formula = math.log(classes), f"log(C) = {math.log(classes):.3f}"
-    else:
+        return float(classes - 1), f"C - 1 = {classes - 1}"
+    if "crossentropy" in name and "binary" not in name and classes > 1:
+        return math.log(classes), f"log(C) = {math.log(classes):.3f}"
+    return None, name.strip()
+
+
+def chance_loss(context):
+    return _chance(context)[0]
+
+
+def initial_loss(context):
+    """The notes: "look for correct loss at chance performance": log(C) for
+    softmax cross-entropy, C - 1 for the multiclass SVM at small weights."""
+    expected, formula = _chance(context)
+    if expected is None:
         return Finding(
             "initial_loss",
             "skip",
-            advice=f"No chance-level value is known for this loss ({name.strip()}).",
+            advice=f"No chance-level value is known for this loss ({formula}).",
         )
     x, y = context.batch(256)
     value = context.loss_value(context.model, x, y)
     ratio = value / expected
+    if context.trained:
+        return Finding(
+            "initial_loss",
+            "info",
+            round(value, 4),
+            f"at initialization about {formula}; a trained model is past it",
+            f"A trained model: its loss is {ratio:.2g}x the chance value.",
+            {"ratio": ratio},
+        )
     if not math.isfinite(value) or ratio > 3 or ratio < 1 / 3:
-        status = "fail"
+        status, bounds = "fail", "outside [1/3, 3]"
     elif not 0.8 <= ratio <= 1.25:
-        status = "warn"
+        status, bounds = "warn", "outside [0.8, 1.25]"
     else:
-        status = "pass"
+        status, bounds = "pass", ""
+    rule = f"loss {value:.3g} is {ratio:.2g}x the chance value, {bounds}"
     advice = (
         ""
         if status == "pass"
@@ -59,9 +79,10 @@ def initial_loss(context):
         "initial_loss",
         status,
         round(value, 4),
-        f"about {formula}",
+        f"about {formula} (0.8x-1.25x passes; fail outside 1/3x-3x)",
         advice,
         {"ratio": ratio},
+        rule if status != "pass" else "",
     )
 
 
@@ -89,12 +110,29 @@ def activation_scale(context):
     first, last = values[0], values[-1]
     ratio = last / first if first > 0 else 0.0
     zero = [name for name, v in stds.items() if v == 0.0]
+    value = {"first": first, "last": last, "ratio": ratio}
+    expected = "last / first hidden std within [0.1, 10] (fail outside [1e-3, 1e3]), none all zero"
+    if context.trained:
+        return Finding(
+            "activation_scale",
+            "info",
+            value,
+            "at initialization: " + expected,
+            "",
+            {"std": stds},
+        )
     if zero or ratio < 1e-3 or ratio > 1e3:
         status = "fail"
     elif ratio < 0.1 or ratio > 10:
         status = "warn"
     else:
         status = "pass"
+    rule = (
+        f"layers {', '.join(zero[:3])} output only zeros"
+        if zero
+        else f"last / first hidden std {ratio:.2g} ({last:.3g} / {first:.3g}) is "
+        f"outside [{'1e-3, 1e3' if status == 'fail' else '0.1, 10'}]"
+    )
     if zero:
         advice = f"Layers output only zeros at init: {', '.join(zero[:3])}."
     elif status == "pass":
@@ -109,10 +147,11 @@ def activation_scale(context):
     return Finding(
         "activation_scale",
         status,
-        {"first": first, "last": last, "ratio": ratio},
-        "last / first hidden std within [0.1, 10], none all zero",
+        value,
+        expected,
         advice,
         {"std": stds},
+        rule if status != "pass" else "",
     )
 
 
@@ -140,6 +179,19 @@ def gradient_flow(context):
         )
     ratio = first / last if last > 0 else (math.inf if first > 0 else 0.0)
     zero = [name for name, v in rms.items() if v == 0.0]
+    expected = (
+        "first / last layer RMS gradient within [0.01, 100] (fail outside "
+        "[1e-3, 1e3]), none zero"
+    )
+    if context.trained:
+        return Finding(
+            "gradient_flow",
+            "info",
+            {"first / last": ratio},
+            "at initialization: " + expected,
+            "",
+            {"rms": rms},
+        )
     if zero or ratio < 1e-3 or ratio > 1e3:
         status = "fail"
     elif ratio < 1e-2 or ratio > 1e2:
@@ -159,13 +211,20 @@ def gradient_flow(context):
             + ("vanish" if ratio < 1 else "explode")
             + " through depth. Use He / Glorot initialization, batch norm, ReLU."
         )
+    rule = (
+        f"no gradient reaches {', '.join(zero[:3])}"
+        if zero
+        else f"first / last layer RMS gradient {ratio:.2g} is outside "
+        f"[{'1e-3, 1e3' if status == 'fail' else '0.01, 100'}]"
+    )
     return Finding(
         "gradient_flow",
         status,
         {"first / last": ratio},
-        "first / last layer RMS gradient within [0.01, 100], none zero",
+        expected,
         advice,
         {"rms": rms},
+        rule if status != "pass" else "",
     )
 
 
@@ -187,7 +246,7 @@ def saturation(context):
         ""
         if status == "pass"
         else (
-            f"{worst:.0%} of {worst_name!r}'s outputs sit at the rails at init: scale "
+            f"{worst:.0%} of the outputs of layer {worst_name} sit at the rails: scale "
             "the initialization down (Glorot), normalize the inputs, or use ReLU."
         )
     )
@@ -195,9 +254,13 @@ def saturation(context):
         "saturation",
         status,
         round(worst, 4),
-        "at most 10% of any sigmoid / tanh layer's outputs saturated",
+        "at most 10% of any sigmoid / tanh layer's outputs saturated (fail above 50%)",
         advice,
         {"saturated": shares},
+        ""
+        if status == "pass"
+        else f"{worst:.0%} of layer {worst_name}'s outputs saturated, above "
+        f"{'50%' if status == 'fail' else '10%'}",
     )
 
 
@@ -218,6 +281,7 @@ def dead_units(context):
     worst_init = max(at_init.values())
     worst_after = max(after.values())
     worst = max(worst_init, worst_after)
+    now = "as given" if context.trained else "at init"
     status = "fail" if worst >= 0.5 else "warn" if worst > 0.1 else "pass"
     where = max(
         after if worst_after >= worst_init else at_init,
@@ -227,8 +291,8 @@ def dead_units(context):
         ""
         if status == "pass"
         else (
-            f"{worst:.0%} of {where!r}'s units never fire on a batch "
-            f"({'after a short run' if worst_after > worst_init else 'at init'}): "
+            f"{worst:.0%} of the units of layer {where} never fire on a batch "
+            f"({'after a short run' if worst_after > worst_init else now}): "
             "lower the learning rate, check the biases (a large negative bias kills "
             "them), or use leaky ReLU / PReLU."
         )
@@ -236,10 +300,14 @@ def dead_units(context):
     return Finding(
         "dead_units",
         status,
-        {"at init": worst_init, "after a short run": worst_after},
-        "at most 10% of any ReLU layer's units dead",
+        {now: worst_init, "after a short run": worst_after},
+        "at most 10% of any ReLU layer's units dead (fail from 50%)",
         advice,
         {"at_init": at_init, "after_short_run": after},
+        ""
+        if status == "pass"
+        else f"{worst:.0%} of layer {where}'s units dead, "
+        f"{'at least 50%' if status == 'fail' else 'above 10%'}",
     )
 
 
@@ -297,4 +365,5 @@ def gradient_check(context):
         "relative error below the threshold (1e-6 in float64, 1e-2 in float32)",
         advice,
         {"relative_error": errors},
+        f"relative error of {', '.join(failed)} above the threshold" if failed else "",
     )
