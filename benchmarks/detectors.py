@@ -90,7 +90,7 @@ def main(argv=None):
 
     # The same test canvases for every detector (same seed, same sizes).
     splits = detecting.load_splits(next(iter(trained.values()))[0])
-    images = detecting.ground_truth(splits.test)[0][: args.timing_images]
+    images = detecting.ground_truth(splits, "test")[0][: args.timing_images]
     # The saved YOLO model decodes; the recipes time the network and the
     # decoding apart, so the raw network is timed here.
     models = {
@@ -105,7 +105,7 @@ def main(argv=None):
     for round_index in range(args.repeats):
         for name, (config, _) in trained.items():
             module, _ = _recipe(name)
-            _, timing = module.detect(config, models[name], images)
+            _, timing = module.detect(config, models[name], images, images.shape[1:])
             speeds[name].append(timing["inference_images_per_second"])
         print(f"timing round {round_index + 1}/{args.repeats} done", flush=True)
 

@@ -79,6 +79,11 @@ class Config(training.TrainingConfig):
         f"Comma-separated augmentations ({', '.join(data.AUGMENTATIONS)}) or 'none'.",
     )
     normalize: str = _flag("per_channel", "Input normalization: per_channel or none.")
+    cache: str = _flag(
+        "none",
+        "dir: images decoded every epoch (none), kept decoded in memory (ram), "
+        "or written once decoded to a cache folder reused by later runs (disk).",
+    )
     ensemble: int = _flag(1, "Train K models of half the width; average their outputs.")
     overfit_subset: int = _flag(
         0, "Sanity check: train on N examples without regularization (0: off)."
@@ -99,6 +104,7 @@ class Config(training.TrainingConfig):
 
     def validate(self):
         self.validate_training()
+        data.check_cache(self.cache)
         check_positive_int("ensemble", self.ensemble)
         check_positive_int("overfit_subset", self.overfit_subset, 0)
         if self.ensemble > 1 and self.overfit_subset:
@@ -132,8 +138,10 @@ def load_data(config):
         test_fraction=config.test_fraction,
         data_dir=config.data_dir,
         download=config.download,
+        cache=config.cache,
+        verbose=min(config.verbose, 1),
     )
-    train = splits.train
+    train = splits.stream("train")
     if config.overfit_subset:
         if config.overfit_subset > splits.sizes["train"]:
             raise ValueError(
@@ -143,9 +151,7 @@ def load_data(config):
                     f"at most the {splits.sizes['train']} training examples",
                 )
             )
-        train = train.shuffle(splits.sizes["train"], seed=config.seed).take(
-            config.overfit_subset
-        )
+        train = data.subset_stream(train, config.overfit_subset, config.seed)
     return splits, train
 
 
@@ -407,9 +413,9 @@ def main(argv=None):
         batches = training_batches(config, members[0], splits, train, run.scope)
         health.check_before_training(run, members[0], batches)
 
-    validation = data.make_pipeline(splits.validation, 256)
-    test = data.make_pipeline(splits.test, 256)
-    _, test_labels = splits.as_numpy("test")
+    validation = data.make_pipeline(splits.stream("validation"), 256)
+    test = data.make_pipeline(splits.stream("test"), 256)
+    test_labels = splits.labels("test")
     probe = next(iter(validation))[0].numpy()[:64]  # a fixed batch for the monitors
     histories, member_probs = [], []
     for index, model in enumerate(members):

@@ -184,7 +184,7 @@ def propose(config, images):
     return regions, 1000 * (time.perf_counter() - start) / max(len(images), 1)
 
 
-def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
+def make_pipeline(config, splits, split, regions=None, epoch_seeds=None):
     """Batches of `(inputs, {"boxes", "labels"})`.
 
     Faster R-CNN's inputs are the images (augmented when training); those of
@@ -193,15 +193,19 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
     position, so a resumed run samples what an uninterrupted one does.
     """
     training = epoch_seeds is not None
+    stream = splits.stream(split)
     if regions is not None:
-
+        # Selective search ran on the decoded images: their regions travel
+        # with them, in memory (R-CNN and Fast R-CNN only).
         def attach(element, image_regions):
             return {**element, "regions": image_regions}
 
-        dataset = tf.data.Dataset.zip(
-            dataset, tf.data.Dataset.from_tensor_slices(regions)
-        ).map(attach)
-    dataset = dataset.cache()
+        stream = data.Stream(
+            tf.data.Dataset.zip(
+                data.stream_examples(stream),
+                tf.data.Dataset.from_tensor_slices(regions),
+            ).map(attach)
+        )
 
     def sample(element, seed):
         element = dict(element)
@@ -215,10 +219,12 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
         return element
 
     if training:
-        dataset = data.shuffle_by_epoch(
-            dataset, epoch_seeds, sample if regions is not None else None
+        dataset = data.stream_examples(
+            stream, epoch_seeds, sample if regions is not None else None
         )
-    elif regions is not None:
+    else:
+        dataset = data.stream_examples(stream)
+    if not training and regions is not None:
         # Validation: the same fixed sample every epoch.
         def sample_fixed(index, element):
             return sample(element, tf.stack([tf.constant(-1, tf.int64), index]))
@@ -231,7 +237,7 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
             num_parallel_calls=tf.data.AUTOTUNE,
         )
 
-    def split(batch):
+    def inputs_and_targets(batch):
         targets = {
             "boxes": batch["bounding_boxes"]["boxes"],
             "labels": batch["bounding_boxes"]["labels"],
@@ -240,7 +246,7 @@ def make_pipeline(config, splits, dataset, regions=None, epoch_seeds=None):
             return batch["images"], targets
         return {"images": batch["images"], "rois": batch["regions"]}, targets
 
-    dataset = dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(inputs_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
 
 
@@ -353,12 +359,17 @@ def build_network(config, splits):
 # and `num_detections`.
 
 
-def detect(config, model, images):
-    """Detections on `images`, timing each stage: proposals (selective
-    search, rcnn/fast), the network, post-processing."""
+def detect(config, model, test, image_shape):
+    """Detections on the test images, timing each stage: proposals (selective
+    search, rcnn/fast), the network, post-processing. `test` is an
+    `EvaluationSplit` (Faster R-CNN reads its images as it predicts them) or
+    an array of images."""
     proposal_ms = 0.0
-    inputs = images
+    inputs = test
+    count = test.count if isinstance(test, detecting.EvaluationSplit) else len(test)
     if config.variant != "faster":
+        # Selective search runs on NumPy images.
+        images = test.arrays() if isinstance(test, detecting.EvaluationSplit) else test
         regions, proposal_ms = propose(config, images)
         inputs = {"images": images, "rois": regions}
     batch = 64 if config.variant != "rcnn" else 8
@@ -368,19 +379,19 @@ def detect(config, model, images):
     @tf.function(reduce_retracing=True)
     def decode(part):
         return detection.decode_region_detections(
-            part, images.shape[1:], config.score_threshold, config.iou_threshold
+            part, image_shape, config.score_threshold, config.iou_threshold
         )
 
     keep = ("rois", "class_logits", "box_deltas")
     detections, post_seconds = detecting.decode_in_batches(
         decode, {k: outputs[k] for k in keep}
     )
-    per_image = (proposal_ms / 1000) + (network_seconds + post_seconds) / len(images)
+    per_image = (proposal_ms / 1000) + (network_seconds + post_seconds) / count
     timing = {
         "inference_images_per_second": round(1.0 / per_image, 1),
         "proposal_ms_per_image": round(proposal_ms, 2),
-        "network_images_per_second": round(len(images) / network_seconds, 1),
-        "postprocess_ms_per_image": round(1000 * post_seconds / len(images), 3),
+        "network_images_per_second": round(count / network_seconds, 1),
+        "postprocess_ms_per_image": round(1000 * post_seconds / count, 3),
     }
     return detections, timing
 
@@ -390,6 +401,7 @@ def main(argv=None):
     run = Run.start(Config, argv, "rcnn", __doc__, quick=QUICK)
     splits, model = run.prepare(detecting.load_splits, build_detector)
     config = run.open().config
+    detecting.report_data(run, splits)
     shown = plot_regions(config, splits, model, run.file("regions.png"))
     reports.report(
         [f"regions.png: one canvas, {shown} {TITLES[config.variant]} regions"]
@@ -399,11 +411,11 @@ def main(argv=None):
     regions = {"train": None, "validation": None}
     if config.variant != "faster":
         for name in regions:
-            images = detecting.ground_truth(getattr(splits, name))[0]
+            images = detecting.ground_truth(splits, name)[0]
             regions[name] = propose(config, images)[0]
     epoch_seeds = data.EpochSeeds(config.seed)
-    train = make_pipeline(config, splits, splits.train, regions["train"], epoch_seeds)
-    validation = make_pipeline(config, splits, splits.validation, regions["validation"])
+    train = make_pipeline(config, splits, "train", regions["train"], epoch_seeds)
+    validation = make_pipeline(config, splits, "validation", regions["validation"])
 
     # Train.
     steps = -(-splits.sizes["train"] // config.batch_size)
@@ -411,8 +423,9 @@ def main(argv=None):
         training.compile_model(config, model, steps, None, metrics=())
     run.fit(model, train, validation, callbacks=[epoch_seeds])
     # Evaluate.
-    test = detecting.ground_truth(splits.test)
-    detections, timing = detect(config, model, test[0])
+    batch = 64 if config.variant != "rcnn" else 8
+    test = detecting.evaluation_split(splits, "test", batch)
+    detections, timing = detect(config, model, test, splits.image_shape)
     shown = {
         "extra": {"variant": config.variant, **timing},
         "curves": [tracker.name for tracker in model.loss_trackers],  # the 4 losses

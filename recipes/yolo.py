@@ -131,13 +131,12 @@ def encode(config, splits, boxes, labels):
     )
 
 
-def make_pipeline(config, splits, dataset, epoch_seeds=None):
-    """Batches of `(images, YOLO targets)`; training ones (with `epoch_seeds`)
-    shuffled by epoch and augmented."""
-    dataset = dataset.cache()
+def make_pipeline(config, splits, split, epoch_seeds=None):
+    """Batches of `(images, YOLO targets)` of one split; training ones (with
+    `epoch_seeds`) shuffled by epoch and augmented. A split of files streams:
+    its index is shuffled, its images decoded in parallel."""
     training = epoch_seeds is not None
-    if training:
-        dataset = data.shuffle_by_epoch(dataset, epoch_seeds)
+    dataset = data.stream_examples(splits.stream(split), epoch_seeds)
     dataset = dataset.batch(config.batch_size)
     if training and config.augment and not config.overfit_subset:
         augment = data.build_box_augmentation(seed=config.seed)
@@ -246,7 +245,7 @@ def compile_detector(config, model, splits):
 def loss_terms(config, model, splits):
     """Each term's mean per test canvas: which errors the detector still makes."""
     totals, count = {}, 0
-    for images, targets in make_pipeline(config, splits, splits.test):
+    for images, targets in make_pipeline(config, splits, "test"):
         terms = model.loss.terms(targets, model(images, training=False))
         for name, values in terms.items():
             totals[name] = totals.get(name, 0.0) + float(np.sum(values))
@@ -265,15 +264,19 @@ def loss_terms(config, model, splits):
 # `num_detections`, and `model.export()` serves the same.
 
 
-def detect(config, model, images):
-    """Raw outputs, then detections; with images/s and post-processing ms/image."""
-    raw, predict_seconds = detecting.timed_predict(model, images)
+def detect(config, model, test, image_shape):
+    """Raw outputs, then detections; with images/s and post-processing ms/image.
+
+    `test` is an `EvaluationSplit` (its images read as they are predicted) or
+    an array of images."""
+    raw, predict_seconds = detecting.timed_predict(model, test)
+    count = len(raw)
 
     @tf.function(reduce_retracing=True)
     def decode(batch):
         return detection.decode_predictions(
             batch,
-            images.shape[1:],
+            image_shape,
             config.boxes_per_cell,
             config.score_threshold,
             config.iou_threshold,
@@ -281,8 +284,8 @@ def detect(config, model, images):
 
     detections, post_seconds = detecting.decode_in_batches(decode, raw)
     timing = {
-        "inference_images_per_second": round(len(images) / predict_seconds, 1),
-        "postprocess_ms_per_image": round(1000 * post_seconds / len(images), 3),
+        "inference_images_per_second": round(count / predict_seconds, 1),
+        "postprocess_ms_per_image": round(1000 * post_seconds / count, 3),
     }
     return detections, timing
 
@@ -297,6 +300,7 @@ def main(argv=None):
     run = Run.start(Config, argv, "yolo", __doc__, quick=QUICK)
     splits, model = run.prepare(load_splits, build_model)
     config = run.open().config
+    detecting.report_data(run, splits)
     depth = output_depth(config, splits.num_classes)
     objects = plot_targets(config, splits, run.file("targets.png"))
     reports.report(
@@ -313,15 +317,15 @@ def main(argv=None):
         compile_detector(config, model, splits)
     run.fit(
         model,
-        make_pipeline(config, splits, splits.train, epoch_seeds),
-        make_pipeline(config, splits, splits.validation),
+        make_pipeline(config, splits, "train", epoch_seeds),
+        make_pipeline(config, splits, "validation"),
         callbacks=[epoch_seeds],
     )
 
-    test = ground_truth(splits.test)
-    detections, timing = detect(config, model, test[0])
+    test = detecting.evaluation_split(splits, "test")
+    detections, timing = detect(config, model, test, splits.image_shape)
     terms = loss_terms(config, model, splits)
-    test_loss = model.evaluate(make_pipeline(config, splits, splits.test), verbose=0)
+    test_loss = model.evaluate(make_pipeline(config, splits, "test"), verbose=0)
     reports.report(
         [
             "loss terms per test canvas: "

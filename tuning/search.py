@@ -254,7 +254,7 @@ def load_recipe(args):
         )
         splits = yolo.load_splits(config)
         hypermodel = YoloHyperModel(config, splits, args.lr_sampling)
-        return hypermodel, splits.train, splits.validation, recipe_argv
+        return hypermodel, "train", "validation", recipe_argv
     builders = tuple(b for b in args.builders.split(",") if b)
     argv = ["--dataset", args.dataset, "--image-size", str(args.image_size)]
     argv += recipe_argv
@@ -272,7 +272,7 @@ def load_recipe(args):
         builders=builders,
         learning_rate_sampling=args.lr_sampling,
     )
-    return hypermodel, train, splits.validation, argv
+    return hypermodel, train, splits.stream("validation"), argv
 
 
 def main(argv=None):

@@ -1,9 +1,11 @@
 """Dataset sources and the tf.data input pipeline."""
 
 from components.data.annotations import (
+    data_summary,
     load_coco_detection,
     load_detection_files,
     load_yolo_detection,
+    summary_lines,
 )
 from components.data.augmentation import (
     AUGMENTATIONS,
@@ -26,9 +28,11 @@ from components.data.pipeline import (
     fit_normalizer,
     make_pipeline,
     shuffle_by_epoch,
+    stream_examples,
 )
 from components.data.sources import SOURCES, load
 from components.data.splits import DatasetSplits, from_arrays, stratified_split_indices
+from components.data.streams import CACHES, Stream, check_cache, subset_stream
 from components.data.subsets import sample_per_class, select_classes
 from components.data.textures import TEXTURE_CLASSES, load_textures, texture_arrays
 from components.data.tfds_detection import load_tfds_detection
@@ -36,14 +40,18 @@ from components.data.tfds_source import load_tfds
 
 __all__ = [
     "AUGMENTATIONS",
+    "CACHES",
     "DatasetSplits",
     "DetectionSplits",
     "EpochSeeds",
     "ImageFileError",
     "SOURCES",
+    "Stream",
     "TEXTURE_CLASSES",
     "build_augmentation",
     "build_box_augmentation",
+    "check_cache",
+    "data_summary",
     "digit_canvases",
     "distribution_options",
     "digits_arrays",
@@ -69,6 +77,9 @@ __all__ = [
     "sample_per_class",
     "select_classes",
     "shuffle_by_epoch",
+    "stream_examples",
     "stratified_split_indices",
+    "subset_stream",
+    "summary_lines",
     "texture_arrays",
 ]

@@ -3,8 +3,10 @@
 Both read into the layout of `load_digit_canvases` (`DetectionSplits` of
 Keras bounding-box dicts, "xyxy" pixels of the resized image), split at random
 by image with a seeded generator. Every box and label is checked against its
-image before anything is resized, and errors name the file (and line or
-annotation) at fault.
+image's header before anything is written, and errors name the file (and line
+or annotation) at fault. The images stream: each split is an index of files
+with their boxes, read, decoded and resized inside tf.data. Every box is
+kept: the box tensors are padded to the most boxes any image holds.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from components.checks import check_positive_int
 from components.data.canvases import DetectionSplits
 from components.data.image_files import (
     ImageFileError,
-    inspect_image,
     list_images,
-    read_image,
+    read_header,
 )
 from components.data.image_ops import check_image_size
 from components.data.splits import check_fractions
+from components.data.streams import check_cache, file_stream
 
 # Boxes may overhang their image by this much (rounding in annotation tools)
 # before they are refused; what overhangs less is clipped.
@@ -33,22 +36,8 @@ PIXEL_SLACK = 1.0
 RELATIVE_SLACK = 1e-3
 
 
-def _records_to_splits(
-    records,
-    class_names,
-    name,
-    image_size,
-    max_objects,
-    seed,
-    validation_fraction,
-    test_fraction,
-):
-    import tensorflow as tf
-
-    size = check_image_size(image_size)
-    if size is None:
-        raise ValueError("Detection datasets need an `image_size` (images vary).")
-    check_positive_int("max_objects", max_objects)
+def split_records(records, name, seed, validation_fraction, test_fraction):
+    """Index arrays of a seeded random split by image."""
     check_fractions(validation_fraction, test_fraction)
     if len(records) < 3:
         raise ValueError(
@@ -63,45 +52,148 @@ def _records_to_splits(
             f"dataset {name}: {len(records)} images leave no training split for "
             f"validation_fraction={validation_fraction}, test_fraction={test_fraction}."
         )
-    parts = {
-        "test": order[:n_test],
-        "validation": order[n_test : n_test + n_val],
-        "train": order[n_test + n_val :],
+    return {
+        "test": np.sort(order[:n_test]),
+        "validation": np.sort(order[n_test : n_test + n_val]),
+        "train": np.sort(order[n_test + n_val :]),
     }
-    height, width = size
-    datasets, sizes = {}, {}
-    for key, index in parts.items():
-        images = np.zeros((len(index), height, width, 3), "float32")
-        boxes = np.full((len(index), max_objects, 4), -1.0, "float32")
-        labels = np.full((len(index), max_objects), -1, "int32")
-        for row, i in enumerate(sorted(index)):
-            file, (w, h), box, label = records[i]
-            pixels = read_image(file, 3).astype("float32") / 255.0
-            images[row] = tf.image.resize(pixels, size, antialias=True).numpy()
-            count = min(len(label), max_objects)
-            scale = np.array([width / w, height / h, width / w, height / h])
-            boxes[row, :count] = np.asarray(box[:count]).reshape(-1, 4) * scale
+
+
+def _padded(records, index, slots):
+    """`(sizes, boxes, labels)` of the records at `index`: original `(w, h)`,
+    boxes in original pixels and labels, padded with -1 to `slots` (the first
+    `slots` of an image that holds more)."""
+    sizes = np.zeros((len(index), 2), "float32")
+    boxes = np.full((len(index), slots, 4), -1.0, "float32")
+    labels = np.full((len(index), slots), -1, "int32")
+    for row, i in enumerate(index):
+        _, (w, h), box, label = records[i][:4]
+        sizes[row] = (w, h)
+        count = min(len(label), slots)
+        if count:
+            boxes[row, :count] = np.asarray(box[:count], "float32").reshape(-1, 4)
             labels[row, :count] = label[:count]
-        datasets[key] = tf.data.Dataset.from_tensor_slices(
-            {
-                "images": np.clip(images, 0.0, 1.0),
-                "bounding_boxes": {"boxes": boxes, "labels": labels},
-            }
+    return sizes, boxes, labels
+
+
+def _scaled(boxes, labels, sizes, height, width):
+    """Boxes of original pixels in the pixels of the `(height, width)` image."""
+    scale = np.stack([width / sizes[:, 0], height / sizes[:, 1]] * 2, axis=-1)[
+        :, None, :
+    ]
+    return np.where(labels[..., None] >= 0, boxes * scale, -1.0).astype("float32")
+
+
+def data_summary(records, parts, class_names, slots):
+    """What a detection source loaded, per split: images, boxes per class,
+    images with no box, the most boxes in one image, boxes cut by the image
+    edge, and boxes dropped by a `max_objects` cap."""
+    summary = {}
+    for key, index in parts.items():
+        counts = [len(records[i][3]) for i in index]
+        per_class = np.zeros(len(class_names), "int64")
+        cut = 0
+        for i in index:
+            per_class += np.bincount(
+                np.asarray(records[i][3], "int64"), minlength=len(class_names)
+            )
+            cut += records[i][4] if len(records[i]) > 4 else 0
+        summary[key] = {
+            "images": len(index),
+            "boxes": int(sum(counts)),
+            "boxes_per_class": dict(zip(class_names, per_class.tolist())),
+            "images_without_boxes": int(sum(c == 0 for c in counts)),
+            "most_boxes_in_an_image": int(max(counts, default=0)),
+            "boxes_cut_by_the_edge": int(cut),
+            "boxes_dropped_by_max_objects": int(sum(max(0, c - slots) for c in counts)),
+        }
+    return summary
+
+
+def summary_lines(summary, max_objects=None):
+    """The data summary as report lines."""
+    lines = []
+    for key, part in summary.items():
+        lines.append(
+            f"{key}: {part['images']} images, {part['boxes']} boxes "
+            f"({part['images_without_boxes']} images without one, at most "
+            f"{part['most_boxes_in_an_image']} in an image, "
+            f"{part['boxes_cut_by_the_edge']} cut by the image edge)"
         )
-        sizes[key] = len(index)
+    dropped = sum(p["boxes_dropped_by_max_objects"] for p in summary.values())
+    if dropped:
+        lines.append(
+            f"--max-objects {max_objects} dropped {dropped} boxes from the training "
+            "targets; scoring still counts every box of the files"
+        )
+    return lines
+
+
+def _records_to_splits(
+    records,
+    class_names,
+    name,
+    image_size,
+    max_objects,
+    seed,
+    validation_fraction,
+    test_fraction,
+    cache="none",
+    verbose=0,
+):
+    """Streaming `DetectionSplits` of `(file, (w, h), boxes, labels[, cut])`
+    records: the targets padded to the most boxes any image holds (or cut
+    at `max_objects`, said in the summary), the images decoded and resized
+    inside tf.data."""
+    size = check_image_size(image_size)
+    if size is None:
+        raise ValueError("Detection datasets need an `image_size` (images vary).")
+    if max_objects is not None:
+        check_positive_int("max_objects", max_objects)
+    check_cache(cache)
+    parts = split_records(records, name, seed, validation_fraction, test_fraction)
+    height, width = size
+    most = max([len(r[3]) for r in records] + [1])
+    slots = most if max_objects is None else min(max_objects, most)
+
+    def example(image, original, boxes, labels):
+        scale = tf.tile(tf.stack([width / original[0], height / original[1]]), [2])
+        boxes = tf.where(labels[:, None] >= 0, boxes * scale, -1.0)
+        return {"images": image, "bounding_boxes": {"boxes": boxes, "labels": labels}}
+
+    streams, truth = {}, {}
+    for key, index in parts.items():
+        files = [records[i][0] for i in index]
+        sizes, boxes, labels = _padded(records, index, slots)
+        streams[key] = file_stream(
+            files,
+            (sizes, boxes, labels),
+            example,
+            size,
+            3,
+            antialias=True,
+            cache=cache,
+            name=f"{name}:{key}:boxes",
+            verbose=verbose,
+        )
+        _, all_boxes, all_labels = _padded(records, index, most)
+        truth[key] = (_scaled(all_boxes, all_labels, sizes, height, width), all_labels)
     return DetectionSplits(
         name=name,
         num_classes=len(class_names),
         image_shape=(height, width, 3),
-        max_objects=max_objects,
-        sizes=sizes,
+        max_objects=slots,
+        sizes={k: int(len(v)) for k, v in parts.items()},
         class_names=tuple(class_names),
-        **datasets,
+        streams=streams,
+        truth=truth,
+        summary=data_summary(records, parts, class_names, slots),
+        **{key: stream.decoded() for key, stream in streams.items()},
     )
 
 
 def _check_size(file, width, height, name):
-    found = inspect_image(file)[:2]
+    found = read_header(file)[:2]
     if found != (width, height):
         raise ImageFileError(
             f"dataset {name}: image {file!r} is {found[0]}x{found[1]} but its "
@@ -113,10 +205,12 @@ def load_coco_detection(
     annotations,
     images_dir=None,
     image_size=112,
-    max_objects=20,
+    max_objects=None,
     seed=0,
     validation_fraction=0.1,
     test_fraction=0.2,
+    cache="none",
+    verbose=0,
 ):
     """Loads a COCO-format detection dataset (read with pycocotools).
 
@@ -130,10 +224,15 @@ def load_coco_detection(
         images_dir: String or `None` (the JSON's folder). Where `file_name`s are.
         image_size: Integer or `(height, width)`. Images are resized to it
             (aspect not kept; boxes follow).
-        max_objects: Positive integer. Boxes kept (the first ones) per image.
+        max_objects: Positive integer or `None` (every box: the targets are
+            padded to the most boxes any image holds). A cap keeps the first
+            boxes of an image for training, says in `summary` how many it
+            dropped, and leaves `truth` (the scoring) with every box.
         seed: Integer. Seed of the split by image.
         validation_fraction: Float in (0, 1).
         test_fraction: Float in (0, 1).
+        cache: `"none"`, `"ram"` or `"disk"` (`components.data.streams`).
+        verbose: 0 or 1: a progress bar while a cache fills.
 
     Returns:
         A `DetectionSplits` named `"coco:ANNOTATIONS"`.
@@ -165,7 +264,7 @@ def load_coco_detection(
         file = os.path.join(images_dir, info["file_name"])
         width, height = int(info["width"]), int(info["height"])
         _check_size(file, width, height, name)
-        boxes, labels = [], []
+        boxes, labels, cut = [], [], 0
         for ann in coco.imgToAnns.get(image_id, []):
             if ann.get("iscrowd", 0):
                 continue
@@ -191,6 +290,7 @@ def load_coco_detection(
                     f"dataset {name}: {where} has bbox [x, y, w, h] = {ann['bbox']} "
                     f"outside its {width}x{height} image."
                 )
+            cut += x < 0 or y < 0 or x + w > width or y + h > height
             box = np.clip([x, y, x + w, y + h], 0, [width, height, width, height])
             if box[2] <= box[0] or box[3] <= box[1]:  # all of it in the overhang
                 raise ValueError(
@@ -199,7 +299,7 @@ def load_coco_detection(
                 )
             boxes.append(box.tolist())
             labels.append(label_of[ann["category_id"]])
-        records.append((file, (width, height), boxes, labels))
+        records.append((file, (width, height), boxes, labels, cut))
     return _records_to_splits(
         records,
         class_names,
@@ -209,6 +309,8 @@ def load_coco_detection(
         seed,
         validation_fraction,
         test_fraction,
+        cache,
+        verbose,
     )
 
 
@@ -238,9 +340,11 @@ def read_class_names(path):
 
 
 def _read_yolo_labels(label_file, width, height, num_classes, name):
-    boxes, labels = [], []
+    """`(boxes, labels, cut)`: boxes in pixels, and how many were clipped to
+    the image."""
+    boxes, labels, cut = [], [], 0
     if not os.path.isfile(label_file):
-        return boxes, labels  # an image without objects
+        return boxes, labels, cut  # an image without objects
     with open(label_file) as f:
         lines = f.read().splitlines()
     for number, line in enumerate(lines, 1):
@@ -271,21 +375,24 @@ def _read_yolo_labels(label_file, width, height, num_classes, name):
                 f"{where}: the box (cx={cx:g}, cy={cy:g}, w={w:g}, h={h:g}) lies "
                 "outside its image: coordinates are relative, in [0, 1]."
             )
+        cut += min(x0, y0) < 0 or max(x1, y1) > 1
         x0, y0, x1, y1 = np.clip([x0, y0, x1, y1], 0.0, 1.0)
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"{where}: the box lies in the margin outside its image.")
         boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
         labels.append(int(label))
-    return boxes, labels
+    return boxes, labels, cut
 
 
 def load_yolo_detection(
     path,
     image_size=112,
-    max_objects=20,
+    max_objects=None,
     seed=0,
     validation_fraction=0.1,
     test_fraction=0.2,
+    cache="none",
+    verbose=0,
 ):
     """Loads a YOLO-layout detection dataset.
 
@@ -298,10 +405,15 @@ def load_yolo_detection(
     Args:
         path: String. The dataset folder.
         image_size: Integer or `(height, width)`. Images are resized to it.
-        max_objects: Positive integer. Boxes kept (the first ones) per image.
+        max_objects: Positive integer or `None` (every box: the targets are
+            padded to the most boxes any image holds). A cap keeps the first
+            boxes of an image for training, says in `summary` how many it
+            dropped, and leaves `truth` (the scoring) with every box.
         seed: Integer. Seed of the split by image.
         validation_fraction: Float in (0, 1).
         test_fraction: Float in (0, 1).
+        cache: `"none"`, `"ram"` or `"disk"` (`components.data.streams`).
+        verbose: 0 or 1: a progress bar while a cache fills.
 
     Returns:
         A `DetectionSplits` named `"yolo:PATH"`.
@@ -316,13 +428,16 @@ def load_yolo_detection(
         raise ImageFileError(f"dataset {name}: {images_dir!r} holds no images.")
     records = []
     for file in files:
-        width, height, _ = inspect_image(file)
+        width, height, _ = read_header(file)
         relative = os.path.splitext(os.path.relpath(file, images_dir))[0]
         label_file = os.path.join(path, "labels", relative + ".txt")
-        boxes, labels = _read_yolo_labels(
-            label_file, width, height, len(class_names), name
+        records.append(
+            (
+                file,
+                (width, height),
+                *_read_yolo_labels(label_file, width, height, len(class_names), name),
+            )
         )
-        records.append((file, (width, height), boxes, labels))
     return _records_to_splits(
         records,
         class_names,
@@ -332,6 +447,8 @@ def load_yolo_detection(
         seed,
         validation_fraction,
         test_fraction,
+        cache,
+        verbose,
     )
 
 

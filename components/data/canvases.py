@@ -31,6 +31,13 @@ class DetectionSplits:
         max_objects: Integer. Padded number of boxes per image.
         sizes: Dict of example counts keyed by split.
         class_names: Tuple of strings.
+        streams: Dict or `None`. For a source that streams from files, the
+            `Stream` of each split (`stream(split)`).
+        truth: Dict or `None`. Per split, `(boxes, labels)` of every box in
+            the files (padded with -1 to the most any image holds), in the
+            pixels of the resized images: what detections are scored
+            against, even where `max_objects` cut the training targets.
+        summary: Dict or `None`. What was loaded (`data_summary`).
     """
 
     name: str
@@ -42,6 +49,22 @@ class DetectionSplits:
     max_objects: int
     sizes: dict
     class_names: tuple = ()
+    streams: dict | None = None
+    truth: dict | None = None
+    summary: dict | None = None
+
+    def stream(self, split):
+        """The split as a `Stream` (a file source's index and decoder, or the
+        in-memory dataset)."""
+        from components.data.streams import Stream
+
+        if split not in ("train", "validation", "test"):
+            raise ValueError(
+                invalid_value("split", split, "one of 'train', 'validation', 'test'")
+            )
+        if self.streams and split in self.streams:
+            return self.streams[split]
+        return Stream(getattr(self, split))
 
 
 def _background(rng, size):

@@ -62,6 +62,48 @@ def inspect_image(path):
     return width, height, channels
 
 
+def read_header(path):
+    """`(width, height, channels)` of an image file from its header alone.
+
+    Cheap enough for every file of a large set before anything is written:
+    a missing, empty or unrecognised file raises `ImageFileError` naming it.
+    A file whose header is fine but whose pixels are damaged is found when
+    it is decoded (`find_unreadable`).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = str(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        raise ImageFileError(f"Image file {path!r} does not exist.") from None
+    if size == 0:
+        raise ImageFileError(f"Image file {path!r} is empty (0 bytes).")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            channels = 1 if image.mode in _GREY_MODES else 3
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageFileError(
+            f"Image file {path!r} cannot be read as an image: {error}"
+        ) from None
+    if width == 0 or height == 0:
+        raise ImageFileError(f"Image file {path!r} has no pixels ({width}x{height}).")
+    return width, height, channels
+
+
+def find_unreadable(paths):
+    """The first of `paths` that cannot be decoded, with why: `(path, reason)`,
+    or `None` when all decode. Used after tf.data failed on a file mid-run,
+    to name it."""
+    for path in paths:
+        try:
+            inspect_image(path)
+        except ImageFileError as error:
+            return str(path), str(error)
+    return None
+
+
 def read_image(path, channels):
     """The image at `path` as a uint8 `(height, width, channels)` array.
 

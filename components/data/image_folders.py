@@ -6,9 +6,10 @@ import os
 
 import numpy as np
 
-from components.data.image_files import ImageFileError, inspect_image, list_images
+from components.data.image_files import ImageFileError, list_images, read_header
 from components.data.image_ops import check_channels, check_image_size
-from components.data.splits import from_arrays
+from components.data.splits import DatasetSplits, stratified_split_indices
+from components.data.streams import check_cache, file_stream
 
 
 def _class_folders(path):
@@ -42,14 +43,20 @@ def load_image_folder(
     seed=0,
     validation_fraction=0.1,
     test_fraction=0.2,
+    cache="none",
+    cache_root=None,
+    verbose=0,
 ):
-    """Loads a folder of class folders as stratified `DatasetSplits`.
+    """Loads a folder of class folders as stratified, streaming `DatasetSplits`.
 
     The layout is the one `keras.utils.image_dataset_from_directory` reads
-    (`PATH/cat/1.jpg`, `PATH/dog/7.png`, ...), and that function reads it;
-    class names come from the folder names, in sorted order. Every file is
-    opened first, so a broken one is reported by its path instead of failing
-    inside TensorFlow mid-epoch. The images are held in memory.
+    (`PATH/cat/1.jpg`, `PATH/dog/7.png`, ...), class names from the folder
+    names in sorted order. Every file's header is read first (size and
+    colour), so a missing or unrecognised file is reported by its path
+    before anything is written; the images themselves are read, decoded and
+    resized inside tf.data as training iterates them (`Stream`), resized
+    without antialiasing as Keras's loader does. Memory does not grow with
+    the number of images.
 
     Args:
         path: String. The folder.
@@ -59,6 +66,9 @@ def load_image_folder(
         seed: Integer. Seed of the stratified split.
         validation_fraction: Float in (0, 1).
         test_fraction: Float in (0, 1).
+        cache: `"none"`, `"ram"` or `"disk"` (`components.data.streams`).
+        cache_root: Folder of disk caches (default `~/.cache/keras-notes`).
+        verbose: 0 or 1: a progress bar while a cache fills.
 
     Returns:
         A `DatasetSplits` named `"dir:PATH"`, images in [0, 1].
@@ -76,15 +86,14 @@ def load_image_folder(
     >>> splits.class_names, splits.input_shape, splits.sizes["train"]
     (('dark', 'light'), (6, 6, 1), 14)
     """
-    import keras
-
     image_size = check_image_size(image_size)
     channels = check_channels(channels)
+    check_cache(cache)
     files = _class_folders(path)
     found = {}
     for paths in files.values():
         for file in paths:
-            found[file] = inspect_image(file)
+            found[file] = read_header(file)
     if image_size is None:
         sizes = {(h, w) for w, h, _ in found.values()}
         if len(sizes) > 1:
@@ -101,32 +110,46 @@ def load_image_folder(
         image_size = sizes.pop()
     if channels is None:
         channels = 1 if all(c == 1 for *_, c in found.values()) else 3
-    dataset = keras.utils.image_dataset_from_directory(
-        path,
-        labels="inferred",
-        label_mode="int",
-        class_names=list(files),
-        color_mode="grayscale" if channels == 1 else "rgb",
-        batch_size=None,
-        image_size=image_size,
-        shuffle=False,
-        verbose=False,
+    paths = np.array([file for names in files.values() for file in names])
+    labels = np.array(
+        [label for label, names in enumerate(files.values()) for _ in names], "int32"
     )
-    images, labels = [], []
-    for image, label in dataset.as_numpy_iterator():
-        images.append(image)
-        labels.append(label)
-    images = np.clip(np.stack(images) / 255.0, 0.0, 1.0).astype("float32")
-    return from_arrays(
-        images,
-        np.asarray(labels, "int32"),
-        num_classes=len(files),
-        validation_fraction=validation_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
+    parts = stratified_split_indices(labels, validation_fraction, test_fraction, seed)
+    for key, index in parts.items():
+        if len(index) == 0:
+            raise ValueError(
+                f"dataset dir:{path}: the {key} split is empty: {len(paths)} images "
+                f"are too few for validation_fraction={validation_fraction} and "
+                f"test_fraction={test_fraction}."
+            )
+
+    def example(image, label):
+        return image, label
+
+    streams = {
+        key: file_stream(
+            paths[index],
+            (labels[index],),
+            example,
+            image_size,
+            channels,
+            # Keras's loader resizes without antialiasing; the saved model
+            # must resize new images the same way.
+            antialias=False,
+            cache=cache,
+            cache_root=cache_root,
+            name=f"dir:{key}",
+            verbose=verbose,
+        )
+        for key, index in parts.items()
+    }
+    return DatasetSplits(
         name=f"dir:{path}",
+        num_classes=len(files),
+        input_shape=(*image_size, channels),
+        sizes={k: int(len(v)) for k, v in parts.items()},
         class_names=tuple(files),
-        # Keras's loader resizes without antialiasing; the saved model must
-        # resize new images the same way.
         antialias=False,
+        streams=streams,
+        **{key: stream.decoded() for key, stream in streams.items()},
     )

@@ -6,12 +6,15 @@ Keras backend.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from components.checks import invalid_value
 from components.data.augmentation import build_augmentation
+from components.data.streams import Stream
 
 NORMALIZATIONS = ("per_channel", "none")
 
@@ -47,16 +50,20 @@ def make_pipeline(
     NumPy arrays is also faster (see `python -m benchmarks.input_pipeline`).
 
     Args:
-        dataset: `tf.data.Dataset` of unbatched `(image, label)` pairs.
+        dataset: `tf.data.Dataset` of unbatched `(image, label)` pairs, or a
+            `Stream` (`splits.stream("train")`): a file source's index is
+            shuffled and its files decoded in parallel after, never cached.
         batch_size: Positive integer.
         training: Boolean. Shuffle every epoch and augment.
         augment: String, list of names or `None`. Augmentations to apply when
             `training` (see `components.data.build_augmentation`).
         input_shape: Tuple. `(height, width, channels)`; needed with `augment`.
         seed: Integer or `None`. Seed of the shuffle and the augmentation.
-        cache: Boolean. Cache decoded examples in memory (before shuffling).
+        cache: Boolean. Cache an in-memory dataset's examples (before
+            shuffling); a `Stream` decides for itself (`--cache`).
         shuffle_buffer: Integer or `None`. Defaults to the whole dataset when
-            its size is known, else 10,000.
+            its size is known, else 10,000; with `epoch_seeds`, `None` is a
+            full permutation.
         epoch_seeds: `EpochSeeds` or `None`. Shuffle epoch k with a seed made
             of the run's seed and k (pass the same object to `fit`'s
             callbacks), so that a resumed run repeats an uninterrupted one.
@@ -74,18 +81,37 @@ def make_pipeline(
     ((32, 8, 8, 1), (32,))
     """
     _check_batch_size(batch_size)
-    if cache:
-        dataset = dataset.cache()
-    if training:
-        if shuffle_buffer is None:
-            size = int(dataset.cardinality())
-            shuffle_buffer = size if size > 0 else 10_000
-        if epoch_seeds is None:
-            dataset = dataset.shuffle(
-                shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-            )
+    stream_buffer = None
+    if isinstance(dataset, Stream) and dataset.decode is None:
+        stream_buffer = dataset.shuffle_buffer
+        shuffle_buffer = shuffle_buffer or stream_buffer
+        dataset = dataset.index
+        # A source read from disk once (TFDS) is not held in memory.
+        cache = cache and stream_buffer is None
+    if isinstance(dataset, Stream):
+        # Files: shuffle the index, then read and decode in parallel.
+        stream = dataset
+        if training and epoch_seeds is not None:
+            dataset = shuffle_by_epoch(stream, epoch_seeds)
+        elif training:
+            dataset = stream.index.shuffle(
+                int(stream.index.cardinality()), seed=seed
+            ).map(stream.decode, num_parallel_calls=tf.data.AUTOTUNE)
         else:
-            dataset = shuffle_by_epoch(dataset, epoch_seeds)
+            dataset = stream.decoded()
+    else:
+        if cache:
+            dataset = dataset.cache()
+        if training:
+            if shuffle_buffer is None:
+                size = int(dataset.cardinality())
+                shuffle_buffer = size if size > 0 else 10_000
+            if epoch_seeds is None:
+                dataset = dataset.shuffle(
+                    shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+                )
+            else:
+                dataset = shuffle_by_epoch(dataset, epoch_seeds, buffer=stream_buffer)
     dataset = dataset.batch(batch_size)
     if training and augment:
         if input_shape is None:
@@ -113,21 +139,28 @@ def distribution_options():
     return options
 
 
-def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None):
+def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None, buffer=None):
     """Each epoch, the whole dataset in an order drawn from the epoch's seed.
 
     A full permutation (as a shuffle buffer of the whole dataset would give),
     drawn with stateless random ops from `(seed, epoch)`: the same epoch gets
     the same order in any process, on any worker. Elements may be tuples or
-    dicts of tensors; the dataset is held in memory as one batch.
+    dicts of tensors; the dataset is held in memory as one batch. A `Stream`
+    of files holds only its index so: its files are decoded, in parallel,
+    after the permutation. A source with no random access (a `Stream` with
+    a `shuffle_buffer`, or `buffer`) is permuted block by block instead
+    (blocks of `buffer` consecutive elements, each in an order drawn from
+    the epoch and the block): the same order for the same epoch, in bounded
+    memory.
 
     Args:
-        dataset: Unbatched `tf.data.Dataset` of known size.
+        dataset: Unbatched `tf.data.Dataset` of known size, or a `Stream`.
         epoch_seeds: `EpochSeeds`, also passed to `fit`'s callbacks.
         map_with_seed: Optional `fn(element, seed)` applied to each element
             after the shuffle, with `seed` a stateless-op seed made of the
             epoch's seed and the element's position: per-epoch random work
             (such as sampling regions) that a resumed run repeats.
+        buffer: Integer or `None`. Permute blocks of this size.
 
     Returns:
         The shuffled, unbatched dataset.
@@ -141,24 +174,45 @@ def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None):
     >>> sorted(first), first == [int(v) for v in ds]  # same epoch, same order
     ([0, 1, 2, 3, 4], True)
     """
+    decode = None
+    if isinstance(dataset, Stream):
+        decode, buffer = dataset.decode, buffer or dataset.shuffle_buffer
+        dataset = dataset.index
     size = int(dataset.cardinality())
     if size < 0:
         raise ValueError(
             "`epoch_seeds` needs a dataset of known size (tf.data cardinality); "
             "apply `tf.data.experimental.assert_cardinality(n)` first."
         )
-    whole = dataset.batch(size)
+    whole = dataset.batch(size) if buffer is None else None
 
     def permute(epoch_seed):
-        def gather(*element):
-            keys = tf.random.stateless_uniform(
-                [size], seed=tf.stack([epoch_seed, tf.constant(0, tf.int64)])
-            )
-            order = tf.argsort(keys)
-            permuted = tf.nest.map_structure(lambda t: tf.gather(t, order), element)
-            return permuted[0] if len(permuted) == 1 else permuted
+        if buffer is not None:
+            # Blocks of `buffer` consecutive elements, each permuted from the
+            # epoch's seed and its position (tf.data's shuffle takes no seed
+            # tensor): bounded memory, the same order for the same epoch.
+            def shuffle_block(position, block):
+                count = tf.shape(tf.nest.flatten(block)[0])[0]
+                keys = tf.random.stateless_uniform(
+                    [count], seed=tf.stack([epoch_seed, position])
+                )
+                order = tf.argsort(keys)
+                return tf.nest.map_structure(lambda t: tf.gather(t, order), block)
 
-        epoch = whole.map(gather).unbatch()
+            epoch = dataset.batch(buffer).enumerate().map(shuffle_block).unbatch()
+        else:
+
+            def gather(*element):
+                keys = tf.random.stateless_uniform(
+                    [size], seed=tf.stack([epoch_seed, tf.constant(0, tf.int64)])
+                )
+                order = tf.argsort(keys)
+                permuted = tf.nest.map_structure(lambda t: tf.gather(t, order), element)
+                return permuted[0] if len(permuted) == 1 else permuted
+
+            epoch = whole.map(gather).unbatch()
+        if decode is not None:
+            epoch = epoch.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
         if map_with_seed is not None:
 
             def seeded(index, element):
@@ -172,6 +226,31 @@ def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None):
     return shuffled.apply(tf.data.experimental.assert_cardinality(size))
 
 
+def stream_examples(stream, epoch_seeds=None, map_with_seed=None):
+    """A split's unbatched examples, ready to batch.
+
+    A `Stream` of files is shuffled by its index and decoded in parallel
+    after; an in-memory dataset is cached first (as it always was). With
+    `epoch_seeds` each epoch is ordered by `shuffle_by_epoch`; without, the
+    examples come in index order (validation, test).
+
+    Args:
+        stream: A `Stream` (`splits.stream("train")`) or a `tf.data.Dataset`.
+        epoch_seeds: `EpochSeeds` or `None`.
+        map_with_seed: See `shuffle_by_epoch`.
+
+    Returns:
+        An unbatched `tf.data.Dataset`.
+    """
+    if not isinstance(stream, Stream):
+        stream = Stream(stream)
+    if stream.decode is None and stream.shuffle_buffer is None:
+        stream = dataclasses.replace(stream, index=stream.index.cache())
+    if epoch_seeds is not None:
+        return shuffle_by_epoch(stream, epoch_seeds, map_with_seed)
+    return stream.decoded()
+
+
 def fit_normalizer(train, mode="per_channel", batch_size=1024):
     """Fits the notes' "zero mean and unit variance" on the training split only.
 
@@ -182,7 +261,8 @@ def fit_normalizer(train, mode="per_channel", batch_size=1024):
     and would blow up any ink that appears there at test time.
 
     Args:
-        train: `tf.data.Dataset` of unbatched `(image, label)` pairs.
+        train: `tf.data.Dataset` of unbatched `(image, label)` pairs, or a
+            `Stream`.
         mode: `"per_channel"` or `"none"` (identity layer).
         batch_size: Integer. Batch size used while streaming the statistics.
 
@@ -202,6 +282,8 @@ def fit_normalizer(train, mode="per_channel", batch_size=1024):
         )
     if mode == "none":
         return keras.layers.Identity(name="no_normalization")
+    if isinstance(train, Stream):
+        train = train.decoded()
     adapted = keras.layers.Normalization(axis=-1)
     adapted.adapt(train.map(lambda x, y: x).batch(batch_size))
     # Statistics as constants in the layer's config: copies of the layer (one

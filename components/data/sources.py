@@ -6,6 +6,7 @@ from components.checks import invalid_value
 from components.data.digits import load_digits
 from components.data.image_folders import load_image_folder
 from components.data.npz_source import load_npz
+from components.data.streams import check_cache
 from components.data.textures import load_textures
 from components.data.tfds_source import load_tfds, parse_tfds_spec
 
@@ -22,6 +23,8 @@ def load(
     test_fraction=0.2,
     data_dir=None,
     download=True,
+    cache="none",
+    verbose=0,
 ):
     """Loads a dataset by its spec string.
 
@@ -39,6 +42,9 @@ def load(
         test_fraction: Float in (0, 1).
         data_dir: String or `None`. TFDS data directory.
         download: Boolean. Let TFDS download a missing dataset.
+        cache: `"none"`, `"ram"` or `"disk"`: what a source that streams from
+            files (`dir:`) keeps of its decoded images (`components.data.streams`).
+        verbose: 0 or 1: a progress bar while a cache fills.
 
     Returns:
         A `DatasetSplits`.
@@ -58,9 +64,13 @@ def load(
         return load_digits(seed=seed, **common)
     if spec == "textures":
         return load_textures(seed=seed, **common)
-    if isinstance(spec, str) and spec.startswith(("dir:", "npz:")) and spec[4:]:
-        loader = load_image_folder if spec.startswith("dir:") else load_npz
-        return loader(spec[4:], seed=seed, **common)
+    check_cache(cache)
+    if isinstance(spec, str) and spec.startswith("dir:") and spec[4:]:
+        return load_image_folder(
+            spec[4:], seed=seed, cache=cache, verbose=verbose, **common
+        )
+    if isinstance(spec, str) and spec.startswith("npz:") and spec[4:]:
+        return load_npz(spec[4:], seed=seed, **common)
     if isinstance(spec, str) and spec.startswith("tfds:"):
         return load_tfds(
             parse_tfds_spec(spec), data_dir=data_dir, download=download, **common

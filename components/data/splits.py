@@ -33,6 +33,9 @@ class DatasetSplits:
         class_names: Tuple of strings. A readable name per class.
         antialias: Boolean. Whether images were antialiased when resized, so
             that a saved model resizes new images the same way.
+        streams: Dict or `None`. For a source that streams from files, the
+            `Stream` of each split (`stream(split)`); `train` etc. are then
+            its decoded examples, read as they are iterated.
     """
 
     name: str
@@ -44,6 +47,28 @@ class DatasetSplits:
     sizes: dict
     class_names: tuple = ()
     antialias: bool = True
+    streams: dict | None = None
+
+    def stream(self, split):
+        """The split as a `Stream`: a file source's index and decoder (the
+        pipeline shuffles the index and decodes after), or the in-memory
+        dataset itself."""
+        from components.data.streams import Stream
+
+        split = _check_split(split)
+        if self.streams and split in self.streams:
+            return self.streams[split]
+        return Stream(getattr(self, split))
+
+    def labels(self, split):
+        """The labels of one split, in order, without decoding an image."""
+        stream = self.stream(split)
+        if stream.decode is not None:
+            index = stream.index.map(lambda *element: element[-1])
+        else:
+            index = stream.index.map(lambda x, y: y)
+        found = [y for y in index.batch(4096).as_numpy_iterator()]
+        return np.concatenate(found).astype("int32") if found else np.zeros(0, "int32")
 
     def as_numpy(self, split):
         """Returns `(images, labels)` of one split as NumPy arrays."""

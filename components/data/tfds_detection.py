@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from components.checks import check_positive_int
 from components.data.canvases import DetectionSplits
 from components.data.image_ops import check_image_size
 from components.data.splits import check_fractions
-from components.data.tfds_source import _split_names, parse_tfds_spec, tfds_builder
+from components.data.streams import Stream
+from components.data.tfds_source import (
+    SHUFFLE_BUFFER,
+    _split_names,
+    parse_tfds_spec,
+    tfds_builder,
+)
 
 
 def _to_keras_boxes(example, size, max_objects):
@@ -43,7 +50,7 @@ def _to_keras_boxes(example, size, max_objects):
 def load_tfds_detection(
     name,
     image_size=224,
-    max_objects=20,
+    max_objects=None,
     data_dir=None,
     download=True,
     validation_fraction=0.1,
@@ -54,13 +61,14 @@ def load_tfds_detection(
     Any TFDS dataset with an `image` and `objects/bbox` + `objects/label`
     features works (`voc/2007`, `coco/2017`, ...). Images are resized to
     `image_size` (aspect not kept; boxes follow) as RGB in [0, 1]; boxes become
-    "xyxy" pixels; images with more than `max_objects` objects keep the first
-    `max_objects` (a documented cut: VOC 2007 has at most 42 per image).
+    "xyxy" pixels, padded to the most objects in any image.
 
     Args:
         name: String. `"voc/2007"` or `"tfds:voc:2007"`.
         image_size: Integer or `(height, width)`.
-        max_objects: Positive integer. Boxes kept (and padded to) per image.
+        max_objects: Positive integer or `None` (every box: padded to the most
+            objects in any image, counted from the labels first). A cap is
+            reported in `summary` with the boxes it drops.
         data_dir: String or `None`. TFDS data directory.
         download: Boolean. Download and prepare the data if missing.
         validation_fraction: Float. Share of `train` held out when the dataset
@@ -77,7 +85,8 @@ def load_tfds_detection(
     size = check_image_size(image_size)
     if size is None:
         raise ValueError("Detection datasets need an `image_size` (images vary).")
-    check_positive_int("max_objects", max_objects)
+    if max_objects is not None:
+        check_positive_int("max_objects", max_objects)
     check_fractions(validation_fraction, test_fraction)
     builder = tfds_builder(name, data_dir)
     features = builder.info.features
@@ -99,6 +108,21 @@ def load_tfds_detection(
         data_dir=data_dir,
         download=download,
     )
+    counts = [_object_counts(dataset) for dataset in loaded]
+    most = max([int(c.max()) for c in counts if len(c)] + [1])
+    slots = most if max_objects is None else min(max_objects, most)
+    summary = {
+        key: {
+            "images": int(len(c)),
+            "boxes": int(c.sum()),
+            "images_without_boxes": int((c == 0).sum()),
+            "most_boxes_in_an_image": int(c.max()) if len(c) else 0,
+            "boxes_cut_by_the_edge": 0,  # TFDS boxes are relative, in [0, 1]
+            "boxes_dropped_by_max_objects": int(np.maximum(c - slots, 0).sum()),
+        }
+        for key, c in zip(("train", "validation", "test"), counts)
+    }
+    max_objects = slots
     datasets, sizes = {}, {}
     for key, dataset in zip(("train", "validation", "test"), loaded):
         count = int(dataset.cardinality())
@@ -116,5 +140,22 @@ def load_tfds_detection(
         max_objects=max_objects,
         sizes=sizes,
         class_names=tuple(label_feature.names),
+        summary=summary,
+        # Read in one order from TFRecords: shuffled through a seeded buffer,
+        # never held in memory.
+        streams={
+            key: Stream(dataset, shuffle_buffer=SHUFFLE_BUFFER)
+            for key, dataset in datasets.items()
+        },
         **datasets,
     )
+
+
+def _object_counts(dataset):
+    """Objects per example, from the labels alone."""
+    counts = dataset.map(
+        lambda example: tf.shape(example["objects"]["label"])[0],
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    found = [c for c in counts.batch(4096).as_numpy_iterator()]
+    return np.concatenate(found) if found else np.zeros(0, "int64")

@@ -7,6 +7,9 @@ import tensorflow as tf
 from components.checks import invalid_value
 from components.data.image_ops import check_channels, check_image_size, convert_images
 from components.data.splits import DatasetSplits, check_fractions
+from components.data.streams import Stream
+
+SHUFFLE_BUFFER = 2048  # examples: bounded memory, a well-mixed order
 
 
 def parse_tfds_spec(spec):
@@ -158,4 +161,10 @@ def load_tfds(
         input_shape=(*out_size, out_channels),
         sizes=sizes,
         class_names=tuple(label_feature.names),
+        # Read in one order from TFRecords: each epoch shuffles through a
+        # buffer seeded by the epoch, never the whole split in memory.
+        streams={
+            key: Stream(dataset, shuffle_buffer=SHUFFLE_BUFFER)
+            for key, dataset in splits.items()
+        },
     )

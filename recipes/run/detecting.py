@@ -20,6 +20,7 @@ from recipes.run import flags, reports, training
 
 _flag = flags.flag
 DATASET_PREFIXES = ("coco:", "yolo:", "tfds:")
+CANVAS_OBJECTS = 4  # digits per canvas unless --max-objects says otherwise
 
 
 @dataclasses.dataclass
@@ -35,7 +36,18 @@ class DetectionConfig(training.TrainingConfig):
     train_images: int = _flag(3000, "Training canvases.")
     validation_images: int = _flag(200, "Validation canvases.")
     test_images: int = _flag(500, "Test canvases (handwriting unseen in training).")
-    max_objects: int = _flag(4, "Most objects per canvas (per image for tfds).")
+    max_objects: int | None = _flag(
+        None,
+        "Canvases: most digits per canvas (default 4). Files and TFDS: a cap on "
+        "the boxes per image used for training, reported with what it drops "
+        "(default: none, every box).",
+    )
+    cache: str = _flag(
+        "none",
+        "coco:/yolo: images decoded every epoch (none), kept decoded in memory "
+        "(ram), or written once decoded to a cache folder reused by later runs "
+        "(disk).",
+    )
     backbone: str = _flag("vgg", "Backbone builder.")
     width: int = _flag(16, "Width of the backbone.")
     stages: str = _flag("1,1,2,2", "VGG convolutions per stage (comma-separated).")
@@ -61,11 +73,13 @@ class DetectionConfig(training.TrainingConfig):
             "train_images",
             "validation_images",
             "test_images",
-            "max_objects",
             "width",
             *positive,
         ):
             check_positive_int(name, getattr(self, name))
+        if self.max_objects is not None:
+            check_positive_int("max_objects", self.max_objects)
+        data.check_cache(self.cache)
         check_positive_int("overfit_subset", self.overfit_subset, 0)
         for name in ("score_threshold", "iou_threshold", "gallery_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -138,11 +152,26 @@ def load_splits(config):
                 f"at most the {splits.sizes['train']} training images",
             )
         )
-    subset = splits.train.take(count).cache()
-    subset = subset.apply(tf.data.experimental.assert_cardinality(count))
-    sizes = {"train": count, "validation": count, "test": count}
+    stream = splits.stream("train")
+    index = stream.index.take(count)
+    if stream.decode is None:
+        index = index.cache()
+    index = index.apply(tf.data.experimental.assert_cardinality(count))
+    subset = dataclasses.replace(stream, index=index)
+    names = ("train", "validation", "test")
+    truth = None
+    if splits.truth:
+        boxes, labels = splits.truth["train"]
+        truth = {name: (boxes[:count], labels[:count]) for name in names}
+    decoded = subset.decoded()
     return dataclasses.replace(
-        splits, train=subset, validation=subset, test=subset, sizes=sizes
+        splits,
+        train=decoded,
+        validation=decoded,
+        test=decoded,
+        sizes={name: count for name in names},
+        streams={name: subset for name in names},
+        truth=truth,
     )
 
 
@@ -153,33 +182,113 @@ def _load_splits(config):
             config.validation_images,
             config.test_images,
             canvas_size=config.image_size,
-            max_objects=config.max_objects,
+            max_objects=config.max_objects or CANVAS_OBJECTS,
             glyph_size=(max(8, config.image_size // 6), config.image_size * 2 // 5),
             seed=config.seed,
         )
+    common = {"image_size": config.image_size, "max_objects": config.max_objects}
     if config.dataset.startswith(("coco:", "yolo:")):
         return data.load_detection_files(
             config.dataset,
-            image_size=config.image_size,
-            max_objects=config.max_objects,
             seed=config.seed,
+            cache=config.cache,
+            verbose=min(config.verbose, 1),
+            **common,
         )
     return data.load_tfds_detection(
-        config.dataset,
-        image_size=config.image_size,
-        max_objects=config.max_objects,
-        data_dir=config.data_dir,
-        download=config.download,
+        config.dataset, data_dir=config.data_dir, download=config.download, **common
     )
 
 
-def ground_truth(dataset):
-    """All `(images, boxes, labels)` of a split as NumPy arrays."""
+def report_data(run, splits, count=8):
+    """The data summary at load (per split: images, boxes, images without a
+    box, the most boxes in an image, boxes cut by the edge, boxes a
+    `--max-objects` cap dropped) and `labels.png`: `count` training images
+    with the boxes as loaded, to check the labels before a long run."""
+    lines = [f"data: {splits.name}, {splits.num_classes} classes"]
+    if splits.summary:
+        lines += data.summary_lines(splits.summary, run.config.max_objects)
+        run.write_json("data_summary.json", splits.summary)
+    reports.report(lines)
     images, boxes, labels = [], [], []
+    for example in data.stream_examples(splits.stream("train")).take(count):
+        images.append(example["images"].numpy())
+        boxes.append(example["bounding_boxes"]["boxes"].numpy())
+        labels.append(example["bounding_boxes"]["labels"].numpy())
+    empty = {"num_detections": np.zeros(len(images), "int32")}
+    plot_gallery(
+        images,
+        boxes,
+        labels,
+        empty,
+        1.0,
+        splits.class_names,
+        run.file("labels.png"),
+        title="training images with their loaded boxes",
+    )
+
+
+GALLERY = 12  # test images drawn in gallery.png
+
+
+@dataclasses.dataclass
+class EvaluationSplit:
+    """A split to score, streamed: its images are read batch by batch when
+    predicted, never held together.
+
+    Attributes:
+        images: Batched `tf.data.Dataset` of the images, in order.
+        boxes, labels: Every box of every image (NumPy, padded with -1).
+        count: Integer. Number of images.
+        gallery: The first `GALLERY` images (NumPy), for `gallery.png`.
+        batch_size: Integer. The batch of `images`.
+    """
+
+    images: tf.data.Dataset
+    boxes: np.ndarray
+    labels: np.ndarray
+    count: int
+    gallery: np.ndarray
+    batch_size: int
+
+    def arrays(self):
+        """Every image as one NumPy array (for selective search, which runs
+        on NumPy images: R-CNN and Fast R-CNN)."""
+        return np.concatenate(list(self.images.as_numpy_iterator()))
+
+
+def evaluation_split(splits, split, batch_size=64):
+    """The `EvaluationSplit` of one split. Its boxes are every box of the
+    files (`splits.truth`) where the source keeps them, even those a
+    `--max-objects` cap left out of the training targets; else they are read
+    from the examples' targets (no image held)."""
+    examples = data.stream_examples(splits.stream(split))
+    images = examples.map(lambda e: e["images"]).batch(batch_size)
+    if splits.truth and split in splits.truth:
+        boxes, labels = splits.truth[split]
+    else:
+        targets = examples.map(lambda e: e["bounding_boxes"]).batch(1024)
+        found = list(targets.as_numpy_iterator())
+        boxes = np.concatenate([t["boxes"] for t in found])
+        labels = np.concatenate([t["labels"] for t in found])
+    gallery = next(iter(examples.map(lambda e: e["images"]).batch(GALLERY)))
+    return EvaluationSplit(
+        images, boxes, labels, len(labels), gallery.numpy(), batch_size
+    )
+
+
+def ground_truth(splits, split):
+    """All `(images, boxes, labels)` of a split as NumPy arrays; the boxes are
+    every box of the files (`splits.truth`) where the source keeps them, even
+    those a `--max-objects` cap left out of the training targets."""
+    images, boxes, labels = [], [], []
+    dataset = data.stream_examples(splits.stream(split))
     for batch in dataset.batch(256).as_numpy_iterator():
         images.append(batch["images"])
         boxes.append(batch["bounding_boxes"]["boxes"])
         labels.append(batch["bounding_boxes"]["labels"])
+    if splits.truth and split in splits.truth:
+        return np.concatenate(images), *splits.truth[split]
     return np.concatenate(images), np.concatenate(boxes), np.concatenate(labels)
 
 
@@ -199,7 +308,16 @@ def timed_predict(model, inputs, batch=64):
     """`model.predict` in batches, timed after a warm-up call that traces
     both batch shapes it will meet (full batches and the last, partial one),
     so that no tracing is counted as inference. Returns `(outputs, seconds)`.
+
+    `inputs` are arrays (a dict of arrays), or an `EvaluationSplit`, whose
+    images are read from disk as they are predicted.
     """
+    if isinstance(inputs, EvaluationSplit):
+        images, count, batch = inputs.images, inputs.count, inputs.batch_size
+        model.predict(images.take(1), verbose=0)
+        if count % batch and count > batch:
+            model.predict(images.skip(count // batch), verbose=0)
+        return timed(model.predict, images, verbose=0)
     count = len(tf.nest.flatten(inputs)[0])
     warm = min(count, batch + count % batch)
     model.predict(
@@ -223,7 +341,16 @@ def decode_in_batches(decode, outputs, batch=64):
     return detections, seconds
 
 
-def plot_gallery(images, boxes, labels, detections, threshold, class_names, path):
+def plot_gallery(
+    images,
+    boxes,
+    labels,
+    detections,
+    threshold,
+    class_names,
+    path,
+    title="green: ground truth; red: detections",
+):
     """Test images with true boxes (green) and detections (red, label:score)."""
     import matplotlib
 
@@ -255,7 +382,7 @@ def plot_gallery(images, boxes, labels, detections, threshold, class_names, path
                 Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="red", ls="--")
             )
             panel.text(x0, y0 - 1, f"{name}:{score:.2f}", color="red", fontsize=7)
-    fig.suptitle("green: ground truth; red: detections")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -269,7 +396,7 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
         splits: `DetectionSplits`.
         model: The trained model, decoding included (saved as `model.keras`
             behind raw-image preprocessing, with the class names).
-        test: `(images, boxes, labels)` of the test split.
+        test: The test split's `EvaluationSplit`.
         detections: Dict of `decode_predictions` arrays for the test images.
         extra: Dict of recipe figures (timings...) added to `metrics.json`.
         curves: History keys to plot in `curves.png`.
@@ -278,7 +405,7 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
     Returns:
         The metrics dict (also in `metrics.json`).
     """
-    images, boxes, labels = test
+    boxes, labels = test.boxes, test.labels
     truth = detection.coco_ground_truth(
         boxes, labels, splits.image_shape, splits.class_names
     )
@@ -292,7 +419,7 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
         "map75": scores["map75"],
         "per_class_ap50": scores["per_class_ap50"],
         "per_class_ap": scores["per_class_ap"],
-        "test_images": int(len(images)),
+        "test_images": int(test.count),
         "test_objects": int((labels >= 0).sum()),
         "epochs": run.config.epochs,
         "parameters": int(model.count_params()),
@@ -303,7 +430,7 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
     history = reports.read_history(run.file("history.csv"))
     reports.plot_histories([history], run.file("curves.png"), f"{title} loss", curves)
     plot_gallery(
-        images,
+        test.gallery,
         boxes,
         labels,
         detections,

@@ -34,6 +34,7 @@ import time
 import keras
 
 from components.callbacks import AtomicBackup, BackupError, DivergenceStop, read_state
+from components.data.streams import unreadable_file
 from recipes.run import distribution, flags, reports, training
 from recipes.run.preflight import check_free, check_resume, check_writable, lock
 
@@ -127,7 +128,7 @@ class Run:
         self._lock = None
 
     @classmethod
-    def start(cls, config_cls, argv, name, doc, quick=None):
+    def start(cls, config_cls, argv, name, doc, quick=None, epilog=None):
         """Parses and checks everything a run needs before it writes anything.
 
         Args:
@@ -136,9 +137,15 @@ class Run:
             name: String. The recipe's name (`python -m recipes.NAME`).
             doc: String. The recipe's docstring; its first line heads `--help`.
             quick: Optional dict. The settings of `--quick`.
+            epilog: Optional string. Closes `--help` (exit statuses, say).
         """
         config, parser = flags.parse_config(
-            config_cls, argv, f"python -m recipes.{name}", doc.split("\n")[0], quick
+            config_cls,
+            argv,
+            f"python -m recipes.{name}",
+            doc.split("\n")[0],
+            quick,
+            epilog,
         )
         run = cls(config, parser, name)
         training.seed_everything(
@@ -253,7 +260,12 @@ class Run:
         # replicas; turned off again after, so the saved model loads anywhere.
         unsync = distribution.synchronize_batch_norm(model, self.strategy)
         start = time.perf_counter()
-        with self.scope(), self._backup_errors(), interruption.catching():
+        with (
+            self.scope(),
+            self._backup_errors(),
+            self._file_errors(),
+            interruption.catching(),
+        ):
             state = read_state(backup.backup_dir) if backup else None
             go_on = True
             if state and state.get("step"):
@@ -271,6 +283,20 @@ class Run:
         if interruption.stopped:
             self._interrupted(interruption)
         return reports.read_history(history)
+
+    @contextlib.contextmanager
+    def _file_errors(self):
+        """An image file that turns out bad mid-run (it passed the header
+        check at load): one line naming it and exit 2, not tf.data's
+        traceback."""
+        try:
+            yield
+        except Exception as error:
+            found = unreadable_file(error)
+            if found is None:
+                raise
+            self.close()
+            self.parser.exit(EXIT_USAGE, f"{self.parser.prog}: error: {found}\n")
 
     @contextlib.contextmanager
     def _backup_errors(self):

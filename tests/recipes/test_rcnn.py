@@ -8,6 +8,7 @@ import pytest
 from components import detection, serving
 from recipes import rcnn
 from recipes.run import detecting, flags
+from tests.recipes.run_checks import assert_same_detections
 
 # The notes' first sanity check, for each detector: 8 canvases, no
 # augmentation, 100 steps, scored on those same canvases. A detector whose
@@ -94,7 +95,7 @@ def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
     config, _ = flags.parse_config(
         rcnn.Config, [*TINY, "--variant", variant], "", "", rcnn.QUICK
     )
-    images = detecting.ground_truth(detecting.load_splits(config).test)[0]
+    images = detecting.ground_truth(detecting.load_splits(config), "test")[0]
     inputs, raw = images, np.round(images * 255).astype("uint8")
     raw_inputs = raw
     if variant != "faster":
@@ -111,7 +112,7 @@ def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
     )
     expected = info["network"].predict(quantized, verbose=0)
     predicted = model.predict(raw_inputs, verbose=0)
-    np.testing.assert_allclose(predicted["boxes"], expected["boxes"], atol=1e-3)
+    assert_same_detections(predicted, expected, atol=1e-3)
 
 
 @pytest.mark.parametrize(

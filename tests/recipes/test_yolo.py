@@ -8,6 +8,7 @@ import tensorflow as tf
 from components import detection, serving
 from recipes import yolo
 from recipes.run import flags
+from tests.recipes.run_checks import assert_same_detections
 
 # The notes' first sanity check: 8 canvases, no augmentation, 80 steps,
 # scored on those same canvases (measured: mAP@0.5 0.99; 0.93 after 60 steps). A broken target
@@ -71,7 +72,7 @@ def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_p
     info = serving.serving_info(model)
     assert info["class_names"] == tuple("0123456789") and info["kind"] == "detector"
     config, _ = flags.parse_config(yolo.Config, TINY, "", "", yolo.QUICK)
-    images = yolo.ground_truth(yolo.load_splits(config).test)[0]
+    images = yolo.ground_truth(yolo.load_splits(config), "test")[0]
     again = detection.coco_detections(info["network"].predict(images, verbose=0))
     assert len(again) == len(rows) > 0
     np.testing.assert_allclose(
@@ -80,7 +81,7 @@ def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_p
     raw = np.round(images * 255).astype("uint8")
     expected = info["network"].predict(raw / 255.0, verbose=0)
     predicted = model.predict(raw, verbose=0)
-    np.testing.assert_allclose(predicted["boxes"], expected["boxes"], atol=1e-3)
+    assert_same_detections(predicted, expected, atol=1e-3)
     model.export(str(tmp_path / "served"), verbose=False)
     served = tf.saved_model.load(str(tmp_path / "served"))  # kept: it owns the weights
     boxes = served.serve(raw)["boxes"].numpy()

@@ -1,0 +1,152 @@
+"""File sources stream: every box kept, caches reused and rebuilt, bad files named."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from components import data
+from components.data.streams import files_key
+from tests.own_datasets import write_class_folders
+
+pytestmark = pytest.mark.backend_independent  # TensorFlow-only data code
+
+CROWD = 30  # boxes in every image of the crowded set
+
+
+def write_crowded_yolo_set(root, count=12, size=(96, 120), seed=0):
+    """A YOLO folder whose every image holds `CROWD` small boxes on a grid
+    (6 x 5 cells), each box a filled square of the class's colour."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    os.makedirs(root / "images", exist_ok=True)
+    os.makedirs(root / "labels", exist_ok=True)
+    (root / "classes.txt").write_text("red\nblue\n")
+    colours = ((230, 40, 40), (40, 60, 230))
+    for i in range(count):
+        pixels = rng.normal(128, 10, (height, width, 3))
+        lines = []
+        for k in range(CROWD):
+            row, col = divmod(k, 6)
+            label = int(rng.integers(2))
+            x0, y0 = col * 20 + 4, row * 19 + 4
+            pixels[y0 : y0 + 12, x0 : x0 + 12] = colours[label]
+            cx, cy = (x0 + 6) / width, (y0 + 6) / height
+            lines.append(f"{label} {cx} {cy} {12 / width} {12 / height}")
+        Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(
+            root / "images" / f"{i:02d}.png"
+        )
+        (root / "labels" / f"{i:02d}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_every_box_is_kept_and_a_cap_is_reported(tmp_path):
+    write_crowded_yolo_set(tmp_path)
+    splits = data.load_detection_files(f"yolo:{tmp_path}", image_size=48)
+    assert splits.max_objects == CROWD
+    example = next(iter(splits.train.take(1).as_numpy_iterator()))
+    assert (example["bounding_boxes"]["labels"] >= 0).sum() == CROWD
+    assert splits.summary["train"]["most_boxes_in_an_image"] == CROWD
+    assert splits.summary["train"]["boxes_dropped_by_max_objects"] == 0
+    capped = data.load_detection_files(f"yolo:{tmp_path}", image_size=48, max_objects=4)
+    assert capped.max_objects == 4
+    dropped = capped.summary["train"]["boxes_dropped_by_max_objects"]
+    assert dropped == capped.sizes["train"] * (CROWD - 4)
+    # What detections are scored against keeps every box.
+    boxes, labels = capped.truth["test"]
+    assert ((labels >= 0).sum(axis=1) == CROWD).all()
+    # The boxes follow the resize: 12 of 120 pixels wide -> 4.8 of 48.
+    widths = boxes[..., 2] - boxes[..., 0]
+    np.testing.assert_allclose(widths[labels >= 0], 12 * 48 / 120, rtol=1e-5)
+
+
+def _pixels(splits, split="train"):
+    return np.concatenate(
+        [
+            x
+            for x, _ in data.stream_examples(splits.stream(split))
+            .batch(64)
+            .as_numpy_iterator()
+        ]
+    )
+
+
+def test_a_disk_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
+    root, cache = tmp_path / "folders", tmp_path / "cache"
+    write_class_folders(root, per_class=8)
+    first = data.load_image_folder(
+        str(root), image_size=8, cache="disk", cache_root=str(cache)
+    )
+    fresh = data.load_image_folder(str(root), image_size=8)
+    np.testing.assert_array_equal(_pixels(first), _pixels(fresh))
+    assert len(os.listdir(cache)) == 3  # a folder per split
+    # Change one file's pixels but keep its size and time: a reused cache
+    # reads its own bytes, never the file, so the pixels do not move.
+    png = root / "red" / "1.png"
+    stat = png.stat()
+    image = np.asarray(Image.open(png)).copy()
+    image[:] = 255 - image
+    Image.fromarray(image).save(png)
+    with open(png, "r+b") as f:  # same byte count as before
+        f.truncate(stat.st_size)
+    os.utime(png, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = data.load_image_folder(
+        str(root), image_size=8, cache="disk", cache_root=str(cache)
+    )
+    np.testing.assert_array_equal(_pixels(again), _pixels(first))
+    assert len(os.listdir(cache)) == 3
+    # A new time is a changed file: that split's cache is written anew.
+    write_class_folders(root, per_class=8, seed=5)
+    changed = data.load_image_folder(
+        str(root), image_size=8, cache="disk", cache_root=str(cache)
+    )
+    assert len(os.listdir(cache)) == 6
+    assert not np.array_equal(_pixels(changed), _pixels(first))
+    # And another setting is another key.
+    files = changed.stream("train").files
+    assert files_key(files, {"size": 8}) != files_key(files, {"size": 16})
+
+
+def test_a_file_damaged_after_the_cache_was_built_is_named(tmp_path):
+    root, cache = tmp_path / "folders", tmp_path / "cache"
+    write_class_folders(root, per_class=8)
+    data.load_image_folder(str(root), image_size=8, cache="disk", cache_root=str(cache))
+    jpg = root / "blue" / "2.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:200])  # the header survives, the pixels not
+    with pytest.raises(data.ImageFileError, match=r"2\.jpg") as error:
+        data.load_image_folder(
+            str(root), image_size=8, cache="disk", cache_root=str(cache)
+        )
+    assert "\n" not in str(error.value)
+
+
+def test_streamed_epochs_are_exact_permutations_and_repeat(tmp_path):
+    # The epoch-seeded order permutes the index: every file once per epoch,
+    # the same order for the same epoch, another for the next.
+    root = tmp_path / "folders"
+    write_class_folders(root, per_class=8)
+    splits = data.load_image_folder(str(root), image_size=8)
+    seeds = data.EpochSeeds(0)
+    stream = splits.stream("train")
+    order = data.shuffle_by_epoch(stream.index, seeds)
+    first = [p.decode() for p, _ in order.as_numpy_iterator()]
+    assert sorted(first) == sorted(stream.files)
+    assert first == [p.decode() for p, _ in order.as_numpy_iterator()]
+    seeds.on_epoch_begin(1)
+    assert first != [p.decode() for p, _ in order.as_numpy_iterator()]
+
+
+def test_a_source_without_random_access_is_permuted_block_by_block():
+    # TFDS: read in one order, never held whole. Each block of `buffer`
+    # elements is permuted from the epoch's seed and the block's position.
+    import tensorflow as tf
+
+    seeds = data.EpochSeeds(3)
+    dataset = data.Stream(tf.data.Dataset.range(10), shuffle_buffer=4)
+    order = data.shuffle_by_epoch(dataset, seeds)
+    first = [int(v) for v in order]
+    assert sorted(first[:4]) == [0, 1, 2, 3] and sorted(first[4:8]) == [4, 5, 6, 7]
+    assert sorted(first) == list(range(10)) and first != list(range(10))
+    assert first == [int(v) for v in order]
+    seeds.on_epoch_begin(1)
+    assert first != [int(v) for v in order]
