@@ -26,6 +26,40 @@ from components.checks import invalid_value
 _PACKAGE = "components"
 
 
+RESIZES = ("stretch", "letterbox")
+
+
+def _check_resize(resize):
+    if resize not in RESIZES:
+        raise ValueError(invalid_value("resize", resize, f"one of {RESIZES}"))
+    return resize
+
+
+def _letterbox_frame(height, width, size):
+    """Keras ops' `(top, left, scale_y, scale_x)` of `pad_to_aspect_ratio`
+    (as `components.data.letterbox_frame`, which the training data used)."""
+    target_height, target_width = size
+
+    def as_int(value):
+        return ops.cast(value, "int32")
+
+    def as_float(value):
+        return ops.cast(value, "float32")
+
+    height, width = as_int(height), as_int(width)
+    padded_height = ops.maximum(
+        height, as_int(as_float(width * target_height) / target_width)
+    )
+    padded_width = ops.maximum(
+        width, as_int(as_float(height * target_width) / target_height)
+    )
+    top = as_int(as_float(padded_height - height) / 2)
+    left = as_int(as_float(padded_width - width) / 2)
+    scale_y = target_height / as_float(height + 2 * top)
+    scale_x = target_width / as_float(width + 2 * left)
+    return as_float(top), as_float(left), scale_y, scale_x
+
+
 def _size(image_size):
     size = tuple(int(v) for v in image_size)
     if len(size) != 2 or min(size) < 1:
@@ -42,6 +76,9 @@ class ImagePreprocessing(keras.layers.Layer):
         scale: Float. Factor from raw pixels to the training range (1/255 for
             uint8 images and training pixels in [0, 1]).
         antialias: Boolean. Antialias when shrinking, as the training data was.
+        resize: `"stretch"` (to `image_size`) or `"letterbox"` (the aspect
+            kept: black bands, Keras's `pad_to_aspect_ratio`), as the training
+            data was resized.
 
     Example:
 
@@ -52,17 +89,24 @@ class ImagePreprocessing(keras.layers.Layer):
     ((1, 4, 4, 1), 1.0)
     """
 
-    def __init__(self, image_size, scale=1.0 / 255.0, antialias=True, **kwargs):
+    def __init__(
+        self, image_size, scale=1.0 / 255.0, antialias=True, resize="stretch", **kwargs
+    ):
         super().__init__(**kwargs)
         self.image_size = _size(image_size)
         self.scale = float(scale)
         self.antialias = bool(antialias)
+        self.resize = _check_resize(resize)
 
     def call(self, images):
         pixels = ops.cast(images, "float32") * self.scale
         # Resizing to the same size is exact (bilinear at half-pixel centres).
         resized = ops.image.resize(
-            pixels, self.image_size, interpolation="bilinear", antialias=self.antialias
+            pixels,
+            self.image_size,
+            interpolation="bilinear",
+            antialias=self.antialias,
+            pad_to_aspect_ratio=self.resize == "letterbox",
         )
         return ops.clip(resized, 0.0, 1.0)
 
@@ -75,6 +119,7 @@ class ImagePreprocessing(keras.layers.Layer):
             "image_size": list(self.image_size),
             "scale": self.scale,
             "antialias": self.antialias,
+            "resize": self.resize,
         }
 
 
@@ -95,20 +140,31 @@ class ScaleBoxes(keras.layers.Layer):
     [[[10.0, 40.0, 30.0, 80.0]]]
     """
 
-    def __init__(self, image_size, to_image=True, **kwargs):
+    def __init__(self, image_size, to_image=True, resize="stretch", **kwargs):
         super().__init__(**kwargs)
         self.image_size = _size(image_size)
         self.to_image = bool(to_image)
+        self.resize = _check_resize(resize)
 
     def call(self, inputs):
         boxes, images = inputs
-        shape = ops.cast(ops.shape(images)[1:3], "float32")
-        ratio = shape / ops.convert_to_tensor(self.image_size, "float32")
-        if not self.to_image:
-            ratio = 1.0 / ratio
-        # (x, y, x, y) factors: width ratio, height ratio.
-        factors = ops.stack([ratio[1], ratio[0], ratio[1], ratio[0]])
-        return ops.cast(boxes, "float32") * factors
+        boxes = ops.cast(boxes, "float32")
+        shape = ops.shape(images)
+        if self.resize == "letterbox":
+            top, left, scale_y, scale_x = _letterbox_frame(
+                shape[1], shape[2], self.image_size
+            )
+            offset = ops.stack([left, top, left, top])
+            scale = ops.stack([scale_x, scale_y, scale_x, scale_y])
+        else:
+            size = ops.cast(ops.stack([shape[2], shape[1]]), "float32")
+            target = ops.convert_to_tensor(self.image_size[::-1], "float32")
+            scale = ops.tile(target / size, [2])
+            offset = ops.zeros(4)
+        # A pixel of the image lands at (x + offset) * scale in the network's.
+        if self.to_image:
+            return boxes / scale - offset
+        return (boxes + offset) * scale
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
@@ -118,6 +174,7 @@ class ScaleBoxes(keras.layers.Layer):
             **super().get_config(),
             "image_size": list(self.image_size),
             "to_image": self.to_image,
+            "resize": self.resize,
         }
 
 
@@ -180,7 +237,7 @@ def classifier_serving_model(model, class_names, antialias=True):
     return keras.Model(raw, scores, name=f"{model.name}_serving")
 
 
-def detector_serving_model(model, class_names, antialias=True):
+def detector_serving_model(model, class_names, antialias=True, resize="stretch"):
     """A detector that decodes (`yolo_inference_model`, `region_inference_model`)
     behind raw-image preprocessing, its boxes in each input image's pixels.
 
@@ -192,6 +249,8 @@ def detector_serving_model(model, class_names, antialias=True):
             decoding's dict.
         class_names: Sequence of strings, one per class.
         antialias: Boolean. How the training images were resized.
+        resize: `"stretch"` or `"letterbox"`: how the training images met the
+            network's size; the boxes go back into each image's own pixels.
 
     Returns:
         A `keras.Model` taking uint8 images of any size.
@@ -202,18 +261,20 @@ def detector_serving_model(model, class_names, antialias=True):
     height, width, channels = images.shape[1:]
     raw = _raw_input(channels)
     pixels = ImagePreprocessing(
-        (height, width), antialias=antialias, name="preprocessing"
+        (height, width), antialias=antialias, resize=resize, name="preprocessing"
     )(raw)
     served_inputs, feed = raw, pixels
     if regions:
         rois = keras.Input(inputs["rois"].shape[1:], name="rois")
         served_inputs = {"images": raw, "rois": rois}
-        scaled = ScaleBoxes((height, width), to_image=False, name="rois_to_network")
+        scaled = ScaleBoxes(
+            (height, width), to_image=False, resize=resize, name="rois_to_network"
+        )
         feed = {"images": pixels, "rois": scaled([rois, raw])}
     detections = dict(model(feed))
-    detections["boxes"] = ScaleBoxes((height, width), name="boxes_to_image")(
-        [detections["boxes"], raw]
-    )
+    detections["boxes"] = ScaleBoxes(
+        (height, width), resize=resize, name="boxes_to_image"
+    )([detections["boxes"], raw])
     outputs = ClassNames(class_names, name="class_names")(detections)
     return keras.Model(served_inputs, outputs, name=f"{model.name}_serving")
 

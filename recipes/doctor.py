@@ -61,7 +61,7 @@ class Config:
         "auto",
         "auto, fresh or trained: a trained model's initialization checks "
         "measure without a verdict (auto: a classifier halfway from chance to "
-        "100% accuracy on the data is trained).",
+        "100% accuracy on the data, with a loss under half chance's, is trained).",
     )
     data_dir: str | None = _flag(None, "TFDS data directory.")
     run_dir: str | None = _flag(None, "Run directory (default runs/doctor/<time>).")

@@ -22,6 +22,7 @@ from components.data.digits import digits_arrays, digits_split_indices, load_dig
 from components.data.epoch_seeds import EpochSeeds
 from components.data.image_files import ImageFileError, list_images, read_image
 from components.data.image_folders import load_image_folder
+from components.data.image_ops import RESIZES, check_resize, letterbox_frame
 from components.data.npz_source import load_npz, read_npz_images
 from components.data.pipeline import (
     distribution_options,
@@ -41,6 +42,7 @@ from components.data.tfds_source import load_tfds
 __all__ = [
     "AUGMENTATIONS",
     "CACHES",
+    "RESIZES",
     "DatasetSplits",
     "DetectionSplits",
     "EpochSeeds",
@@ -51,6 +53,7 @@ __all__ = [
     "build_augmentation",
     "build_box_augmentation",
     "check_cache",
+    "check_resize",
     "data_summary",
     "digit_canvases",
     "distribution_options",
@@ -58,6 +61,7 @@ __all__ = [
     "digits_split_indices",
     "fit_normalizer",
     "from_arrays",
+    "letterbox_frame",
     "list_images",
     "load",
     "load_coco_detection",

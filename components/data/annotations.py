@@ -26,7 +26,7 @@ from components.data.image_files import (
     list_images,
     read_header,
 )
-from components.data.image_ops import check_image_size
+from components.data.image_ops import check_image_size, check_resize, letterbox_frame
 from components.data.splits import check_fractions
 from components.data.streams import check_cache, file_stream
 
@@ -76,12 +76,35 @@ def _padded(records, index, slots):
     return sizes, boxes, labels
 
 
-def _scaled(boxes, labels, sizes, height, width):
-    """Boxes of original pixels in the pixels of the `(height, width)` image."""
-    scale = np.stack([width / sizes[:, 0], height / sizes[:, 1]] * 2, axis=-1)[
-        :, None, :
-    ]
-    return np.where(labels[..., None] >= 0, boxes * scale, -1.0).astype("float32")
+def box_frame(original_width, original_height, size, resize):
+    """`(offset, scale)`, each `(x, y, x, y)`: a box of the original image's
+    pixels lands at `(box + offset) * scale` in the resized one. NumPy or
+    TensorFlow values."""
+    height, width = size
+    if resize == "letterbox":
+        top, left, scale_y, scale_x = letterbox_frame(
+            original_height, original_width, size
+        )
+        offset = [left, top, left, top]
+        scale = [scale_x, scale_y, scale_x, scale_y]
+    else:
+        offset = [0.0] * 4
+        scale = [width / original_width, height / original_height] * 2
+    if isinstance(original_width, tf.Tensor):
+        return (
+            tf.stack([tf.cast(v, tf.float32) for v in offset]),
+            tf.stack([tf.cast(v, tf.float32) for v in scale]),
+        )
+    return np.asarray(offset, "float32"), np.asarray(scale, "float32")
+
+
+def _scaled(boxes, labels, sizes, size, resize):
+    """Boxes of original pixels in the pixels of the resized images."""
+    out = np.full_like(boxes, -1.0)
+    for row, (w, h) in enumerate(sizes):
+        offset, scale = box_frame(w, h, size, resize)
+        out[row] = (boxes[row] + offset) * scale
+    return np.where(labels[..., None] >= 0, out, -1.0).astype("float32")
 
 
 def data_summary(records, parts, class_names, slots):
@@ -140,6 +163,7 @@ def _records_to_splits(
     test_fraction,
     cache="none",
     verbose=0,
+    resize="stretch",
 ):
     """Streaming `DetectionSplits` of `(file, (w, h), boxes, labels[, cut])`
     records: the targets padded to the most boxes any image holds (or cut
@@ -151,14 +175,15 @@ def _records_to_splits(
     if max_objects is not None:
         check_positive_int("max_objects", max_objects)
     check_cache(cache)
+    check_resize(resize)
     parts = split_records(records, name, seed, validation_fraction, test_fraction)
     height, width = size
     most = max([len(r[3]) for r in records] + [1])
     slots = most if max_objects is None else min(max_objects, most)
 
     def example(image, original, boxes, labels):
-        scale = tf.tile(tf.stack([width / original[0], height / original[1]]), [2])
-        boxes = tf.where(labels[:, None] >= 0, boxes * scale, -1.0)
+        offset, scale = box_frame(original[0], original[1], size, resize)
+        boxes = tf.where(labels[:, None] >= 0, (boxes + offset) * scale, -1.0)
         return {"images": image, "bounding_boxes": {"boxes": boxes, "labels": labels}}
 
     streams, truth = {}, {}
@@ -175,9 +200,10 @@ def _records_to_splits(
             cache=cache,
             name=f"{name}:{key}:boxes",
             verbose=verbose,
+            resize=resize,
         )
         _, all_boxes, all_labels = _padded(records, index, most)
-        truth[key] = (_scaled(all_boxes, all_labels, sizes, height, width), all_labels)
+        truth[key] = (_scaled(all_boxes, all_labels, sizes, size, resize), all_labels)
     return DetectionSplits(
         name=name,
         num_classes=len(class_names),
@@ -211,6 +237,7 @@ def load_coco_detection(
     test_fraction=0.2,
     cache="none",
     verbose=0,
+    resize="stretch",
 ):
     """Loads a COCO-format detection dataset (read with pycocotools).
 
@@ -233,6 +260,8 @@ def load_coco_detection(
         test_fraction: Float in (0, 1).
         cache: `"none"`, `"ram"` or `"disk"` (`components.data.streams`).
         verbose: 0 or 1: a progress bar while a cache fills.
+        resize: `"stretch"` (to `image_size`, the aspect changes) or
+            `"letterbox"` (the aspect kept, black bands; boxes follow).
 
     Returns:
         A `DetectionSplits` named `"coco:ANNOTATIONS"`.
@@ -311,6 +340,7 @@ def load_coco_detection(
         test_fraction,
         cache,
         verbose,
+        resize,
     )
 
 
@@ -393,6 +423,7 @@ def load_yolo_detection(
     test_fraction=0.2,
     cache="none",
     verbose=0,
+    resize="stretch",
 ):
     """Loads a YOLO-layout detection dataset.
 
@@ -414,6 +445,8 @@ def load_yolo_detection(
         test_fraction: Float in (0, 1).
         cache: `"none"`, `"ram"` or `"disk"` (`components.data.streams`).
         verbose: 0 or 1: a progress bar while a cache fills.
+        resize: `"stretch"` (to `image_size`, the aspect changes) or
+            `"letterbox"` (the aspect kept, black bands; boxes follow).
 
     Returns:
         A `DetectionSplits` named `"yolo:PATH"`.
@@ -449,6 +482,7 @@ def load_yolo_detection(
         test_fraction,
         cache,
         verbose,
+        resize,
     )
 
 

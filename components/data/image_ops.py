@@ -2,9 +2,63 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from components.checks import invalid_value
+
+# How an image meets the network's size: `stretch` resizes it to that size
+# (the aspect changes); `letterbox` keeps its aspect, padding it first to the
+# size's aspect with black bands on both sides (Keras's `pad_to_aspect_ratio`).
+RESIZES = ("stretch", "letterbox")
+
+
+def check_resize(resize):
+    if resize not in RESIZES:
+        raise ValueError(
+            invalid_value("resize", resize, f"one of {', '.join(RESIZES)}")
+        )
+    return resize
+
+
+def letterbox_frame(height, width, size):
+    """Where an image of `height` x `width` lands in a letterboxed `size`.
+
+    Keras's `pad_to_aspect_ratio` pads `(top, left)` pixels on both sides of
+    each axis, then resizes: a pixel `(y, x)` of the image lands at
+    `((y + top) * scale_y, (x + left) * scale_x)`. Works on NumPy arrays and
+    TensorFlow tensors alike.
+
+    Returns:
+        `(top, left, scale_y, scale_x)`.
+
+    Example:
+
+    >>> letterbox_frame(100, 200, (50, 50))
+    (50, 0, 0.25, 0.25)
+    """
+    target_height, target_width = size
+    xp = tf if isinstance(height, tf.Tensor) else np
+    height = xp.cast(height, "int32") if xp is tf else int(height)
+    width = xp.cast(width, "int32") if xp is tf else int(width)
+
+    def to_int(value):
+        return tf.cast(value, "int32") if xp is tf else int(value)
+
+    def to_float(value):
+        return tf.cast(value, "float32") if xp is tf else float(value)
+
+    padded_height = xp.maximum(
+        height, to_int(to_float(width * target_height) / target_width)
+    )
+    padded_width = xp.maximum(
+        width, to_int(to_float(height * target_width) / target_height)
+    )
+    top = to_int(to_float(padded_height - height) / 2)
+    left = to_int(to_float(padded_width - width) / 2)
+    scale_y = target_height / to_float(height + 2 * top)
+    scale_x = target_width / to_float(width + 2 * left)
+    return top, left, scale_y, scale_x
 
 
 def check_image_size(image_size):

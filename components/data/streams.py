@@ -102,20 +102,36 @@ class Stream:
         return self.index.map(self.decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def read_resized(path, size, channels, antialias=True):
+def read_resized(path, size, channels, antialias=True, resize="stretch"):
     """An image file as uint8 `(height, width, channels)`, resized to `size`.
 
     Inside tf.data: `tf.io.decode_image` (JPEG, PNG, GIF's first frame, BMP),
-    resized in float and rounded back to uint8, so that a disk cache and a
-    fresh decode give the same pixels.
+    resized in float (`resize`: stretched, or letterboxed as Keras's
+    `pad_to_aspect_ratio` does, which the saved model repeats) and rounded
+    back to uint8, so that a disk cache and a fresh decode give the same
+    pixels.
     """
     raw = tf.io.read_file(path)
     image = tf.io.decode_image(
         raw, channels=channels, expand_animations=False, dtype=tf.uint8
     )
-    image = tf.image.resize(tf.cast(image, tf.float32), size, antialias=antialias)
+    image = tf.cast(image, tf.float32)
+    if resize == "letterbox":
+        image = _letterbox(size, antialias)(image)
+    else:
+        image = tf.image.resize(image, size, antialias=antialias)
     image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
     return tf.ensure_shape(image, (*size, channels))
+
+
+def _letterbox(size, antialias):
+    """Keras's own letterbox, the one the saved model's preprocessing runs
+    (a Keras preprocessing layer runs on TensorFlow inside tf.data)."""
+    import keras
+
+    return keras.layers.Resizing(
+        *size, pad_to_aspect_ratio=True, antialias=antialias, dtype="float32"
+    )
 
 
 def read_raw(path, size, channels):
@@ -148,7 +164,7 @@ def files_key(files, settings):
     return digest.hexdigest()[:24]
 
 
-def _decode_all(files, size, channels, antialias):
+def _decode_all(files, size, channels, antialias, resize="stretch"):
     """Decoded uint8 images of `files`, in order, streamed in batches; a file
     that does not decode is named (`ImageFileError`)."""
     from components.data.image_files import ImageFileError, find_unreadable
@@ -156,7 +172,7 @@ def _decode_all(files, size, channels, antialias):
     reader = (
         tf.data.Dataset.from_tensor_slices(list(files))
         .map(
-            lambda p: read_resized(p, size, channels, antialias),
+            lambda p: read_resized(p, size, channels, antialias, resize),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         .batch(64)
@@ -177,7 +193,9 @@ def _progress(count, what):
     return keras.utils.Progbar(count, unit_name=what)
 
 
-def build_disk_cache(files, size, channels, antialias, root=None, name="", verbose=1):
+def build_disk_cache(
+    files, size, channels, antialias, root=None, name="", verbose=1, resize="stretch"
+):
     """The raw-cache path of each of `files`, writing the cache if needed.
 
     The folder is `ROOT/KEY/` with one `NNNNNNNN.u8` per image and a
@@ -192,6 +210,7 @@ def build_disk_cache(files, size, channels, antialias, root=None, name="", verbo
         "size": list(size),
         "channels": channels,
         "antialias": bool(antialias),
+        "resize": resize,
         "name": name,
     }
     folder = os.path.join(root or default_cache_root(), files_key(files, settings))
@@ -202,7 +221,7 @@ def build_disk_cache(files, size, channels, antialias, root=None, name="", verbo
     os.makedirs(folder, exist_ok=True)
     progress = _progress(len(files), "image") if verbose else None
     written = 0
-    for batch in _decode_all(files, size, channels, antialias):
+    for batch in _decode_all(files, size, channels, antialias, resize):
         for image in batch:
             with open(paths[written], "wb") as f:
                 f.write(image.tobytes())
@@ -225,6 +244,7 @@ def file_stream(
     cache_root=None,
     name="",
     verbose=1,
+    resize="stretch",
 ):
     """A `Stream` over image files and their targets.
 
@@ -241,6 +261,7 @@ def file_stream(
         cache_root: Folder of disk caches (default `default_cache_root()`).
         name: String. The source, part of the disk cache's key.
         verbose: 0 or 1: a progress bar while a cache is filled.
+        resize: `"stretch"` or `"letterbox"` (`components.data.image_ops`).
 
     Returns:
         A `Stream`.
@@ -258,7 +279,7 @@ def file_stream(
         images = np.empty((len(files), *size, channels), np.uint8)
         at = 0
         progress = _progress(len(files), "image") if verbose and files else None
-        for batch in _decode_all(files, size, channels, antialias):
+        for batch in _decode_all(files, size, channels, antialias, resize):
             images[at : at + len(batch)] = batch
             at += len(batch)
             if progress:
@@ -271,7 +292,7 @@ def file_stream(
         return Stream(index, decode, files=files)
     if cache == "disk":
         paths, _ = build_disk_cache(
-            files, size, channels, antialias, cache_root, name, verbose
+            files, size, channels, antialias, cache_root, name, verbose, resize
         )
 
         def decode(path, *rest):
@@ -281,7 +302,7 @@ def file_stream(
         paths = files
 
         def decode(path, *rest):
-            image = read_resized(path, size, channels, antialias)
+            image = read_resized(path, size, channels, antialias, resize)
             return decode_targets(to_float(image), *rest)
 
     index = tf.data.Dataset.from_tensor_slices((list(paths), *targets))

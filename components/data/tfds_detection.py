@@ -6,10 +6,11 @@ import numpy as np
 import tensorflow as tf
 
 from components.checks import check_positive_int
+from components.data.annotations import box_frame
 from components.data.canvases import DetectionSplits
 from components.data.image_ops import check_image_size
 from components.data.splits import check_fractions
-from components.data.streams import Stream
+from components.data.streams import Stream, _letterbox
 from components.data.tfds_source import (
     SHUFFLE_BUFFER,
     _split_names,
@@ -18,21 +19,25 @@ from components.data.tfds_source import (
 )
 
 
-def _to_keras_boxes(example, size, max_objects):
+def _to_keras_boxes(example, size, max_objects, resize="stretch"):
     """A TFDS example to the Keras bounding-box dict, resized and padded."""
     height, width = size
+    raw = tf.cast(example["image"], tf.float32)
+    shape = tf.cast(tf.shape(raw), tf.float32)
     # Antialiased, as every detection source and the saved model resize.
-    image = tf.image.resize(
-        tf.cast(example["image"], tf.float32) / 255.0, size, antialias=True
-    )
+    if resize == "letterbox":
+        image = _letterbox(size, True)(raw) / 255.0
+    else:
+        image = tf.image.resize(raw / 255.0, size, antialias=True)
     image = tf.clip_by_value(image, 0.0, 1.0)
     if image.shape[-1] == 1:
         image = tf.image.grayscale_to_rgb(image)
     objects = example["objects"]
     # TFDS boxes are relative [y_min, x_min, y_max, x_max].
     bbox = tf.reshape(tf.cast(objects["bbox"], tf.float32), (-1, 4))
-    scale = tf.constant([width, height, width, height], tf.float32)
-    boxes = tf.gather(bbox, [1, 0, 3, 2], axis=-1) * scale
+    pixels = tf.stack([shape[1], shape[0], shape[1], shape[0]])
+    offset, scale = box_frame(shape[1], shape[0], size, resize)
+    boxes = (tf.gather(bbox, [1, 0, 3, 2], axis=-1) * pixels + offset) * scale
     labels = tf.cast(tf.reshape(objects["label"], (-1,)), tf.int32)
     count = tf.minimum(tf.shape(labels)[0], max_objects)
     pad = max_objects - count
@@ -55,6 +60,7 @@ def load_tfds_detection(
     download=True,
     validation_fraction=0.1,
     test_fraction=0.2,
+    resize="stretch",
 ):
     """Loads a TFDS detection dataset in the format of `load_digit_canvases`.
 
@@ -74,6 +80,7 @@ def load_tfds_detection(
         validation_fraction: Float. Share of `train` held out when the dataset
             has no validation split.
         test_fraction: Float. Share of `train` held out when it has no test split.
+        resize: `"stretch"` or `"letterbox"` (`components.data.image_ops`).
 
     Returns:
         A `DetectionSplits`.
@@ -129,7 +136,7 @@ def load_tfds_detection(
         if count == 0:
             raise ValueError(f"The {key} split of TFDS dataset {name!r} is empty.")
         datasets[key] = dataset.map(
-            lambda example: _to_keras_boxes(example, size, max_objects),
+            lambda example: _to_keras_boxes(example, size, max_objects, resize),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         sizes[key] = count if count > 0 else None

@@ -42,6 +42,12 @@ class DetectionConfig(training.TrainingConfig):
         "the boxes per image used for training, reported with what it drops "
         "(default: none, every box).",
     )
+    resize: str = _flag(
+        "stretch",
+        "coco:/yolo:/tfds: how images meet --image-size: stretch (the aspect "
+        "changes) or letterbox (the aspect kept, black bands). The saved model "
+        "does the same and maps boxes back into each image's pixels.",
+    )
     cache: str = _flag(
         "none",
         "coco:/yolo: images decoded every epoch (none), kept decoded in memory "
@@ -80,6 +86,7 @@ class DetectionConfig(training.TrainingConfig):
         if self.max_objects is not None:
             check_positive_int("max_objects", self.max_objects)
         data.check_cache(self.cache)
+        data.check_resize(self.resize)
         check_positive_int("overfit_subset", self.overfit_subset, 0)
         for name in ("score_threshold", "iou_threshold", "gallery_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -186,7 +193,11 @@ def _load_splits(config):
             glyph_size=(max(8, config.image_size // 6), config.image_size * 2 // 5),
             seed=config.seed,
         )
-    common = {"image_size": config.image_size, "max_objects": config.max_objects}
+    common = {
+        "image_size": config.image_size,
+        "max_objects": config.max_objects,
+        "resize": config.resize,
+    }
     if config.dataset.startswith(("coco:", "yolo:")):
         return data.load_detection_files(
             config.dataset,
@@ -444,7 +455,9 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
         if "per_" in key or key.endswith("seconds")
     )
     # Saved for use: raw uint8 images of any size in, boxes in their pixels.
-    served = serving.detector_serving_model(model, splits.class_names)
+    served = serving.detector_serving_model(
+        model, splits.class_names, resize=run.config.resize
+    )
     return run.finish(
         metrics,
         model=served,

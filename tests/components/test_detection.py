@@ -367,14 +367,26 @@ def test_tfds_detection_loader_on_mock_voc(tmp_path):
 
     with tfds.testing.mock_data(as_dataset_fn=examples):
         splits = data.load_tfds_detection(
-            "tfds:voc:2007", image_size=32, max_objects=3, data_dir=str(tmp_path)
+            "tfds:voc:2007", image_size=32, data_dir=str(tmp_path)
         )
         batch = next(iter(splits.test.batch(4)))
+        capped = data.load_tfds_detection(
+            "tfds:voc:2007", image_size=32, max_objects=1, data_dir=str(tmp_path)
+        )
     assert splits.num_classes == 20 and splits.image_shape == (32, 32, 3)
     assert splits.class_names[0] == "aeroplane"
     labels = batch["bounding_boxes"]["labels"].numpy()
     boxes = batch["bounding_boxes"]["boxes"].numpy()
-    assert labels.shape == (4, 3)
+    # Padded to the most objects of any image (counted from the labels), so
+    # every box is kept; a cap says what it drops.
+    most = max(part["most_boxes_in_an_image"] for part in splits.summary.values())
+    assert labels.shape == (4, most) and splits.max_objects == most == 2
+    assert (labels >= 0).sum() == splits.summary["test"]["boxes"]
+    # At most two boxes an image: a cap of one drops one box of each image with two.
+    assert capped.max_objects == 1
+    for part in capped.summary.values():
+        with_boxes = part["images"] - part["images_without_boxes"]
+        assert part["boxes_dropped_by_max_objects"] == part["boxes"] - with_boxes
     # Relative [y0, x0, y1, x1] = [0.1, 0.2, 0.5, 0.6] -> xyxy pixels at 32x32.
     for box, label in zip(boxes.reshape(-1, 4), labels.reshape(-1)):
         if label >= 0:

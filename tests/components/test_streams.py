@@ -150,3 +150,47 @@ def test_a_source_without_random_access_is_permuted_block_by_block():
     assert first == [int(v) for v in order]
     seeds.on_epoch_begin(1)
     assert first != [int(v) for v in order]
+
+
+def test_letterboxed_boxes_follow_the_pixels_and_the_saved_model_maps_them_back(
+    tmp_path,
+):
+    import keras
+
+    from components import serving
+
+    # One wide image (120 x 48), one white box on black, letterboxed into 40.
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "classes.txt").write_text("box\n")
+    pixels = np.zeros((48, 120, 3), "uint8")
+    x0, y0, x1, y1 = 30, 12, 90, 36
+    pixels[y0:y1, x0:x1] = 255
+    for i in range(6):
+        Image.fromarray(pixels).save(tmp_path / "images" / f"{i}.png")
+        (tmp_path / "labels" / f"{i}.txt").write_text(
+            f"0 {(x0 + x1) / 240} {(y0 + y1) / 96} {(x1 - x0) / 120} {(y1 - y0) / 48}\n"
+        )
+    splits = data.load_detection_files(
+        f"yolo:{tmp_path}", image_size=40, resize="letterbox"
+    )
+    example = next(iter(splits.train.take(1).as_numpy_iterator()))
+    image, box = example["images"], example["bounding_boxes"]["boxes"][0]
+    rows = np.flatnonzero(image[:, :, 0].max(axis=1) > 0.5)
+    cols = np.flatnonzero(image[:, :, 0].max(axis=0) > 0.5)
+    # The white pixels lie where the box says (within the resize's blur).
+    assert abs(cols.min() - box[0]) <= 1 and abs(cols.max() + 1 - box[2]) <= 1
+    assert abs(rows.min() - box[1]) <= 1 and abs(rows.max() + 1 - box[3]) <= 1
+    # The aspect is kept: black bands above and below, none at the sides.
+    assert image[:3].max() == 0 and box[2] - box[0] == pytest.approx(20, abs=1e-4)
+    # The saved model's preprocessing is the same letterbox, and its box
+    # scaling takes the box back into the image's own pixels.
+    layer = serving.ImagePreprocessing((40, 40), resize="letterbox")
+    served = keras.ops.convert_to_numpy(layer(pixels[None]))[0]
+    assert np.abs(served - image).max() < 1.5 / 255
+    back = serving.ScaleBoxes((40, 40), resize="letterbox")(
+        [box[None, None], pixels[None]]
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(back)[0, 0], [x0, y0, x1, y1], atol=1e-3
+    )

@@ -107,7 +107,8 @@ def diagnose(
         checks: IDs to run (default: all, see the module docstring).
         seed: Integer. Seeds the copies and the sampling.
         state: `"auto"` (a classifier at least halfway from chance to 100%
-            accuracy on the data is trained), `"fresh"` or `"trained"`.
+            accuracy on the data, its loss at most half the loss at chance,
+            is trained), `"fresh"` or `"trained"`.
         verbose: 0 (silent) or 1 (a progress bar over the checks).
 
     Returns:

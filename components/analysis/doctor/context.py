@@ -8,6 +8,7 @@ is a stateless forward or backward pass.
 from __future__ import annotations
 
 import functools
+import math
 
 import keras
 import numpy as np
@@ -161,9 +162,7 @@ class Context:
     def chance_loss(self):
         """The loss of uniform scores (log C for softmax cross-entropy, C - 1
         for the multiclass SVM), or `None` when no such value is known."""
-        from components.analysis.doctor.init_checks import chance_loss
-
-        return chance_loss(self)
+        return chance_loss_and_formula(self)[0]
 
     @property
     def trained(self):
@@ -262,6 +261,24 @@ class Context:
         return self._cache["gradients"]
 
 
+def _loss_name(loss):
+    if isinstance(loss, str):
+        return loss.lower()
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", "") or ""
+    return (type(loss).__name__ + " " + name).lower()
+
+
+def chance_loss_and_formula(context):
+    """`(value, formula)` of the loss at chance, or `(None, loss name)`."""
+    name = _loss_name(context.loss) + " " + _loss_name(context.compile_loss)
+    classes = context.outputs
+    if "multiclasssvm" in name.replace("_", ""):
+        return float(classes - 1), f"C - 1 = {classes - 1}"
+    if "crossentropy" in name and "binary" not in name and classes > 1:
+        return math.log(classes), f"log(C) = {math.log(classes):.3f}"
+    return None, name.strip()
+
+
 STATES = ("auto", "fresh", "trained")
 
 
@@ -269,7 +286,8 @@ def judge_state(context, state):
     """`{"state": "fresh" | "trained", "reason": ...}`.
 
     `auto` judges a classifier trained when its accuracy on the pool is at
-    least halfway from chance (the largest class's share) to 100%: a fresh
+    least halfway from chance (the largest class's share) to 100% and its
+    loss at most half the loss at chance (when that is known): a fresh
     network scores near chance whatever its faults, a trained one far above.
     Anything else is taken as fresh unless `state="trained"` says so.
     """
@@ -286,13 +304,21 @@ def judge_state(context, state):
     chance = float(np.bincount(labels).max() / len(labels))
     accuracy = context.accuracy(context.model, context.x, context.y)
     bar = chance + 0.5 * (1.0 - chance)
-    judged = "trained" if accuracy >= bar else "fresh"
+    # A fresh network can score far above chance on an easy task by luck; its
+    # loss stays near chance's. A trained one's is far below.
+    chance_loss = context.chance_loss()
+    loss = context.loss_value(context.model, *context.batch(256))
+    low_loss = chance_loss is None or loss <= 0.5 * chance_loss
+    judged = "trained" if accuracy >= bar and low_loss else "fresh"
+    reason = f"accuracy {accuracy:.2f}, chance {chance:.2f}, trained from {bar:.2f}"
+    if chance_loss is not None:
+        reason += f"; loss {loss:.3g}, chance {chance_loss:.3g}"
     return {
         "state": judged,
-        "reason": f"accuracy {accuracy:.2f}, chance {chance:.2f}, trained from "
-        f"{bar:.2f}",
+        "reason": reason,
         "accuracy": accuracy,
         "chance": chance,
+        "loss": loss,
     }
 
 

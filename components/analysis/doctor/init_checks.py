@@ -8,38 +8,16 @@ import warnings
 import numpy as np
 
 from components.analysis.activations import activation_kind, activation_statistics
-from components.analysis.doctor.context import kernels
+from components.analysis.doctor.context import chance_loss_and_formula, kernels
 from components.analysis.doctor.diagnosis import Finding
 from components.analysis.gradient_check import layer_gradient_check
 from components.analysis.model_graph import layer_probe
 
 
-def _loss_name(loss):
-    if isinstance(loss, str):
-        return loss.lower()
-    name = getattr(loss, "name", None) or getattr(loss, "__name__", "") or ""
-    return (type(loss).__name__ + " " + name).lower()
-
-
-def _chance(context):
-    """`(value, formula)` of the loss at chance, or `(None, loss name)`."""
-    name = _loss_name(context.loss) + " " + _loss_name(context.compile_loss)
-    classes = context.outputs
-    if "multiclasssvm" in name.replace("_", ""):
-        return float(classes - 1), f"C - 1 = {classes - 1}"
-    if "crossentropy" in name and "binary" not in name and classes > 1:
-        return math.log(classes), f"log(C) = {math.log(classes):.3f}"
-    return None, name.strip()
-
-
-def chance_loss(context):
-    return _chance(context)[0]
-
-
 def initial_loss(context):
     """The notes: "look for correct loss at chance performance": log(C) for
     softmax cross-entropy, C - 1 for the multiclass SVM at small weights."""
-    expected, formula = _chance(context)
+    expected, formula = chance_loss_and_formula(context)
     if expected is None:
         return Finding(
             "initial_loss",
