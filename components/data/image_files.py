@@ -37,39 +37,9 @@ def list_images(folder, recursive=True):
     return found
 
 
-def inspect_image(path):
-    """Opens `path` fully; returns `(width, height, channels)` or raises
-    `ImageFileError` naming the file (missing, empty, truncated, not an
-    image)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = str(path)
-    if not os.path.isfile(path):
-        raise ImageFileError(f"Image file {path!r} does not exist.")
-    if os.path.getsize(path) == 0:
-        raise ImageFileError(f"Image file {path!r} is empty (0 bytes).")
-    try:
-        with Image.open(path) as image:
-            image.load()  # decodes every pixel: catches truncated files too
-            width, height = image.size
-            channels = 1 if image.mode in _GREY_MODES else 3
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageFileError(
-            f"Image file {path!r} cannot be read as an image: {error}"
-        ) from None
-    if width == 0 or height == 0:
-        raise ImageFileError(f"Image file {path!r} has no pixels ({width}x{height}).")
-    return width, height, channels
-
-
-def read_header(path):
-    """`(width, height, channels)` of an image file from its header alone.
-
-    Cheap enough for every file of a large set before anything is written:
-    a missing, empty or unrecognised file raises `ImageFileError` naming it.
-    A file whose header is fine but whose pixels are damaged is found when
-    it is decoded (`find_unreadable`).
-    """
+def _open(path, decode):
+    """`(width, height, channels)` of an image file, its pixels decoded when
+    `decode`; an `ImageFileError` naming the file when it cannot be used."""
     from PIL import Image, UnidentifiedImageError
 
     path = str(path)
@@ -81,6 +51,8 @@ def read_header(path):
         raise ImageFileError(f"Image file {path!r} is empty (0 bytes).")
     try:
         with Image.open(path) as image:
+            if decode:
+                image.load()  # decodes every pixel: catches truncated files too
             width, height = image.size
             channels = 1 if image.mode in _GREY_MODES else 3
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
@@ -90,6 +62,24 @@ def read_header(path):
     if width == 0 or height == 0:
         raise ImageFileError(f"Image file {path!r} has no pixels ({width}x{height}).")
     return width, height, channels
+
+
+def inspect_image(path):
+    """Opens `path` fully; returns `(width, height, channels)` or raises
+    `ImageFileError` naming the file (missing, empty, truncated, not an
+    image)."""
+    return _open(path, decode=True)
+
+
+def read_header(path):
+    """`(width, height, channels)` of an image file from its header alone.
+
+    Cheap enough for every file of a large set before anything is written:
+    a missing, empty or unrecognised file raises `ImageFileError` naming it.
+    A file whose header is fine but whose pixels are damaged is found when
+    it is decoded (`find_unreadable`).
+    """
+    return _open(path, decode=False)
 
 
 def find_unreadable(paths):

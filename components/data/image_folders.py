@@ -8,7 +8,11 @@ import numpy as np
 
 from components.data.image_files import ImageFileError, list_images, read_header
 from components.data.image_ops import check_channels, check_image_size
-from components.data.splits import DatasetSplits, stratified_split_indices
+from components.data.splits import (
+    DatasetSplits,
+    check_split_sizes,
+    stratified_split_indices,
+)
 from components.data.streams import check_cache, file_stream
 
 
@@ -115,13 +119,9 @@ def load_image_folder(
         [label for label, names in enumerate(files.values()) for _ in names], "int32"
     )
     parts = stratified_split_indices(labels, validation_fraction, test_fraction, seed)
-    for key, index in parts.items():
-        if len(index) == 0:
-            raise ValueError(
-                f"dataset dir:{path}: the {key} split is empty: {len(paths)} images "
-                f"are too few for validation_fraction={validation_fraction} and "
-                f"test_fraction={test_fraction}."
-            )
+    check_split_sizes(
+        parts, f"dataset dir:{path}: ", validation_fraction, test_fraction
+    )
 
     def example(image, label):
         return image, label

@@ -143,6 +143,19 @@ def stratified_split_indices(labels, validation_fraction, test_fraction, seed):
     return {k: np.sort(np.concatenate(v)).astype("int64") for k, v in parts.items()}
 
 
+def check_split_sizes(parts, source, validation_fraction, test_fraction):
+    """Raises a clear `ValueError` when a split of `parts` (index arrays) is
+    empty; `source` prefixes the message (`"dataset dir:PATH: "`)."""
+    total = sum(len(index) for index in parts.values())
+    for key, index in parts.items():
+        if len(index) == 0:
+            raise ValueError(
+                f"{source}The {key} split is empty: {total} examples are too few "
+                f"for validation_fraction={validation_fraction} and "
+                f"test_fraction={test_fraction}."
+            )
+
+
 def check_arrays(images, labels, num_classes):
     """Validates image and label arrays; returns them as float32 / int32.
 
@@ -234,14 +247,9 @@ def from_arrays(
         )
     images, labels = check_arrays(images, labels_array, num_classes)
     parts = stratified_split_indices(labels, validation_fraction, test_fraction, seed)
+    check_split_sizes(parts, "", validation_fraction, test_fraction)
     datasets = {}
     for key, index in parts.items():
-        if len(index) == 0:
-            raise ValueError(
-                f"The {key} split is empty: {len(images)} examples are too few for "
-                f"validation_fraction={validation_fraction} and "
-                f"test_fraction={test_fraction}."
-            )
         datasets[key] = tf.data.Dataset.from_tensor_slices(
             (images[index], labels[index])
         )

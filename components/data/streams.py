@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -53,6 +54,9 @@ def unreadable_file(error):
     from components.data.image_files import ImageFileError, find_unreadable
 
     if not isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.DataLossError)):
+        return None
+    # Only a decoder's complaint is worth reading every file again for.
+    if not re.search(r"jpe?g|png|gif|bmp|image|decod|truncat", str(error), re.I):
         return None
     for files in _STREAMED_FILES:
         found = find_unreadable(files)

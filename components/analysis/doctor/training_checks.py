@@ -98,6 +98,7 @@ def input_independent(context):
             steps_per_epoch=INDEPENDENT_STEPS,
             epochs=1,
             verbose=0,
+            shuffle=False,  # the dataset reshuffles itself
         )
         losses[name] = context.loss_value(model, tested, y_test)
     margin = losses["zeroed"] - losses["real"]
