@@ -43,7 +43,6 @@ SIZE = (640, 480)
 PROBE = r"""
 import inspect, json, resource, sys, time
 
-start = time.perf_counter()
 mode, root, size, run_dir, *extra = sys.argv[1:]
 from components import data
 from recipes import yolo
@@ -51,6 +50,8 @@ try:
     from recipes.run import flags
 except ImportError:  # before recipes/run/
     from recipes import harness as flags
+
+start = time.perf_counter()  # after the imports: loading and reading only
 
 argv = ["--dataset", f"yolo:{root}", "--image-size", size, "--verbose", "0", *extra]
 result = {}
@@ -222,7 +223,15 @@ def main(argv=None):
                 ["--cache", "disk"],
                 cache,
             )
-            rows.append({"side": "this", "images": count, "mode": label, **result})
+            rows.append(
+                {
+                    "side": "this",
+                    "mode": label,
+                    **result,
+                    "images": count,
+                    "trained_images": result["images"],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     summary = summarize(rows, sorted(args.sizes))
     print(json.dumps({"rows": rows, "summary": summary}))
@@ -268,14 +277,18 @@ def summarize(rows, sizes):
             / (train["trained_images"] / train["train_seconds"]),
             2,
         )
+    # A goal whose figure was not measured (--quick trains nothing) is left out.
     goals = {
         "rss_growth_at_most_10_percent": all(
             v <= 1.10 for k, v in summary.items() if k.endswith("rss_growth")
         ),
-        "pipeline_at_least_2x_training": summary.get("pipeline_over_training", 0) >= 2,
-        "warm_first_batch_within_5_s": summary.get("warm_cache_first_batch_seconds", 99)
-        <= 5,
     }
+    if "pipeline_over_training" in summary:
+        goals["pipeline_at_least_2x_training"] = summary["pipeline_over_training"] >= 2
+    if "warm_cache_first_batch_seconds" in summary:
+        goals["warm_first_batch_within_5_s"] = (
+            summary["warm_cache_first_batch_seconds"] <= 5
+        )
     summary["goals"] = goals
     print("\n" + ", ".join(f"{k}: {v}" for k, v in summary.items() if k != "goals"))
     print(
