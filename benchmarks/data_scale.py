@@ -194,10 +194,10 @@ def main(argv=None):
     trees = {"this": ROOT}
     scratch = tempfile.mkdtemp(prefix="data-scale-")
     if args.reference != "none":
+        os.makedirs(os.path.join(scratch, "ref"))
         trees["reference"] = export(
             resolve(args.reference), os.path.join(scratch, "ref")
         )
-        os.makedirs(trees["reference"], exist_ok=True)
     rows = []
     for count in sorted(args.sizes):
         folder = generate(args.data_root, count)

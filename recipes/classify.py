@@ -270,11 +270,12 @@ def compile_member(config, model, splits):
     return training.compile_model(config, model, steps, loss)
 
 
-def member_pipeline(config, splits, train, seed):
+def member_pipeline(config, splits, train, seed, strategy=None):
     """The training batches and the `EpochSeeds` that reshuffle them.
 
     Each epoch is shuffled from `(seed, epoch)`, so a run resumed from its
-    backup sees exactly the batches it would have seen.
+    backup sees exactly the batches it would have seen. Under a multi-worker
+    `strategy`, a source of files decodes only this worker's rows.
     """
     epoch_seeds = data.EpochSeeds(seed)
     pipeline = data.make_pipeline(
@@ -285,6 +286,7 @@ def member_pipeline(config, splits, train, seed):
         input_shape=splits.input_shape,
         seed=seed,
         epoch_seeds=epoch_seeds,
+        share=data.worker_share(strategy, config.batch_size),
     )
     return pipeline, epoch_seeds
 
@@ -315,7 +317,7 @@ def train_member(run, model, index, splits, train, validation, probe):
     keras.utils.set_random_seed(seed)
     with run.scope():
         compile_member(config, model, splits)
-    pipeline, epoch_seeds = member_pipeline(config, splits, train, seed)
+    pipeline, epoch_seeds = member_pipeline(config, splits, train, seed, run.strategy)
     member = f"member{index + 1}" if config.ensemble > 1 else ""
     return run.fit(
         model, pipeline, validation, callbacks=[epoch_seeds], probe=probe, member=member

@@ -131,12 +131,14 @@ def encode(config, splits, boxes, labels):
     )
 
 
-def make_pipeline(config, splits, split, epoch_seeds=None):
+def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
     """Batches of `(images, YOLO targets)` of one split; training ones (with
     `epoch_seeds`) shuffled by epoch and augmented. A split of files streams:
-    its index is shuffled, its images decoded in parallel."""
+    its index is shuffled, its images decoded in parallel (under a
+    multi-worker `strategy`, only this worker's rows)."""
     training = epoch_seeds is not None
-    dataset = data.stream_examples(splits.stream(split), epoch_seeds)
+    share = data.worker_share(strategy, config.batch_size) if training else None
+    dataset = data.stream_examples(splits.stream(split), epoch_seeds, share=share)
     dataset = dataset.batch(config.batch_size)
     if training and config.augment and not config.overfit_subset:
         augment = data.build_box_augmentation(seed=config.seed)
@@ -317,7 +319,7 @@ def main(argv=None):
         compile_detector(config, model, splits)
     run.fit(
         model,
-        make_pipeline(config, splits, "train", epoch_seeds),
+        make_pipeline(config, splits, "train", epoch_seeds, run.strategy),
         make_pipeline(config, splits, "validation"),
         callbacks=[epoch_seeds],
     )

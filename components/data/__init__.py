@@ -25,11 +25,14 @@ from components.data.image_folders import load_image_folder
 from components.data.image_ops import RESIZES, check_resize, letterbox_frame
 from components.data.npz_source import load_npz, read_npz_images
 from components.data.pipeline import (
+    WorkerShare,
+    decode_share,
     distribution_options,
     fit_normalizer,
     make_pipeline,
     shuffle_by_epoch,
     stream_examples,
+    worker_share,
 )
 from components.data.sources import SOURCES, load
 from components.data.splits import DatasetSplits, from_arrays, stratified_split_indices
@@ -50,11 +53,13 @@ __all__ = [
     "SOURCES",
     "Stream",
     "TEXTURE_CLASSES",
+    "WorkerShare",
     "build_augmentation",
     "build_box_augmentation",
     "check_cache",
     "check_resize",
     "data_summary",
+    "decode_share",
     "digit_canvases",
     "distribution_options",
     "digits_arrays",
@@ -86,4 +91,5 @@ __all__ = [
     "subset_stream",
     "summary_lines",
     "texture_arrays",
+    "worker_share",
 ]

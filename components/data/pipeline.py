@@ -39,6 +39,7 @@ def make_pipeline(
     cache=True,
     shuffle_buffer=None,
     epoch_seeds=None,
+    share=None,
 ):
     """Turns an unbatched `(image, label)` dataset into a batched input pipeline.
 
@@ -67,6 +68,9 @@ def make_pipeline(
         epoch_seeds: `EpochSeeds` or `None`. Shuffle epoch k with a seed made
             of the run's seed and k (pass the same object to `fit`'s
             callbacks), so that a resumed run repeats an uninterrupted one.
+        share: `WorkerShare` or `None` (`worker_share(strategy, batch_size)`).
+            Under a multi-worker strategy, a `Stream` of files decodes only
+            the rows of each batch that this worker trains on.
 
     Returns:
         A batched, prefetched `tf.data.Dataset`.
@@ -92,13 +96,12 @@ def make_pipeline(
         # Files: shuffle the index, then read and decode in parallel.
         stream = dataset
         if training and epoch_seeds is not None:
-            dataset = shuffle_by_epoch(stream, epoch_seeds)
+            dataset = shuffle_by_epoch(stream, epoch_seeds, share=share)
         elif training:
-            dataset = stream.index.shuffle(
-                int(stream.index.cardinality()), seed=seed
-            ).map(stream.decode, num_parallel_calls=tf.data.AUTOTUNE)
+            order = stream.index.shuffle(int(stream.index.cardinality()), seed=seed)
+            dataset = decode_share(order, stream.decode, share)
         else:
-            dataset = stream.decoded()
+            dataset = decode_share(stream.index, stream.decode, share)
     else:
         if cache:
             dataset = dataset.cache()
@@ -125,6 +128,105 @@ def make_pipeline(
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(distribution_options())
 
 
+@dataclasses.dataclass(frozen=True)
+class WorkerShare:
+    """The rows of every global batch that one worker of several trains on.
+
+    Under `MultiWorkerMirroredStrategy` every worker builds the same pipeline
+    (the same epoch order, from the same seed) and tf.data's DATA sharding
+    splits each global batch of `batch_size` rows into `replicas` runs of
+    `batch_size // replicas` consecutive rows (an epoch's last, partial batch
+    into runs of its size / `replicas`, rounded up), of which worker `index`
+    keeps runs `index`, `index + workers`, ... (measured with two and three
+    workers on tf.distribute's DATA sharding). The rows it does not keep are never
+    seen by its model: a file source decodes only its own (the others are
+    zeros, dropped by the sharding), so each worker reads its share of the
+    files, while the global batches stay exactly those of one process.
+
+    Args:
+        batch_size: Integer. The global batch size.
+        workers: Integer. Number of workers.
+        index: Integer. This worker's place among them (tf.distribute's
+            input pipeline id: the chief first).
+        replicas: Integer. Replicas in sync over all workers.
+    """
+
+    batch_size: int
+    workers: int
+    index: int
+    replicas: int
+
+    def __post_init__(self):
+        if self.batch_size % self.replicas:
+            raise ValueError(
+                invalid_value(
+                    "batch_size",
+                    self.batch_size,
+                    f"a multiple of the {self.replicas} replicas in sync "
+                    "(the global batch is split evenly among them)",
+                )
+            )
+
+    def owns(self, position, size):
+        """Whether the element at `position` of an epoch of `size` elements
+        is this worker's (int64 tensors)."""
+        offset = position % self.batch_size
+        in_batch = tf.minimum(
+            tf.constant(self.batch_size, tf.int64), size - (position - offset)
+        )
+        rows = (in_batch + self.replicas - 1) // self.replicas
+        return tf.equal((offset // rows) % self.workers, self.index)
+
+
+def worker_share(strategy, batch_size):
+    """This worker's `WorkerShare` under a multi-worker `strategy`, else `None`.
+
+    Args:
+        strategy: A `tf.distribute.Strategy` or `None`.
+        batch_size: Integer. The global batch size.
+
+    Example:
+
+    >>> worker_share(tf.distribute.get_strategy(), 32) is None  # one process
+    True
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return None
+    cluster = resolver.cluster_spec().as_dict()
+    chiefs = len(cluster.get("chief", ()))
+    workers = chiefs + len(cluster.get("worker", ()))
+    if workers < 2:
+        return None
+    index = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
+    return WorkerShare(batch_size, workers, index, strategy.num_replicas_in_sync)
+
+
+def decode_share(index, decode, share=None, size=None):
+    """`index` decoded in parallel; with a `WorkerShare`, only this worker's
+    rows (the others are zeros of the same shape, which the multi-worker
+    sharding drops). A decoder whose output shape is not fixed, or an index
+    of unknown size, decodes all."""
+    if decode is None:
+        return index
+    size = int(index.cardinality()) if size is None else size
+    if share is not None and size >= 0:
+        spec = index.map(decode).element_spec
+        fixed = all(s.shape.is_fully_defined() for s in tf.nest.flatten(spec))
+        if fixed:
+
+            def blank():
+                return tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), spec)
+
+            def read(position, element):
+                args = element if isinstance(element, tuple) else (element,)
+                mine = share.owns(position, tf.constant(size, tf.int64))
+                return tf.cond(mine, lambda: decode(*args), blank)
+
+            return index.enumerate().map(read, num_parallel_calls=tf.data.AUTOTUNE)
+    return index.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def distribution_options():
     """`tf.data.Options` that shard a pipeline by element across workers.
 
@@ -139,7 +241,9 @@ def distribution_options():
     return options
 
 
-def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None, buffer=None):
+def shuffle_by_epoch(
+    dataset, epoch_seeds, map_with_seed=None, buffer=None, share=None
+):
     """Each epoch, the whole dataset in an order drawn from the epoch's seed.
 
     A full permutation (as a shuffle buffer of the whole dataset would give),
@@ -161,6 +265,8 @@ def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None, buffer=None):
             epoch's seed and the element's position: per-epoch random work
             (such as sampling regions) that a resumed run repeats.
         buffer: Integer or `None`. Permute blocks of this size.
+        share: `WorkerShare` or `None`: a `Stream` of files decodes only this
+            worker's rows (see `WorkerShare`).
 
     Returns:
         The shuffled, unbatched dataset.
@@ -211,8 +317,7 @@ def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None, buffer=None):
                 return permuted[0] if len(permuted) == 1 else permuted
 
             epoch = whole.map(gather).unbatch()
-        if decode is not None:
-            epoch = epoch.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        epoch = decode_share(epoch, decode, share, size)
         if map_with_seed is not None:
 
             def seeded(index, element):
@@ -226,7 +331,7 @@ def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None, buffer=None):
     return shuffled.apply(tf.data.experimental.assert_cardinality(size))
 
 
-def stream_examples(stream, epoch_seeds=None, map_with_seed=None):
+def stream_examples(stream, epoch_seeds=None, map_with_seed=None, share=None):
     """A split's unbatched examples, ready to batch.
 
     A `Stream` of files is shuffled by its index and decoded in parallel
@@ -238,6 +343,8 @@ def stream_examples(stream, epoch_seeds=None, map_with_seed=None):
         stream: A `Stream` (`splits.stream("train")`) or a `tf.data.Dataset`.
         epoch_seeds: `EpochSeeds` or `None`.
         map_with_seed: See `shuffle_by_epoch`.
+        share: `WorkerShare` or `None`: under a multi-worker strategy, decode
+            only this worker's rows (batch the result by `share.batch_size`).
 
     Returns:
         An unbatched `tf.data.Dataset`.
@@ -247,8 +354,8 @@ def stream_examples(stream, epoch_seeds=None, map_with_seed=None):
     if stream.decode is None and stream.shuffle_buffer is None:
         stream = dataclasses.replace(stream, index=stream.index.cache())
     if epoch_seeds is not None:
-        return shuffle_by_epoch(stream, epoch_seeds, map_with_seed)
-    return stream.decoded()
+        return shuffle_by_epoch(stream, epoch_seeds, map_with_seed, share=share)
+    return decode_share(stream.index, stream.decode, share)
 
 
 def fit_normalizer(train, mode="per_channel", batch_size=1024):

@@ -194,3 +194,62 @@ def test_letterboxed_boxes_follow_the_pixels_and_the_saved_model_maps_them_back(
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(back)[0, 0], [x0, y0, x1, y1], atol=1e-3
     )
+
+
+def test_each_worker_decodes_only_the_rows_the_multi_worker_sharding_keeps():
+    # Two workers of two replicas each, global batch 8 over 22 files (the
+    # last batch partial). Each worker's pipeline goes through what
+    # tf.distribute does under DATA sharding (measured with real workers:
+    # split each batch into one run of rows per replica, of its size /
+    # replicas rounded up, and keep every other run): together the two
+    # keep every example once, in the order one process trains on, none of
+    # them a blank; each worker's decoder ran only for the rows it keeps.
+    import tensorflow as tf
+
+    decoded = {0: [], 1: []}
+
+    def reader(worker):
+        def read(value):
+            decoded[worker].append(int(value))
+            return value
+
+        def decode(value):
+            image = tf.py_function(read, [value], tf.int64)
+            image = tf.ensure_shape(image, ()) + 1
+            return tf.fill([3], image), value
+
+        return decode
+
+    def batches(worker, share):
+        stream = data.Stream(tf.data.Dataset.range(22), reader(worker))
+        examples = data.stream_examples(stream, data.EpochSeeds(5), share=share)
+        batches = [(x.numpy(), y.numpy()) for x, y in examples.batch(8)]
+        if share is None:
+            return batches
+        runs = []
+        for x, y in batches:
+            rows = -(-len(y) // 4)
+            runs += [(x[i : i + rows], y[i : i + rows]) for i in range(0, 8, rows)]
+        return runs[worker::2]
+
+    one_process = np.concatenate([y for _, y in batches(0, None)])
+    decoded[0].clear()
+    kept = {}
+    for worker in (0, 1):
+        share = data.WorkerShare(batch_size=8, workers=2, index=worker, replicas=4)
+        for step, (images, labels) in enumerate(batches(worker, share)):
+            np.testing.assert_array_equal(images[:, 0], labels + 1)  # no blank
+            kept[(step, worker)] = labels
+    # Step k: worker 0's run of rows, then worker 1's (runs alternate).
+    order = np.concatenate([kept[key] for key in sorted(kept)])
+    np.testing.assert_array_equal(order, one_process)
+    assert sorted(order) == list(range(22))
+    for worker in (0, 1):
+        mine = np.concatenate([kept[k] for k in kept if k[1] == worker])
+        assert sorted(decoded[worker]) == sorted(mine)
+    assert len(decoded[0]) + len(decoded[1]) == 22  # each file read once
+
+
+def test_a_worker_share_needs_a_batch_that_divides_among_the_replicas():
+    with pytest.raises(ValueError, match="batch_size.*multiple of the 4 replicas"):
+        data.WorkerShare(batch_size=30, workers=2, index=0, replicas=4)

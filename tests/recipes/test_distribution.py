@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from recipes import launch
+from tests.own_datasets import write_class_folders
 from tests.recipes.run_checks import history_epochs, saved_weights
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,24 +37,28 @@ RECIPE = [
 ]
 
 
-def test_two_workers_train_together_and_agree_on_the_weights(tmp_path):
-    run_dir = tmp_path / "run"
-    command = [
-        *RECIPE,
-        "--strategy",
-        "multiworker",
-        "--epochs",
-        "2",
-        "--run-dir",
-        str(run_dir),
-    ]
+def test_two_workers_reading_their_share_of_the_files_train_as_one_process(
+    tmp_path,
+):
+    # A folder of images streams: each worker decodes only the rows of each
+    # global batch it trains on. Both end with the same weights, and those of
+    # one process on the same global batches (dropout off: its random masks
+    # differ per replica), up to the order of float sums (8e-5 measured; a
+    # worker training on another's rows was 0.2 off).
+    write_class_folders(tmp_path / "data", per_class=40, size=(20, 20))
+    flags = ["--dataset", f"dir:{tmp_path / 'data'}", "--dropout", "0", "--epochs", "2"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    command = [*RECIPE, *flags, "--strategy", "multiworker", "--run-dir", str(two)]
     code, message = launch.run_workers(command, 2, str(tmp_path / "logs"), timeout=300)
     assert code == 0, message + (tmp_path / "logs" / "worker1.log").read_text()[-2000:]
-    chief = saved_weights(run_dir / "model.keras")
-    worker = saved_weights(run_dir / "workers" / "1" / "model.keras")
-    for a, b in zip(chief, worker):
+    subprocess.run([*RECIPE, *flags, "--run-dir", str(one)], env=ENV, cwd=ROOT, check=True)
+    chief = saved_weights(two / "model.keras")
+    worker = saved_weights(two / "workers" / "1" / "model.keras")
+    alone = saved_weights(one / "model.keras")
+    for a, b, c in zip(chief, worker, alone):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    assert history_epochs(run_dir / "history.csv") == [0, 1]
+        np.testing.assert_allclose(a, c, atol=1e-3)
+    assert history_epochs(two / "history.csv") == [0, 1]
 
 
 def test_a_failed_worker_stops_the_others_and_is_reported(tmp_path):
