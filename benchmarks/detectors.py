@@ -31,7 +31,7 @@ import keras
 
 from components import detection
 from recipes import rcnn, yolo
-from recipes.run import detecting
+from recipes.run import detecting, flags
 
 DETECTORS = ("yolo", "rcnn", "fast", "faster")
 NAMES = {
@@ -48,9 +48,9 @@ def _recipe(name):
 
 def train(name, args):
     """The detector's recipe run (reused when finished with these settings)."""
-    module, flags = _recipe(name)
+    module, recipe_flags = _recipe(name)
     run_dir = os.path.join(args.runs_root, name)
-    argv = [*flags, "--seed", str(args.seed), "--run-dir", run_dir, "--verbose", "0"]
+    argv = [*recipe_flags, "--seed", str(args.seed), "--run-dir", run_dir, "--verbose", "0"]
     if args.quick:
         argv.append("--quick")
     argv += args.recipe_args
@@ -64,7 +64,8 @@ def train(name, args):
                 with open(metrics_path) as f:
                     return config, json.load(f)
     print(f"{NAMES[name]}: training into {run_dir}", flush=True)
-    return config, module.main(argv)
+    # Other settings, or a run cut short: this benchmark's own folder is redone.
+    return config, module.main([*argv, "--overwrite"])
 
 
 def main(argv=None):

@@ -65,6 +65,9 @@ class Config:
     )
     data_dir: str | None = _flag(None, "TFDS data directory.")
     run_dir: str | None = _flag(None, "Run directory (default runs/doctor/<time>).")
+    overwrite: bool = _flag(
+        False, "Replace the earlier report in --run-dir (else a used one is refused)."
+    )
     verbose: int = _flag(1, "0: quiet; 1: a progress bar over the checks.")
 
     def validate(self):

@@ -379,6 +379,9 @@ def main(argv=None):
                 str(args.seed),
                 "--run-dir",
                 os.path.join(tuner.project_dir, "best_run"),
+                # The search's own folder: a repeated or resumed search
+                # retrains into it again.
+                "--overwrite",
             ]
         )
     return result

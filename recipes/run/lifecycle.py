@@ -11,9 +11,10 @@ it:
     return run.finish(metrics, model=model, lines=[...])
 
 `start` parses the flags, applies `--quick`, validates once, seeds, makes
-the strategy, and refuses a run directory that is busy or not writable and a
-`--backup-dir` that holds a run with other flags, all before anything is
-written. `fit` adds the standard callbacks (atomic backups that resume
+the strategy, and refuses a run directory that is busy, not writable or
+holds an earlier run (unless `--overwrite`, or a `--backup-dir` to resume)
+and a `--backup-dir` that holds a run with other flags, all before anything
+is written. `fit` adds the standard callbacks (atomic backups that resume
 exactly, the CSV history, TensorBoard, the flags' schedules and monitors, a
 stop at the first non-finite loss) and times training. A diverged run ends
 with one line, `metrics.json` saying `"status": "diverged"` and exit status
@@ -36,7 +37,14 @@ import keras
 from components.callbacks import AtomicBackup, BackupError, DivergenceStop, read_state
 from components.data.streams import unreadable_file
 from recipes.run import distribution, flags, reports, training
-from recipes.run.preflight import check_free, check_resume, check_writable, lock
+from recipes.run.preflight import (
+    check_free,
+    check_resume,
+    check_unused,
+    check_writable,
+    clear_run,
+    lock,
+)
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -154,6 +162,11 @@ class Run:
         with run.usage_errors():
             check_writable(run.path)
             check_free(run.path)
+            check_unused(
+                run.path,
+                getattr(config, "overwrite", False),
+                run.backup_dir is not None,
+            )
             if run.backup_dir is not None:
                 check_resume(run.backup_dir, dataclasses.asdict(config))
         return run
@@ -193,6 +206,8 @@ class Run:
         with self.usage_errors():
             os.makedirs(self.path, exist_ok=True)
             self._lock = lock(self.path)
+            if getattr(self.config, "overwrite", False):
+                clear_run(self.path)
         self.write_json("config.json", dataclasses.asdict(self.config))
         return self
 

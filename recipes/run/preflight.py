@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import glob
 import os
+import shutil
 import tempfile
 
 from components.callbacks import read_state
@@ -25,6 +26,7 @@ RESUMABLE = frozenset(
         "backup_dir",
         "backup_every",
         "quick",
+        "overwrite",
         "download",
         "data_dir",
     }
@@ -73,6 +75,39 @@ def lock(path):
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+# Left in place by `--overwrite`: other workers' run folders, the lock, and
+# `recipes.transfer`'s cached source model (`--source-cache` defaults to it).
+KEPT = frozenset({"workers", ".lock", "source"})
+
+
+def check_unused(path, overwrite=False, resuming=False):
+    """Raises if `path` holds an earlier run, unless the user asked to write
+    over it (`overwrite`) or to resume (`resuming`: a `--backup-dir`)."""
+    if overwrite or resuming or not os.path.exists(os.path.join(path, "config.json")):
+        return
+    raise ValueError(
+        f"The run directory {path} holds an earlier run; pass another --run-dir, "
+        "--overwrite to replace it, or its --backup-dir to resume it."
+    )
+
+
+def clear_run(path):
+    """Empties the earlier run in `path` (`--overwrite`): its files would
+    otherwise mix with the new run's (TensorBoard shows both runs' logs).
+    Other workers' folders and the lock are left to their owners, and the
+    transfer recipe's cached source model is kept for reuse."""
+    if not os.path.exists(os.path.join(path, "config.json")):
+        return
+    for name in os.listdir(path):
+        if name in KEPT:
+            continue
+        target = os.path.join(path, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        else:
+            os.remove(target)
 
 
 def check_free(path):

@@ -84,6 +84,9 @@ class TrainingConfig:
         None, "With --backup-dir, also back up every N steps (long epochs)."
     )
     deterministic: bool = flag(False, "Deterministic TensorFlow ops (CPU: repeatable).")
+    overwrite: bool = flag(
+        False, "Replace the earlier run in --run-dir (else a used one is refused)."
+    )
 
     def validate_training(self):
         check_strategy(self.strategy)

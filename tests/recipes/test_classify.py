@@ -67,6 +67,28 @@ def test_bad_flags_exit_2_with_one_line_and_leave_no_run_dir(
     assert not run_dir.exists()
 
 
+def test_the_first_line_a_user_sees_is_the_error_itself(tmp_path):
+    # A fresh process, TensorFlow's log level unset, data that does not
+    # exist (refused after TensorFlow has started and listed the devices).
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "recipes.classify", "--dataset", "dir:/nowhere"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
+    assert result.returncode == 2
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert lines == [
+        "python -m recipes.classify: error: dataset dir:/nowhere: "
+        "'/nowhere' is not a folder."
+    ]
+
+
 def test_run_directory_holds_every_artifact(tmp_path):
     run_dir = tmp_path / "run"
     metrics = classify.main([*FAST, "--epochs", "3", "--run-dir", str(run_dir)])

@@ -108,6 +108,21 @@ def test_a_run_directory_in_use_by_a_live_run_is_refused(tmp_path, capsys):
     assert sorted(os.listdir(run_dir)) == [".lock"]  # nothing of the refused run
 
 
+def test_a_used_run_directory_is_refused_unless_overwritten(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = [*FAST, "--epochs", "1", "--run-dir", str(run_dir)]
+    classify.main(argv)
+    first = (run_dir / "metrics.json").read_text()
+    (run_dir / "logs" / "stray").write_text("")  # something of the first run
+    code, err = _exit(argv, capsys)
+    assert code == run.EXIT_USAGE and "holds an earlier run" in err
+    assert "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (run_dir / "metrics.json").read_text() == first  # untouched
+    classify.main([*argv, "--overwrite"])
+    assert not (run_dir / "logs" / "stray").exists()  # replaced, not mixed
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
+
+
 def test_a_run_directory_that_cannot_be_written_is_refused(tmp_path, capsys):
     if os.geteuid() == 0:  # root writes through permission bits: use /proc
         run_dir = "/proc/keras-notes-run"
@@ -157,7 +172,8 @@ def uninterrupted_run(tmp_path_factory, worker_id):
         fcntl.flock(held, fcntl.LOCK_EX)
         if not (run_dir / "metrics.json").exists():
             subprocess.run(
-                [*RECIPE, "--run-dir", str(run_dir)],
+                # --overwrite: a worker's earlier attempt may have died midway.
+                [*RECIPE, "--run-dir", str(run_dir), "--overwrite"],
                 cwd=ROOT,
                 env=ENV,
                 check=True,
