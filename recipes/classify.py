@@ -342,6 +342,7 @@ def evaluate(config, splits, histories, member_probs, test_labels, seconds):
         "model": config.model,
         "test_accuracy": accuracy(np.mean(member_probs, axis=0), test_labels),
         "test_examples": int(len(test_labels)),
+        "train_examples": int(train_size),
         "epochs": config.epochs,
         "train_seconds": round(seconds, 2),
         "train_images_per_second": round(

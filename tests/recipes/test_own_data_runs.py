@@ -36,3 +36,22 @@ def test_a_file_bad_in_the_middle_of_a_run_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert info.value.code == 2
     assert "4.jpg" in err and len(err.splitlines()) == 1, err
+
+
+def test_a_small_sets_closing_report_names_its_steps_and_suggests_more(
+    tmp_path, capsys
+):
+    # 120 images, 84 of them for training, batches of 32: 3 steps an epoch.
+    import re
+
+    write_class_folders(tmp_path / "data", per_class=40)
+    argv = ["--dataset", f"dir:{tmp_path / 'data'}", "--image-size", "8"]
+    argv += ["--width", "8", "--epochs", "2", "--batch-size", "32", "--verbose", "0"]
+    argv += ["--no-baseline", "--no-monitors", "--run-dir", str(tmp_path / "run")]
+    metrics = classify.main(argv)
+    out = capsys.readouterr().out
+    found = re.search(r"training: 2 epochs x (\d+) steps = (\d+) steps", out)
+    assert found, out
+    per_epoch, total = int(found.group(1)), int(found.group(2))
+    assert per_epoch == -(-metrics["train_examples"] // 32) and total == 2 * per_epoch
+    assert f"consider --epochs {-(-100 // per_epoch)}" in out
