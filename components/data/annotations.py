@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 
 import numpy as np
@@ -28,7 +29,7 @@ from components.data.image_files import (
 )
 from components.data.image_ops import check_image_size, check_resize, letterbox_frame
 from components.data.splits import check_fractions
-from components.data.streams import check_cache, file_stream
+from components.data.streams import cached_index, check_cache, file_stream
 
 # Boxes may overhang their image by this much (rounding in annotation tools)
 # before they are refused; what overhangs less is clipped.
@@ -386,7 +387,9 @@ def _read_yolo_labels(label_file, width, height, num_classes, name):
             values = [float(v) for v in fields]
         except ValueError:
             values = []
-        if len(values) != 5 or not np.all(np.isfinite(values)):
+        # Plain Python per box: NumPy's per-call cost was most of the load
+        # time of a large set (41,689 boxes: 2.5 s of 7).
+        if len(values) != 5 or not all(map(math.isfinite, values)):
             raise ValueError(
                 f"{where}: expected 'class cx cy w h' (5 finite numbers); read "
                 f"{line!r}."
@@ -406,7 +409,7 @@ def _read_yolo_labels(label_file, width, height, num_classes, name):
                 "outside its image: coordinates are relative, in [0, 1]."
             )
         cut += min(x0, y0) < 0 or max(x1, y1) > 1
-        x0, y0, x1, y1 = np.clip([x0, y0, x1, y1], 0.0, 1.0)
+        x0, y0, x1, y1 = (min(max(v, 0.0), 1.0) for v in (x0, y0, x1, y1))
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"{where}: the box lies in the margin outside its image.")
         boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
@@ -459,18 +462,32 @@ def load_yolo_detection(
     files = list_images(images_dir)
     if not files:
         raise ImageFileError(f"dataset {name}: {images_dir!r} holds no images.")
-    records = []
-    for file in files:
-        width, height, _ = read_header(file)
-        relative = os.path.splitext(os.path.relpath(file, images_dir))[0]
-        label_file = os.path.join(path, "labels", relative + ".txt")
-        records.append(
-            (
-                file,
-                (width, height),
-                *_read_yolo_labels(label_file, width, height, len(class_names), name),
-            )
+    label_files = [
+        os.path.join(
+            path,
+            "labels",
+            os.path.splitext(os.path.relpath(file, images_dir))[0] + ".txt",
         )
+        for file in files
+    ]
+
+    def read_records():
+        records = []
+        for file, label_file in zip(files, label_files):
+            width, height, _ = read_header(file)
+            labels = _read_yolo_labels(
+                label_file, width, height, len(class_names), name
+            )
+            records.append((file, (width, height), *labels))
+        return records
+
+    present = [f for f in label_files if os.path.isfile(f)]
+    records = [
+        (file, tuple(size), *rest)
+        for file, size, *rest in cached_index(
+            name, files + present, read_records, cache
+        )
+    ]
     return _records_to_splits(
         records,
         class_names,
