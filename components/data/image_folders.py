@@ -13,7 +13,7 @@ from components.data.splits import (
     check_split_sizes,
     stratified_split_indices,
 )
-from components.data.streams import check_cache, file_stream
+from components.data.streams import cached_index, check_cache, file_stream
 
 
 def _class_folders(path):
@@ -94,10 +94,11 @@ def load_image_folder(
     channels = check_channels(channels)
     check_cache(cache)
     files = _class_folders(path)
-    found = {}
-    for paths in files.values():
-        for file in paths:
-            found[file] = read_header(file)
+    every = [file for paths in files.values() for file in paths]
+    headers = cached_index(
+        f"dir:{path}", every, lambda: [read_header(f) for f in every], cache, cache_root
+    )
+    found = dict(zip(every, map(tuple, headers)))
     if image_size is None:
         sizes = {(h, w) for w, h, _ in found.values()}
         if len(sizes) > 1:
