@@ -50,7 +50,15 @@ def train(name, args):
     """The detector's recipe run (reused when finished with these settings)."""
     module, recipe_flags = _recipe(name)
     run_dir = os.path.join(args.runs_root, name)
-    argv = [*recipe_flags, "--seed", str(args.seed), "--run-dir", run_dir, "--verbose", "0"]
+    argv = [
+        *recipe_flags,
+        "--seed",
+        str(args.seed),
+        "--run-dir",
+        run_dir,
+        "--verbose",
+        "0",
+    ]
     if args.quick:
         argv.append("--quick")
     argv += args.recipe_args

@@ -12,6 +12,14 @@ model = keras.saving.load_model("runs/classify/model.keras")
 ```
 
 The modules registered import Keras only (no TensorFlow on another backend).
+Where Keras cannot be imported (a server that runs exported models with
+ONNX Runtime or LiteRT alone, `components.deploy.runtimes`), there is
+nothing to register and the package imports without it.
 """
 
-from components import detection, layers, losses, serving  # noqa: E402, F401
+try:
+    import keras  # noqa: F401
+except ImportError:  # no Keras, or no backend for it: nothing to register
+    pass
+else:
+    from components import detection, layers, losses, serving  # noqa: F401

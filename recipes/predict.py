@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 
 import keras
 import numpy as np
 
-from components import data, detection, serving
+from components import data, detection
 from components.data.image_files import inspect_image, is_image_file
 from components.data.image_ops import convert_images
 from recipes.run import flags, reports
+from recipes.run.saved import load_model
 
 NPZ_KEY = "x"
 
@@ -91,24 +91,6 @@ def check_args(args):
             )
     if args.out and os.path.splitext(args.out)[1].lower() not in (".json", ".csv"):
         raise ValueError(f"--out must end in .json or .csv; received {args.out!r}.")
-
-
-def load_model(path):
-    """The serving model at `path` (a run directory or a `.keras` file), and
-    the run's config when there is one."""
-    config = {}
-    if os.path.isdir(path):
-        config_file = os.path.join(path, "config.json")
-        if os.path.isfile(config_file):
-            with open(config_file) as f:
-                config = json.load(f)
-        path = os.path.join(path, "model.keras")
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"No model at {path!r}: pass a finished run directory or a .keras file."
-        )
-    model = keras.saving.load_model(path, safe_mode=True)
-    return model, serving.serving_info(model), config
 
 
 def list_inputs(inputs):

@@ -241,9 +241,7 @@ def distribution_options():
     return options
 
 
-def shuffle_by_epoch(
-    dataset, epoch_seeds, map_with_seed=None, buffer=None, share=None
-):
+def shuffle_by_epoch(dataset, epoch_seeds, map_with_seed=None, buffer=None, share=None):
     """Each epoch, the whole dataset in an order drawn from the epoch's seed.
 
     A full permutation (as a shuffle buffer of the whole dataset would give),

@@ -51,7 +51,9 @@ def test_two_workers_reading_their_share_of_the_files_train_as_one_process(
     command = [*RECIPE, *flags, "--strategy", "multiworker", "--run-dir", str(two)]
     code, message = launch.run_workers(command, 2, str(tmp_path / "logs"), timeout=300)
     assert code == 0, message + (tmp_path / "logs" / "worker1.log").read_text()[-2000:]
-    subprocess.run([*RECIPE, *flags, "--run-dir", str(one)], env=ENV, cwd=ROOT, check=True)
+    subprocess.run(
+        [*RECIPE, *flags, "--run-dir", str(one)], env=ENV, cwd=ROOT, check=True
+    )
     chief = saved_weights(two / "model.keras")
     worker = saved_weights(two / "workers" / "1" / "model.keras")
     alone = saved_weights(one / "model.keras")

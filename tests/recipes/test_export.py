@@ -1,0 +1,119 @@
+"""Exports run without TensorFlow and match the Keras model, or say why not."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recipes import classify, export
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["--image-size", "16", "--width", "8", "--epochs", "3", "--verbose", "0"]
+FAST += ["--no-baseline", "--no-monitors"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export") / "run"
+    classify.main([*FAST, "--run-dir", str(folder)])
+    return folder
+
+
+@pytest.mark.parametrize(
+    "fmt, quantize",
+    [
+        ("litert", "none"),
+        ("litert", "int8"),
+        ("onnx", "none"),
+        ("onnx", "fp16"),
+        ("saved_model", "none"),
+    ],
+)
+def test_an_export_passes_its_check_in_a_runtime_without_tensorflow(
+    run_dir, fmt, quantize, tmp_path
+):
+    out = str(tmp_path / "model")
+    result = export.main(
+        [str(run_dir), "--format", fmt, "--quantize", quantize, "--out", out]
+    )
+    assert result["passed"] and result["images"] > 300  # digits' test split
+    # The edge runtimes ran in a process where TensorFlow could not load.
+    assert result["runtime_imported_tensorflow"] is (fmt == "saved_model")
+    if quantize == "none":
+        assert result["max_score_difference"] <= 1e-4
+        assert result["same_class_fraction"] == 1.0
+    else:  # the notes' budget for a quantized classifier: one point
+        assert result["accuracy_before"] - result["accuracy_after"] <= 0.01
+    with open(result["path"] + ".json") as f:
+        meta = json.load(f)
+    assert meta["class_names"] == [str(d) for d in range(10)]
+    assert meta["image_size"] == [16, 16] and meta["check"]["passed"]
+
+
+def test_raw_images_prepared_without_tensorflow_get_the_keras_models_classes(
+    run_dir, tmp_path
+):
+    # The whole path a server takes: digits at their own 8x8 size, resized
+    # by Pillow (`runtimes.prepare`), classified by ONNX Runtime in a process
+    # without TensorFlow; against the Keras model, which resizes inside.
+    # Rounding of the two resizes may move a borderline image: 97% agree.
+    import keras
+
+    from components import data
+
+    result = export.main(
+        [str(run_dir), "--format", "onnx", "--out", str(tmp_path / "m")]
+    )
+    images = data.digits_arrays()[0][:300]  # float [0, 1], 8x8x1
+    raw = np.round(images * 255).astype("uint8")
+    np.save(tmp_path / "raw.npy", raw)
+    script = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "import numpy as np\n"
+        "from components.deploy import runtimes\n"
+        f"model = runtimes.load({result['path']!r})\n"
+        f"raw = np.load({str(tmp_path / 'raw.npy')!r})\n"
+        "ready = np.stack([runtimes.prepare(x, model.metadata) for x in raw])\n"
+        f"np.save({str(tmp_path / 'scores.npy')!r}, model.predict(ready))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=ROOT)
+    served = keras.saving.load_model(run_dir / "model.keras")
+    expected = served.predict(raw, verbose=0).argmax(1)
+    found = np.load(tmp_path / "scores.npy").argmax(1)
+    assert np.mean(found == expected) >= 0.97
+
+
+def test_a_failed_check_exits_1_naming_the_worst_image(
+    run_dir, tmp_path, monkeypatch, capsys
+):
+    # No export matches to the last bit: a zero tolerance must fail, loudly.
+    monkeypatch.setitem(
+        export.PARITY, "none", {"max_score_difference": 0.0, "same_classes": True}
+    )
+    with pytest.raises(SystemExit) as info:
+        export.main([str(run_dir), "--format", "onnx", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert info.value.code == export.EXIT_FAILED
+    assert "check failed" in err and "worst: image" in err and "not to be used" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--format", "tflite"], "format"),
+        (["--format", "saved_model", "--quantize", "int8"], "saved_model"),
+        (["--quantize", "int4"], "quantize"),
+        (["--samples", "0"], "samples"),
+    ],
+)
+def test_bad_flags_are_one_line(run_dir, argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        export.main([str(run_dir), *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
