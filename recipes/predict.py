@@ -7,6 +7,11 @@ found:
 
     python -m recipes.predict runs/classify/RUN photos/ --out top5.json
     python -m recipes.predict runs/yolo/RUN street.jpg --out boxes.json --draw seen/
+    python -m recipes.predict runs/classify/RUN/export/model.tflite photos/
+
+An export (`python -m recipes.export`) answers as the `model.keras` it came
+from, run by ONNX Runtime or LiteRT, the images resized here as its
+training images were.
 
 A classifier's `--out FILE.json` holds a list of `{"file", "top": [{"class",
 "score"}, ...]}` (the `--top-k` best classes); a detector's holds COCO's
@@ -44,7 +49,11 @@ def build_parser():
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", help="A run directory or a model.keras file.")
+    parser.add_argument(
+        "model",
+        help="A run directory, a model.keras file, or a classifier's export "
+        "(python -m recipes.export).",
+    )
     parser.add_argument(
         "inputs", nargs="+", help="Image files, folders of images, or .npz files (x)."
     )

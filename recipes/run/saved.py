@@ -1,4 +1,4 @@
-"""A finished run's saved model, as the commands that use one read it."""
+"""A finished run's saved model, or an export of it, as the commands read one."""
 
 from __future__ import annotations
 
@@ -6,13 +6,53 @@ import json
 import os
 
 import keras
+import numpy as np
 
 from components import serving
 
 
+EXPORT_SUFFIXES = (".onnx", ".tflite", ".saved_model")
+
+
+class ExportedServingModel:
+    """An export (`python -m recipes.export`) behind the serving model's
+    `predict`: raw uint8 images of any size in (resized here as the
+    training data was, `runtimes.prepare`), class scores out."""
+
+    def __init__(self, path):
+        from components.deploy import runtimes
+
+        self._runtimes = runtimes
+        self.exported = runtimes.load(path)
+        self.metadata = self.exported.metadata
+
+    def predict(self, images, verbose=0):
+        ready = np.stack([self._runtimes.prepare(x, self.metadata) for x in images])
+        return self.exported.predict(ready)
+
+
+def is_export(path):
+    """Whether `path` is an export with its `<path>.json` beside it."""
+    path = path.rstrip("/")
+    return path.endswith(EXPORT_SUFFIXES) and os.path.isfile(path + ".json")
+
+
 def load_model(path):
-    """The serving model at `path` (a run directory or a `.keras` file), its
-    `serving.serving_info`, and the run's config when there is one (`{}`)."""
+    """The serving model at `path` (a run directory, a `.keras` file, or an
+    export with its JSON), its `serving.serving_info`, and the run's config
+    when there is one (`{}`)."""
+    if is_export(path):
+        model = ExportedServingModel(path)
+        meta = model.metadata
+        info = {
+            "kind": meta["kind"],
+            "class_names": tuple(meta["class_names"]),
+            "image_size": tuple(meta["image_size"]),
+            "channels": meta["channels"],
+            "needs_rois": False,
+            "network": None,
+        }
+        return model, info, {}
     config = {}
     if os.path.isdir(path):
         config_file = os.path.join(path, "config.json")
@@ -22,7 +62,8 @@ def load_model(path):
         path = os.path.join(path, "model.keras")
     if not os.path.isfile(path):
         raise ValueError(
-            f"No model at {path!r}: pass a finished run directory or a .keras file."
+            f"No model at {path!r}: pass a finished run directory, a .keras file "
+            "or an export (.onnx, .tflite, .saved_model with its .json)."
         )
     model = keras.saving.load_model(path, safe_mode=True)
     return model, serving.serving_info(model), config

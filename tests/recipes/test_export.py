@@ -117,3 +117,28 @@ def test_bad_flags_are_one_line(run_dir, argv, message, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_predict_takes_an_export_and_answers_as_the_keras_model(run_dir, tmp_path):
+    from recipes import predict
+
+    result = export.main(
+        [str(run_dir), "--format", "litert", "--out", str(tmp_path / "m")]
+    )
+    folder = tmp_path / "images"
+    folder.mkdir()
+    from PIL import Image
+
+    from components import data
+
+    images = data.digits_arrays()[0][:60]
+    for i, image in enumerate(np.round(images * 255).astype("uint8")):
+        Image.fromarray(image[..., 0]).save(folder / f"{i:02d}.png")
+    keras_rows = predict.main([str(run_dir), str(folder), "--verbose", "0"])
+    export_rows = predict.main([result["path"], str(folder), "--verbose", "0"])
+    assert [r["file"] for r in keras_rows] == [r["file"] for r in export_rows]
+    same = [
+        a["top"][0]["class"] == b["top"][0]["class"]
+        for a, b in zip(keras_rows, export_rows)
+    ]
+    assert np.mean(same) >= 0.97  # the two resizes' rounding, as above
