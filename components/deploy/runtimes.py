@@ -56,6 +56,7 @@ class ExportedModel:
             from ai_edge_litert.interpreter import Interpreter
 
             self._interpreter = Interpreter(model_path=path)
+            self._interpreter.allocate_tensors()
             self._run = self._run_litert
         else:
             import tensorflow as tf

@@ -142,3 +142,6 @@ def test_predict_takes_an_export_and_answers_as_the_keras_model(run_dir, tmp_pat
         for a, b in zip(keras_rows, export_rows)
     ]
     assert np.mean(same) >= 0.97  # the two resizes' rounding, as above
+    # One image alone: the runtime's first call at its default shape.
+    single = predict.main([result["path"], str(folder / "00.png"), "--verbose", "0"])
+    assert single[0]["top"][0] == export_rows[0]["top"][0]
