@@ -21,8 +21,6 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
-
 from benchmarks.cli import docstring_parser
 
 VARIANTS = (

@@ -10,7 +10,6 @@ import numpy as np
 
 from components import serving
 
-
 EXPORT_SUFFIXES = (".onnx", ".tflite", ".saved_model")
 
 
