@@ -1,4 +1,4 @@
-"""Export a trained classifier to LiteRT, ONNX or a SavedModel, checked first.
+"""Export a trained classifier or YOLO to LiteRT, ONNX or a SavedModel, checked first.
 
 A run's `model.keras` takes raw images of any size; an export takes uint8
 images at the network's size (its resize is the one op the edge runtimes
@@ -42,6 +42,13 @@ PARITY = {
     "fp16": {"max_score_difference": 0.05, "accuracy_points": 1.0},
     "int8": {"accuracy_points": 1.0},
 }
+# Detectors: detections matched one to one (same class, IoU >= 0.9) with
+# the saved model's own decoding, or mAP@0.5 within a point when quantized.
+DETECTOR_PARITY = {
+    "none": {"match_iou": 0.9, "all_matched": True, "max_score_difference": 1e-3},
+    "fp16": {"map50_points": 1.0},
+    "int8": {"map50_points": 1.0},
+}
 EXIT_FAILED = 1
 
 # Runs in the child: TensorFlow made unimportable before anything else.
@@ -54,8 +61,9 @@ from components.deploy import runtimes
 
 samples = np.load(sys.argv[2])
 model = runtimes.load(sys.argv[1])
-scores = model.predict(samples["images"])
-np.savez(sys.argv[2] + ".out.npz", scores=scores, latency=model.latency(samples["images"][0]))
+found = model.predict(samples["images"])
+found = found if isinstance(found, dict) else {"scores": found}
+np.savez(sys.argv[2] + ".out.npz", **found, latency=model.latency(samples["images"][0]))
 print("tensorflow" in sys.modules and sys.modules["tensorflow"] is not None)
 """
 
@@ -128,6 +136,105 @@ def sample_images(config, calibration, image_shape, samples):
     return test, train[0]
 
 
+def detection_samples(config, image_shape, samples):
+    """A YOLO run's test images (uint8, at the network's size) with every
+    box of them, and its first training images for calibration."""
+    import types
+
+    from recipes.run import detecting
+
+    if not config:
+        raise ValueError(
+            "A detector's model.keras outside its run directory cannot be checked: "
+            "pass its run directory (its config.json names the data)."
+        )
+    settings = {"verbose": 0, "cache": "none", "overfit_subset": None, **config}
+    splits = detecting.load_splits(types.SimpleNamespace(**settings))
+
+    def uint8(images):
+        images = np.asarray(images)
+        if images.dtype == np.uint8:
+            return images
+        return np.round(np.clip(images, 0.0, 1.0) * 255.0).astype("uint8")
+
+    test = detecting.evaluation_split(splits, "test")
+    images = uint8(np.concatenate(list(test.images.take(-(-samples // 64)))))[:samples]
+    boxes, labels = test.boxes[: len(images)], test.labels[: len(images)]
+    train = detecting.evaluation_split(splits, "train")
+    first = train.images.take(-(-edge.CALIBRATION_IMAGES // 64))
+    calibration = uint8(np.concatenate(list(first)))[: edge.CALIBRATION_IMAGES]
+    return (images, (boxes, labels, splits.class_names)), calibration
+
+
+def _iou(a, b):
+    x0, y0 = np.maximum(a[:2], b[:2])
+    x1, y1 = np.minimum(a[2:], b[2:])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def judge_detections(reference, exported, truth, image_shape, quantize):
+    """Detections matched one to one per image (same class, IoU, scores),
+    and mAP@0.5 of both on the test images (pycocotools)."""
+    from components import detection
+
+    rule = DETECTOR_PARITY[quantize]
+    matched = total = 0
+    worst_difference, worst = 0.0, None
+    for i in range(len(reference["num_detections"])):
+        ours = int(reference["num_detections"][i])
+        theirs = int(exported["num_detections"][i])
+        total += max(ours, theirs)
+        free = list(range(theirs))
+        for j in range(ours):
+            candidates = [
+                (k, _iou(reference["boxes"][i][j], exported["boxes"][i][k]))
+                for k in free
+                if exported["labels"][i][k] == reference["labels"][i][j]
+            ]
+            best = max(candidates, key=lambda c: c[1], default=None)
+            if best is None or best[1] < rule.get("match_iou", 0.9):
+                worst = worst or {"index": i, "detection": j, "reason": "unmatched"}
+                continue
+            free.remove(best[0])
+            matched += 1
+            gap = abs(float(reference["scores"][i][j] - exported["scores"][i][best[0]]))
+            if gap > worst_difference:
+                worst_difference = gap
+                worst = (
+                    worst
+                    if worst and worst["reason"] == "unmatched"
+                    else {
+                        "index": i,
+                        "detection": j,
+                        "reason": f"score differs by {gap:.3g}",
+                    }
+                )
+        if theirs > ours and worst is None:
+            worst = {"index": i, "detection": ours, "reason": "an extra detection"}
+    boxes, labels, class_names = truth
+    gt = detection.coco_ground_truth(boxes, labels, image_shape, class_names)
+    before = detection.coco_evaluate(gt, detection.coco_detections(reference))["map50"]
+    after = detection.coco_evaluate(gt, detection.coco_detections(exported))["map50"]
+    figures = {
+        "matched_fraction": matched / total if total else 1.0,
+        "detections": total,
+        "max_score_difference": worst_difference,
+        "map50_before": float(before),
+        "map50_after": float(after),
+        "worst_image": worst or {"index": 0, "reason": "none"},
+    }
+    failures = []
+    if rule.get("all_matched") and matched < total:
+        failures.append(f"{total - matched} of {total} detections unmatched")
+    if worst_difference > rule.get("max_score_difference", np.inf):
+        failures.append(f"scores differ by {worst_difference:.3g}")
+    if (before - after) * 100 > rule.get("map50_points", np.inf):
+        failures.append(f"mAP@0.5 {before:.4f} -> {after:.4f}")
+    return figures, failures
+
+
 def run_exported(path, fmt, images):
     """The export's scores on `images` and its median latency per image, from
     a child process (TensorFlow unimportable there, but for a SavedModel)."""
@@ -145,9 +252,10 @@ def run_exported(path, fmt, images):
         if result.returncode != 0:
             tail = result.stderr.strip().splitlines()[-1:] or ["(no output)"]
             raise RuntimeError(f"the {fmt} runtime failed on the export: {tail[0]}")
-        out = np.load(samples + ".out.npz")
+        out = dict(np.load(samples + ".out.npz"))
+        latency = float(out.pop("latency"))
         used_tensorflow = result.stdout.strip().splitlines()[-1] == "True"
-        return out["scores"], float(out["latency"]), used_tensorflow
+        return (out if len(out) > 1 else out["scores"]), latency, used_tensorflow
 
 
 def judge(reference, exported, labels, quantize):
@@ -201,9 +309,14 @@ def main(argv=None):
             )
         model, info, config = load_model(args.model)
         edge_model, metadata = edge.edge_model(model)
-        test, calibration = sample_images(
-            config, args.calibration, edge_model.input.shape[1:], args.samples
-        )
+        shape = edge_model.input.shape[1:]
+        detector = metadata["kind"] == "detector"
+        if detector:
+            test, calibration = detection_samples(config, shape, args.samples)
+        else:
+            test, calibration = sample_images(
+                config, args.calibration, shape, args.samples
+            )
     images, labels = test
     run_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
     extension = {"litert": "tflite", "onnx": "onnx", "saved_model": "saved_model"}
@@ -216,16 +329,32 @@ def main(argv=None):
     path = edge.export(
         edge_model, metadata, out, args.format, args.quantize, calibration
     )
-    reference = edge_model.predict(images, verbose=0)
+    if detector:
+        # Against the saved model's own decoding (TensorFlow's combined NMS),
+        # which the export's builtin-op suppression must reproduce.
+        scale = edge._preprocessing(model).scale
+        reference = info["network"].predict(
+            images.astype("float32") * scale, batch_size=64, verbose=0
+        )
+        reference = {key: np.asarray(value) for key, value in reference.items()}
+    else:
+        reference = edge_model.predict(images, verbose=0)
     try:
         exported, latency, used_tensorflow = run_exported(path, args.format, images)
     except RuntimeError as error:
         parser.exit(EXIT_FAILED, f"{parser.prog}: check failed: {error}\n")
-    figures, failures = judge(reference, exported, labels, args.quantize)
+    if detector:
+        figures, failures = judge_detections(
+            reference, exported, labels, shape, args.quantize
+        )
+        rule = DETECTOR_PARITY[args.quantize]
+    else:
+        figures, failures = judge(reference, exported, labels, args.quantize)
+        rule = PARITY[args.quantize]
     size = _size(path)
     check = {
         **figures,
-        "rule": PARITY[args.quantize],
+        "rule": rule,
         "images": int(len(images)),
         "latency_seconds": latency,
         "bytes": size,
@@ -235,24 +364,14 @@ def main(argv=None):
     with open(path + ".json") as f:
         written = json.load(f)
     reports.atomic_write_json(path + ".json", {**written, "check": check})
-    print(
-        f"{'format':12} {'quantize':8} {'size':>9} {'ms/image':>9} "
-        f"{'max |d score|':>13} {'same class':>10} {'accuracy before -> after':>26}"
-    )
-    print(
-        f"{args.format:12} {args.quantize:8} {size / 2**20:>7.2f}MB "
-        f"{latency * 1000:>9.2f} {figures['max_score_difference']:>13.2e} "
-        f"{figures['same_class_fraction']:>10.3f} "
-        f"{figures['accuracy_before']:>12.4f} -> {figures['accuracy_after']:.4f}"
-    )
+    print(table(args.format, args.quantize, size, latency, figures, detector))
     if failures:
         worst = figures["worst_image"]
         parser.exit(
             EXIT_FAILED,
             f"{parser.prog}: check failed on {len(images)} test images: "
-            f"{'; '.join(failures)}; worst: image {worst['index']} (Keras "
-            f"{worst['keras_scores'][:4]}..., export {worst['export_scores'][:4]}...). "
-            f"The export is at {path}, not to be used.\n",
+            f"{'; '.join(failures)}; worst: image {worst['index']} "
+            f"({_worst_text(worst)}). The export is at {path}, not to be used.\n",
         )
     reports.report(
         [
@@ -262,6 +381,39 @@ def main(argv=None):
         ]
     )
     return {"path": path, **check}
+
+
+def _worst_text(worst):
+    if "keras_scores" in worst:
+        return (
+            f"Keras {worst['keras_scores'][:4]}..., "
+            f"export {worst['export_scores'][:4]}..."
+        )
+    return f"detection {worst.get('detection', 0)}: {worst['reason']}"
+
+
+def table(fmt, quantize, size, latency, figures, detector):
+    """The check's one-row table."""
+    if detector:
+        head = f"{'matched':>8} {'max |d score|':>13} {'mAP@0.5 before -> after':>24}"
+        row = (
+            f"{figures['matched_fraction']:>8.3f} "
+            f"{figures['max_score_difference']:>13.2e} "
+            f"{figures['map50_before']:>11.4f} -> {figures['map50_after']:.4f}"
+        )
+    else:
+        head = (
+            f"{'max |d score|':>13} {'same class':>10} {'accuracy before -> after':>26}"
+        )
+        row = (
+            f"{figures['max_score_difference']:>13.2e} "
+            f"{figures['same_class_fraction']:>10.3f} "
+            f"{figures['accuracy_before']:>12.4f} -> {figures['accuracy_after']:.4f}"
+        )
+    return (
+        f"{'format':12} {'quantize':8} {'size':>9} {'ms/image':>9} {head}\n"
+        f"{fmt:12} {quantize:8} {size / 2**20:>7.2f}MB {latency * 1000:>9.2f} {row}"
+    )
 
 
 def _size(path):

@@ -57,7 +57,8 @@ def edge_model(serving_model):
     in, what the network answers out.
 
     Args:
-        serving_model: A saved classifier of `components.serving`.
+        serving_model: A saved classifier or YOLO detector of
+            `components.serving` (the R-CNN family is refused).
 
     Returns:
         `(model, metadata)`: a `keras.Model` taking uint8 `(batch, height,
@@ -75,17 +76,9 @@ def edge_model(serving_model):
     ('uint8', (None, 8, 8, 1), ['a', 'b'])
     """
     info = serving_info(serving_model)
-    if info["kind"] != "classifier":
-        raise ValueError(
-            "Exporting a detector is not built yet: its decoding and NMS inside "
-            "the exported graph are the next step (issue 33); classifiers export."
-        )
     prep = _preprocessing(serving_model)
     height, width = prep.image_size
     channels = info["channels"]
-    raw = keras.Input((height, width, channels), dtype="uint8", name="images")
-    pixels = keras.layers.Rescaling(prep.scale, name="scale")(raw)
-    scores = info["network"](pixels)
     metadata = {
         "kind": info["kind"],
         "class_names": list(info["class_names"]),
@@ -94,9 +87,93 @@ def edge_model(serving_model):
         "resize": prep.resize,
         "antialias": prep.antialias,
         "input": {"name": "images", "dtype": "uint8", "layout": "NHWC"},
-        "output": "class scores (batch, classes)",
     }
-    return keras.Model(raw, scores, name=f"{serving_model.name}_edge"), metadata
+    if info["kind"] == "classifier":
+        raw = keras.Input((height, width, channels), dtype="uint8", name="images")
+        pixels = keras.layers.Rescaling(prep.scale, name="scale")(raw)
+        outputs = info["network"](pixels)
+        metadata["outputs"] = ["scores"]
+        metadata["output"] = "class scores (batch, classes)"
+    else:
+        grids, decoding = _yolo_parts(info)
+        # One image per call, as detectors are usually exported: the
+        # suppression runs class by class on one image's boxes.
+        raw = keras.Input(
+            (height, width, channels), batch_size=1, dtype="uint8", name="images"
+        )
+        pixels = keras.layers.Rescaling(prep.scale, name="scale")(raw)
+        outputs = PortableYoloDecoding(**decoding)(grids(pixels))
+        metadata["outputs"] = sorted(outputs)
+        metadata["output"] = (
+            "one image per call: boxes (1, max_detections, 4) xyxy in the "
+            "network's input pixels, scores, labels (class indices), "
+            "num_detections (rows past it are zeros)"
+        )
+    model = keras.Model(raw, outputs, name=f"{serving_model.name}_edge")
+    return model, metadata
+
+
+def _yolo_parts(info):
+    """The network's raw grids as a model, and its decoding's settings;
+    a one-line refusal for the detectors that do not export yet."""
+    from components.detection.decoding import YoloDecoding
+
+    network = info["network"]
+    decodings = [layer for layer in network.layers if isinstance(layer, YoloDecoding)]
+    if info["needs_rois"] or not decodings:
+        raise ValueError(
+            "Only classifiers and YOLO export for now: the R-CNN family's "
+            "proposals and RoI pooling inside the exported graph are not built "
+            "yet (R-CNN's selective search cannot be: it runs outside the model)."
+        )
+    decoding = decodings[0]
+    grids = keras.Model(network.input, decoding.input, name="grids")
+    config = decoding.get_config()
+    keys = ("image_shape", "boxes_per_cell", "score_threshold", "iou_threshold")
+    return grids, {k: config[k] for k in (*keys, "max_detections")}
+
+
+class PortableYoloDecoding(keras.layers.Layer):
+    """`YoloDecoding` for one image in ops the edge runtimes have as builtins
+    (`components.detection.postprocess.portable_nms`). Lives only inside
+    exports (TensorFlow graphs), so it is not registered for saving."""
+
+    def __init__(
+        self,
+        image_shape,
+        boxes_per_cell,
+        score_threshold,
+        iou_threshold,
+        max_detections,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.settings = (
+            tuple(image_shape),
+            int(boxes_per_cell),
+            float(score_threshold),
+            float(iou_threshold),
+            int(max_detections),
+        )
+
+    def call(self, raw):
+        from components.detection.postprocess import (
+            portable_nms,
+            yolo_boxes_and_scores,
+        )
+
+        shape, per_cell, score, iou, most = self.settings
+        yxyx, scores = yolo_boxes_and_scores(raw, per_cell)
+        return portable_nms(yxyx[0], scores[0], shape, score, iou, most)
+
+    def compute_output_spec(self, raw):
+        most = self.settings[-1]
+        return {
+            "boxes": keras.KerasTensor((1, most, 4), "float32"),
+            "scores": keras.KerasTensor((1, most), "float32"),
+            "labels": keras.KerasTensor((1, most), "int32"),
+            "num_detections": keras.KerasTensor((1,), "int32"),
+        }
 
 
 def export_path(out, fmt):
@@ -159,8 +236,16 @@ def _export_onnx(model, path):
         convert_variables_to_constants_v2,
     )
 
-    spec = tf.TensorSpec([None, *model.input.shape[1:]], tf.uint8, name="images")
-    function = tf.function(lambda images: model(images, training=False))
+    spec = tf.TensorSpec(model.input.shape, tf.uint8, name="images")
+
+    def serve(images):
+        outputs = model(images, training=False)
+        if not isinstance(outputs, dict):
+            return tf.identity(outputs, name="scores")
+        # Named, in sorted order: the runtime reads them by these names.
+        return [tf.identity(outputs[k], name=k) for k in sorted(outputs)]
+
+    function = tf.function(serve)
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel("ERROR")  # TF1-API deprecation notices of the freezing

@@ -43,6 +43,7 @@ class ExportedModel:
     def __init__(self, path):
         self.path = path
         self.metadata = read_metadata(path)
+        self.detector = self.metadata["kind"] == "detector"
         fmt = self.metadata["format"]
         if fmt == "onnx":
             import onnxruntime
@@ -58,14 +59,21 @@ class ExportedModel:
             self._interpreter = Interpreter(model_path=path)
             self._interpreter.allocate_tensors()
             self._run = self._run_litert
+            if self.detector:
+                # Outputs by their signature names (the flat order is not).
+                self._runner = self._interpreter.get_signature_runner()
+                self._run = lambda images: self._runner(images=images)
         else:
             import tensorflow as tf
 
             self._saved = tf.saved_model.load(path)
-            self._run = lambda images: np.asarray(self._saved.serve(images))
+            self._run = lambda images: _numpy(self._saved.serve(images))
 
     def _run_onnx(self, images):
-        return self._session.run(None, {self._input: images})[0]
+        outputs = self._session.run(None, {self._input: images})
+        if self.detector:  # in the order the export wrote them
+            return dict(zip(self.metadata["outputs"], outputs))
+        return outputs[0]
 
     def _run_litert(self, images):
         interpreter = self._interpreter
@@ -80,7 +88,9 @@ class ExportedModel:
 
     def predict(self, images, batch_size=32):
         """Class scores `(n, classes)` of uint8 images `(n, height, width,
-        channels)` at the export's size (see `prepare`)."""
+        channels)` at the export's size (see `prepare`); for a detector, a
+        dict of `boxes` `(n, max_detections, 4)` (the network's input
+        pixels), `scores`, `labels` and `num_detections`, one image a call."""
         images = np.asarray(images)
         height, width = self.metadata["image_size"]
         expected = (height, width, self.metadata["channels"])
@@ -90,6 +100,12 @@ class ExportedModel:
                 f"{expected[2]}) (`prepare` resizes them); received "
                 f"{images.dtype} {images.shape}."
             )
+        if self.detector:
+            found = [self._run(images[i : i + 1]) for i in range(len(images))]
+            return {
+                key: np.concatenate([np.asarray(f[key]) for f in found])
+                for key in self.metadata["outputs"]
+            }
         return np.concatenate(
             [
                 self._run(images[i : i + batch_size])
@@ -109,9 +125,33 @@ class ExportedModel:
         return float(np.median(times))
 
 
+def _numpy(outputs):
+    if isinstance(outputs, dict):
+        return {key: np.asarray(value) for key, value in outputs.items()}
+    return np.asarray(outputs)
+
+
 def load(path):
     """`ExportedModel(path)`."""
     return ExportedModel(path)
+
+
+def box_frame(shape, metadata):
+    """`(scale, offset)`, each `(4,)` for "xyxy": a box in the network's
+    pixels is `box * scale + offset` of the box in an image of `shape`
+    prepared by `prepare`."""
+    height, width = metadata["image_size"]
+    source_height, source_width = shape[:2]
+    if metadata.get("resize") == "letterbox":
+        ratio = min(height / source_height, width / source_width)
+        inner_width = max(1, round(source_width * ratio))
+        inner_height = max(1, round(source_height * ratio))
+        left, top = (width - inner_width) // 2, (height - inner_height) // 2
+        sx, sy = inner_width / source_width, inner_height / source_height
+    else:
+        left = top = 0
+        sx, sy = width / source_width, height / source_height
+    return np.array([sx, sy, sx, sy]), np.array([left, top, left, top], "float64")
 
 
 def prepare(image, metadata):

@@ -45,12 +45,27 @@ def decode_predictions(
     >>> int(out["num_detections"][0])  # all scores 0.5 * 0.1 < 0.2
     0
     """
+    yxyx, scores = yolo_boxes_and_scores(y_pred, boxes_per_cell)
+    return _suppress(
+        yxyx[:, :, None, :],
+        scores,
+        image_shape,
+        score_threshold,
+        iou_threshold,
+        max_detections,
+    )
+
+
+def yolo_boxes_and_scores(y_pred, boxes_per_cell=2):
+    """Every predicted box as normalized "yxyx" `(batch, S*S*B, 4)` and its
+    class-specific scores `(batch, S*S*B, C)` (`P(class | object) *
+    confidence`), before any threshold or suppression."""
     y_pred = tf.convert_to_tensor(y_pred, tf.float32)
     grid = y_pred.shape[1]
     xy, sqrt_wh, confidence, class_probs = split_predictions(y_pred, boxes_per_cell)
     centre = (xy + tf.cast(cell_offsets(grid), tf.float32)) / grid
     half = tf.square(sqrt_wh) / 2.0
-    # combined_non_max_suppression works on normalized "yxyx" boxes.
+    # TensorFlow's NMS ops work on normalized "yxyx" boxes.
     yxyx = tf.concat(
         [
             centre[..., 1:] - half[..., 1:],
@@ -63,14 +78,63 @@ def decode_predictions(
     scores = class_probs[..., None, :] * confidence[..., None]
     batch = tf.shape(y_pred)[0]
     num_classes = class_probs.shape[-1]
-    return _suppress(
-        tf.reshape(yxyx, (batch, -1, 1, 4)),
+    return (
+        tf.reshape(yxyx, (batch, -1, 4)),
         tf.reshape(scores, (batch, -1, num_classes)),
-        image_shape,
-        score_threshold,
-        iou_threshold,
-        max_detections,
     )
+
+
+def portable_nms(
+    yxyx, scores, image_shape, score_threshold, iou_threshold, max_detections
+):
+    """`combined_non_max_suppression` for one image, in ops that LiteRT and
+    ONNX have as builtins (TensorFlow's `NonMaxSuppressionV5` class by class,
+    then the best `max_detections` over all classes): what an exported
+    detector runs, where the combined op is a TensorFlow select op.
+
+    Args:
+        yxyx: `(N, 4)` normalized boxes of one image.
+        scores: `(N, C)` class-specific scores.
+        image_shape, score_threshold, iou_threshold, max_detections: As
+            `decode_predictions`.
+
+    Returns:
+        The dict of `decode_predictions` with a batch of one.
+    """
+    kept_boxes, kept_scores, kept_labels = [], [], []
+    for label in range(scores.shape[-1]):
+        index, kept = tf.image.non_max_suppression_with_scores(
+            yxyx,
+            scores[:, label],
+            max_detections,
+            iou_threshold=iou_threshold,
+            score_threshold=score_threshold,
+        )
+        kept_boxes.append(tf.gather(yxyx, index))
+        kept_scores.append(kept)
+        kept_labels.append(tf.fill(tf.shape(index), label))
+    boxes = tf.concat(kept_boxes, 0)
+    found = tf.concat(kept_scores, 0)
+    count = tf.minimum(tf.shape(found)[0], max_detections)
+    order = tf.math.top_k(found, count).indices
+    boxes = tf.clip_by_value(tf.gather(boxes, order), 0.0, 1.0)
+    padding = [[0, max_detections - count]]
+    height, width = float(image_shape[0]), float(image_shape[1])
+    xyxy = tf.stack(
+        [
+            boxes[:, 1] * width,
+            boxes[:, 0] * height,
+            boxes[:, 3] * width,
+            boxes[:, 2] * height,
+        ],
+        axis=-1,
+    )
+    return {
+        "boxes": tf.pad(xyxy, padding + [[0, 0]])[None],
+        "scores": tf.pad(tf.gather(found, order), padding)[None],
+        "labels": tf.pad(tf.gather(tf.concat(kept_labels, 0), order), padding)[None],
+        "num_detections": count[None],
+    }
 
 
 def _suppress(

@@ -16,7 +16,8 @@ EXPORT_SUFFIXES = (".onnx", ".tflite", ".saved_model")
 class ExportedServingModel:
     """An export (`python -m recipes.export`) behind the serving model's
     `predict`: raw uint8 images of any size in (resized here as the
-    training data was, `runtimes.prepare`), class scores out."""
+    training data was, `runtimes.prepare`), class scores out, or a
+    detector's dict with the boxes mapped back into each image's pixels."""
 
     def __init__(self, path):
         from components.deploy import runtimes
@@ -27,7 +28,14 @@ class ExportedServingModel:
 
     def predict(self, images, verbose=0):
         ready = np.stack([self._runtimes.prepare(x, self.metadata) for x in images])
-        return self.exported.predict(ready)
+        found = self.exported.predict(ready)
+        if not isinstance(found, dict):
+            return found
+        boxes = found["boxes"].astype("float32")
+        for i, image in enumerate(images):
+            scale, offset = self._runtimes.box_frame(image.shape, self.metadata)
+            boxes[i] = (boxes[i] - offset) / scale
+        return {**found, "boxes": boxes * (found["scores"][..., None] > 0)}
 
 
 def is_export(path):

@@ -145,3 +145,58 @@ def test_predict_takes_an_export_and_answers_as_the_keras_model(run_dir, tmp_pat
     # One image alone: the runtime's first call at its default shape.
     single = predict.main([result["path"], str(folder / "00.png"), "--verbose", "0"])
     assert single[0]["top"][0] == export_rows[0]["top"][0]
+
+
+YOLO = ["--quick", "--image-size", "56", "--stages", "1,1,1", "--train-images", "64"]
+YOLO += ["--test-images", "40", "--epochs", "3", "--batch-size", "8"]
+YOLO += ["--head-width", "32", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def yolo_run(tmp_path_factory):
+    from recipes import yolo
+
+    folder = tmp_path_factory.mktemp("export-yolo") / "run"
+    yolo.main([*YOLO, "--run-dir", str(folder)])
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+def test_yolo_exports_with_its_suppression_in_builtin_ops(yolo_run, fmt, tmp_path):
+    # The saved model suppresses with TensorFlow's combined NMS, a select op
+    # LiteRT lacks; the export's class-by-class NMS must give the same
+    # detections, one to one, in a runtime without TensorFlow.
+    result = export.main([str(yolo_run), "--format", fmt, "--out", str(tmp_path / "y")])
+    assert result["passed"] and not result["runtime_imported_tensorflow"]
+    assert result["detections"] > 100 and result["matched_fraction"] == 1.0
+    assert result["map50_after"] == pytest.approx(result["map50_before"], abs=1e-6)
+
+
+def test_predict_with_a_yolo_export_finds_the_saved_models_boxes(yolo_run, tmp_path):
+    from PIL import Image
+
+    from recipes import predict
+
+    result = export.main(
+        [str(yolo_run), "--format", "onnx", "--out", str(tmp_path / "y")]
+    )
+    folder = tmp_path / "canvases"
+    folder.mkdir()
+    from components import data
+
+    canvases = data.load_digit_canvases(8, 8, 8, canvas_size=56, seed=4).test
+    for i, example in enumerate(canvases.take(6)):
+        pixels = np.round(np.asarray(example["images"]) * 255).astype("uint8")
+        Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(
+            folder / f"{i}.png"
+        )
+    argv = [str(folder), "--score-threshold", "0.05", "--verbose", "0"]
+    saved = predict.main([str(yolo_run), *argv])["detections"]
+    exported = predict.main([result["path"], *argv])["detections"]
+    assert len(saved) == len(exported) > 0
+    for a, b in zip(
+        sorted(saved, key=lambda d: (d["image_id"], -d["score"])),
+        sorted(exported, key=lambda d: (d["image_id"], -d["score"])),
+    ):
+        assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
+        np.testing.assert_allclose(a["bbox"], b["bbox"], atol=0.5)
