@@ -58,7 +58,8 @@ def edge_model(serving_model):
 
     Args:
         serving_model: A saved classifier or YOLO detector of
-            `components.serving` (the R-CNN family is refused).
+            `components.serving` (R-CNN and Fast R-CNN are refused: their
+            regions come from outside the model).
 
     Returns:
         `(model, metadata)`: a `keras.Model` taking uint8 `(batch, height,
@@ -95,14 +96,15 @@ def edge_model(serving_model):
         metadata["outputs"] = ["scores"]
         metadata["output"] = "class scores (batch, classes)"
     else:
-        grids, decoding = _yolo_parts(info)
+        head, decoding = _decoding_parts(info)
+        metadata["decoding"] = "yolo" if decoding.boxes_per_cell else "region"
         # One image per call, as detectors are usually exported: the
         # suppression runs class by class on one image's boxes.
         raw = keras.Input(
             (height, width, channels), batch_size=1, dtype="uint8", name="images"
         )
         pixels = keras.layers.Rescaling(prep.scale, name="scale")(raw)
-        outputs = PortableYoloDecoding(**decoding)(grids(pixels))
+        outputs = decoding(head(pixels))
         metadata["outputs"] = sorted(outputs)
         metadata["output"] = (
             "one image per call: boxes (1, max_detections, 4) xyxy in the "
@@ -113,61 +115,78 @@ def edge_model(serving_model):
     return model, metadata
 
 
-def _yolo_parts(info):
-    """The network's raw grids as a model, and its decoding's settings;
-    a one-line refusal for the detectors that do not export yet."""
-    from components.detection.decoding import YoloDecoding
+def _decoding_parts(info):
+    """The network up to its decoding as a model, and the portable decoding
+    that replaces it; a one-line refusal for the detectors that cannot
+    export."""
+    from components.detection.decoding import RegionDecoding, YoloDecoding
 
     network = info["network"]
-    decodings = [layer for layer in network.layers if isinstance(layer, YoloDecoding)]
-    if info["needs_rois"] or not decodings:
+    if info["needs_rois"]:
         raise ValueError(
-            "Only classifiers and YOLO export for now: the R-CNN family's "
-            "proposals and RoI pooling inside the exported graph are not built "
-            "yet (R-CNN's selective search cannot be: it runs outside the model)."
+            "R-CNN and Fast R-CNN do not export: their regions come from "
+            "selective search, which runs outside the model; classifiers, YOLO "
+            "and Faster R-CNN export."
         )
-    decoding = decodings[0]
-    grids = keras.Model(network.input, decoding.input, name="grids")
-    config = decoding.get_config()
-    keys = ("image_shape", "boxes_per_cell", "score_threshold", "iou_threshold")
-    return grids, {k: config[k] for k in (*keys, "max_detections")}
+    for layer in network.layers:
+        if isinstance(layer, (YoloDecoding, RegionDecoding)):
+            config = layer.get_config()
+            settings = {
+                key: config[key]
+                for key in (
+                    "image_shape",
+                    "score_threshold",
+                    "iou_threshold",
+                    "max_detections",
+                )
+            }
+            if isinstance(layer, YoloDecoding):
+                settings["boxes_per_cell"] = config["boxes_per_cell"]
+            outputs = layer.input
+            if isinstance(layer, RegionDecoding) and isinstance(outputs, list):
+                # The decoding's dict input, flattened in sorted key order
+                # (keras.tree's order for dicts): named again.
+                keys = sorted(("rois", "class_logits", "box_deltas"))
+                outputs = dict(zip(keys, outputs))
+            head = keras.Model(network.input, outputs, name="head")
+            return head, PortableDecoding(**settings)
+    raise ValueError(f"Model {network.name!r} has no decoding layer to export.")
 
 
-class PortableYoloDecoding(keras.layers.Layer):
-    """`YoloDecoding` for one image in ops the edge runtimes have as builtins
-    (`components.detection.postprocess.portable_nms`). Lives only inside
-    exports (TensorFlow graphs), so it is not registered for saving."""
+class PortableDecoding(keras.layers.Layer):
+    """A detector's decoding for one image in ops the edge runtimes have as
+    builtins (`components.detection.postprocess.portable_nms`): YOLO's
+    (with `boxes_per_cell`) or the R-CNN family's. Lives only inside exports
+    (TensorFlow graphs), so it is not registered for saving."""
 
     def __init__(
         self,
         image_shape,
-        boxes_per_cell,
         score_threshold,
         iou_threshold,
         max_detections,
+        boxes_per_cell=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.settings = (
-            tuple(image_shape),
-            int(boxes_per_cell),
-            float(score_threshold),
-            float(iou_threshold),
-            int(max_detections),
-        )
+        self.image_shape = tuple(image_shape)
+        self.thresholds = (float(score_threshold), float(iou_threshold))
+        self.max_detections = int(max_detections)
+        self.boxes_per_cell = boxes_per_cell
 
     def call(self, raw):
-        from components.detection.postprocess import (
-            portable_nms,
-            yolo_boxes_and_scores,
+        from components.detection import postprocess
+
+        if self.boxes_per_cell is not None:
+            yxyx, scores = postprocess.yolo_boxes_and_scores(raw, self.boxes_per_cell)
+        else:
+            yxyx, scores = postprocess.region_boxes_and_scores(raw, self.image_shape)
+        return postprocess.portable_nms(
+            yxyx[0], scores[0], self.image_shape, *self.thresholds, self.max_detections
         )
 
-        shape, per_cell, score, iou, most = self.settings
-        yxyx, scores = yolo_boxes_and_scores(raw, per_cell)
-        return portable_nms(yxyx[0], scores[0], shape, score, iou, most)
-
     def compute_output_spec(self, raw):
-        most = self.settings[-1]
+        most = self.max_detections
         return {
             "boxes": keras.KerasTensor((1, most, 4), "float32"),
             "scores": keras.KerasTensor((1, most), "float32"),
@@ -200,6 +219,13 @@ def export(model, metadata, out, fmt, quantize="none", calibration=None):
         The artifact's path.
     """
     check_export(fmt, quantize)
+    if fmt == "onnx" and metadata.get("decoding") == "region":
+        raise ValueError(
+            "Faster R-CNN does not export to ONNX: its region proposals come out "
+            "of ONNX Runtime different from Keras's (measured: the first proposals "
+            "of an image 54 px apart; tf2onnx's conversion of the proposal "
+            "selection). --format litert and saved_model export it."
+        )
     if quantize == "int8" and calibration is None:
         raise ValueError("--quantize int8 needs calibration images (--calibration).")
     path = export_path(out, fmt)

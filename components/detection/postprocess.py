@@ -93,7 +93,8 @@ def portable_nms(
     detector runs, where the combined op is a TensorFlow select op.
 
     Args:
-        yxyx: `(N, 4)` normalized boxes of one image.
+        yxyx: `(N, 4)` normalized boxes of one image, or `(N, C, 4)`: a box
+            per class (region detectors).
         scores: `(N, C)` class-specific scores.
         image_shape, score_threshold, iou_threshold, max_detections: As
             `decode_predictions`.
@@ -101,24 +102,31 @@ def portable_nms(
     Returns:
         The dict of `decode_predictions` with a batch of one.
     """
+    # Every shape static: each class's suppression returns `max_detections`
+    # rows padded, with its count of valid ones (the runtimes' kernels pad
+    # so; a dynamic shape from them was the padded one), and invalid rows
+    # sort last by a score of -1.
     kept_boxes, kept_scores, kept_labels = [], [], []
+    slots = tf.range(max_detections)
     for label in range(scores.shape[-1]):
-        index, kept = tf.image.non_max_suppression_with_scores(
-            yxyx,
-            scores[:, label],
-            max_detections,
+        class_boxes = yxyx if yxyx.shape.rank == 2 else yxyx[:, label, :]
+        index, kept, valid = tf.raw_ops.NonMaxSuppressionV5(
+            boxes=class_boxes,
+            scores=scores[:, label],
+            max_output_size=max_detections,
             iou_threshold=iou_threshold,
             score_threshold=score_threshold,
+            soft_nms_sigma=0.0,
+            pad_to_max_output_size=True,
         )
-        kept_boxes.append(tf.gather(yxyx, index))
-        kept_scores.append(kept)
-        kept_labels.append(tf.fill(tf.shape(index), label))
-    boxes = tf.concat(kept_boxes, 0)
+        kept_boxes.append(tf.gather(class_boxes, index))
+        kept_scores.append(tf.where(slots < valid, kept, -1.0))
+        kept_labels.append(tf.fill([max_detections], label))
     found = tf.concat(kept_scores, 0)
-    count = tf.minimum(tf.shape(found)[0], max_detections)
-    order = tf.math.top_k(found, count).indices
-    boxes = tf.clip_by_value(tf.gather(boxes, order), 0.0, 1.0)
-    padding = [[0, max_detections - count]]
+    best, order = tf.math.top_k(found, max_detections)
+    real = best >= 0.0
+    count = tf.reduce_sum(tf.cast(real, tf.int32))
+    boxes = tf.clip_by_value(tf.gather(tf.concat(kept_boxes, 0), order), 0.0, 1.0)
     height, width = float(image_shape[0]), float(image_shape[1])
     xyxy = tf.stack(
         [
@@ -129,10 +137,13 @@ def portable_nms(
         ],
         axis=-1,
     )
+    mask = tf.cast(real, tf.float32)
     return {
-        "boxes": tf.pad(xyxy, padding + [[0, 0]])[None],
-        "scores": tf.pad(tf.gather(found, order), padding)[None],
-        "labels": tf.pad(tf.gather(tf.concat(kept_labels, 0), order), padding)[None],
+        "boxes": (xyxy * mask[:, None])[None],
+        "scores": (best * mask)[None],
+        "labels": (
+            tf.gather(tf.concat(kept_labels, 0), order) * tf.cast(real, tf.int32)
+        )[None],
         "num_detections": count[None],
     }
 
@@ -207,6 +218,16 @@ def decode_region_detections(
     >>> out["boxes"][0, 0].numpy().round(1).tolist(), int(out["labels"][0, 0])
     ([10.0, 10.0, 20.0, 30.0], 0)
     """
+    yxyx, scores = region_boxes_and_scores(outputs, image_shape)
+    return _suppress(
+        yxyx, scores, image_shape, score_threshold, iou_threshold, max_detections
+    )
+
+
+def region_boxes_and_scores(outputs, image_shape):
+    """Each region's box per class, normalized "yxyx" `(batch, R, C, 4)`
+    clipped to the image, and its class scores `(batch, R, C)` (softmax,
+    background dropped, padding regions zero), before any suppression."""
     rois = tf.convert_to_tensor(outputs["rois"], tf.float32)
     logits = tf.convert_to_tensor(outputs["class_logits"], tf.float32)
     deltas = tf.convert_to_tensor(outputs["box_deltas"], tf.float32)
@@ -219,6 +240,4 @@ def decode_region_detections(
     # Padding regions (all coordinates -1) must not become detections.
     padding = tf.reduce_all(rois < 0, axis=-1, keepdims=True)
     scores = tf.where(padding, tf.zeros_like(scores), scores)
-    return _suppress(
-        yxyx, scores, image_shape, score_threshold, iou_threshold, max_detections
-    )
+    return yxyx, scores

@@ -10,6 +10,17 @@ from keras import ops
 from components.checks import invalid_value
 
 
+def _shifted(x, shift, axis, training):
+    """`x` rolled back by `shift` along `axis` (1 or 2). Training rolls (the
+    cheaper gradient); inference concatenates two slices, the same values
+    in ops that LiteRT has as builtins (it has no roll)."""
+    if training:
+        return ops.roll(x, -shift, axis)
+    if axis == 1:
+        return ops.concatenate([x[:, shift:], x[:, :shift]], axis=1)
+    return ops.concatenate([x[:, :, shift:], x[:, :, :shift]], axis=2)
+
+
 @keras.saving.register_keras_serializable(package="components")
 class RoIPooling(keras.layers.Layer):
     """Max-pools each region of interest of a feature map to `pool_size` cells.
@@ -116,7 +127,7 @@ class RoIPooling(keras.layers.Layer):
         run = ops.take(ops.array([2**i for i in range(levels)], "int32"), level)
         return levels, level, (low, high - run)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         features, rois = inputs
         rois = ops.cast(rois, "float32")
         self._check_shapes(features.shape, rois.shape)
@@ -146,10 +157,10 @@ class RoIPooling(keras.layers.Layer):
                 above, shift = table[a - 1][0], 2 ** (a - 1)
                 # The last `shift` rows are never read at this level, so a
                 # roll will do (its gradient is cheaper than a concatenation's).
-                table.append([ops.maximum(above, ops.roll(above, -shift, 1))])
+                table.append([ops.maximum(above, _shifted(above, shift, 1, training))])
             for b in range(1, col_levels):
                 block, shift = table[a][b - 1], 2 ** (b - 1)
-                table[a].append(ops.maximum(block, ops.roll(block, -shift, 2)))
+                table[a].append(ops.maximum(block, _shifted(block, shift, 2, training)))
         flat = ops.reshape(
             ops.stack([block for row in table for block in row]),
             (-1, features.shape[3]),

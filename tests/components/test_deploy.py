@@ -1,5 +1,6 @@
 """Every classifier builder exports to LiteRT and ONNX and answers as Keras."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -28,11 +29,37 @@ def test_every_builder_exports_and_matches_keras(name, fmt, tmp_path):
     assert metadata["class_names"] == list("abcde")
 
 
-def test_a_detector_of_the_rcnn_family_is_refused_in_one_line():
+def test_faster_rcnn_exports_to_litert_with_its_proposals_and_roi_pooling(tmp_path):
+    # Untrained, with a threshold that keeps detections: the proposals
+    # (matrix NMS), RoI pooling (its inference path in builtin ops) and the
+    # class-by-class suppression must give Keras's detections in LiteRT.
     from components import detection
 
+    keras.utils.set_random_seed(0)
     network = detection.build("faster_rcnn", (64, 64, 3), 3, backbone="vgg")
+    decoded = detection.region_inference_model(network, score_threshold=0.3)
+    served = serving.detector_serving_model(decoded, ["a", "b", "c"])
+    model, metadata = edge.edge_model(served)
+    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), "uint8")
+    expected = decoded.predict(images.astype("float32") / 255, verbose=0)
+    path = edge.export(model, metadata, str(tmp_path / "frcnn"), "litert")
+    found = runtimes.load(path).predict(images)
+    np.testing.assert_array_equal(found["num_detections"], expected["num_detections"])
+    assert expected["num_detections"].min() > 0
+    for key in ("scores", "boxes"):
+        np.testing.assert_allclose(found[key], expected[key], atol=1e-3)
+    np.testing.assert_array_equal(found["labels"], expected["labels"])
+    # ONNX: refused, with the measured reason, before anything is written.
+    with pytest.raises(ValueError, match="does not export to ONNX"):
+        edge.export(model, metadata, str(tmp_path / "frcnn"), "onnx")
+    assert not (tmp_path / "frcnn.onnx").exists()
+
+
+def test_rcnn_and_fast_rcnn_are_refused_in_one_line():
+    from components import detection
+
+    network = detection.build("fast_rcnn", (64, 64, 3), 3, backbone="vgg")
     decoded = detection.region_inference_model(network)
     served = serving.detector_serving_model(decoded, ["a", "b", "c"])
-    with pytest.raises(ValueError, match="Only classifiers and YOLO export"):
+    with pytest.raises(ValueError, match="selective search"):
         edge.edge_model(served)
