@@ -471,21 +471,46 @@ def load_yolo_detection(
         for file in files
     ]
 
-    def read_records():
-        records = []
+    def read_columns():
+        sizes, counts, boxes, labels, cuts = [], [], [], [], []
         for file, label_file in zip(files, label_files):
             width, height, _ = read_header(file)
-            labels = _read_yolo_labels(
+            found, classes, cut = _read_yolo_labels(
                 label_file, width, height, len(class_names), name
             )
-            records.append((file, (width, height), *labels))
-        return records
+            sizes.append((width, height))
+            counts.append(len(classes))
+            boxes += found
+            labels += classes
+            cuts.append(cut)
+        # Columns of NumPy arrays: the disk cache's index keeps them as
+        # they are (float64 boxes: the same numbers a fresh read gives).
+        return {
+            "sizes": np.array(sizes, "int64").reshape(-1, 2),
+            "counts": np.array(counts, "int64"),
+            "boxes": np.array(boxes, "float64").reshape(-1, 4),
+            "labels": np.array(labels, "int64"),
+            "cuts": np.array(cuts, "int64"),
+        }
 
     present = [f for f in label_files if os.path.isfile(f)]
+    columns = cached_index(name, files + present, read_columns, cache)
+    ends = np.cumsum(columns["counts"])
+    boxes, labels = columns["boxes"].tolist(), columns["labels"].tolist()
     records = [
-        (file, tuple(size), *rest)
-        for file, size, *rest in cached_index(
-            name, files + present, read_records, cache
+        (
+            file,
+            (int(w), int(h)),
+            boxes[end - count : end],
+            labels[end - count : end],
+            int(cut),
+        )
+        for file, (w, h), count, end, cut in zip(
+            files,
+            columns["sizes"].tolist(),
+            columns["counts"].tolist(),
+            ends.tolist(),
+            columns["cuts"].tolist(),
         )
     ]
     return _records_to_splits(

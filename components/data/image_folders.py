@@ -96,8 +96,12 @@ def load_image_folder(
     files = _class_folders(path)
     every = [file for paths in files.values() for file in paths]
     headers = cached_index(
-        f"dir:{path}", every, lambda: [read_header(f) for f in every], cache, cache_root
-    )
+        f"dir:{path}",
+        every,
+        lambda: {"headers": np.array([read_header(f) for f in every], "int64")},
+        cache,
+        cache_root,
+    )["headers"].tolist()
     found = dict(zip(every, map(tuple, headers)))
     if image_size is None:
         sizes = {(h, w) for w, h, _ in found.values()}

@@ -169,11 +169,11 @@ def files_key(files, settings):
 
 
 def cached_index(name, files, build, cache, cache_root=None):
-    """`build()` (a JSON-able index: headers, labels, boxes), kept beside
-    the disk caches and reused while `files` are unchanged (path, size,
-    modification time): with `cache="disk"`, a warm start of a large set
-    reads one file instead of every header and label file. Other caches
-    build it every time.
+    """`build()` (an index: a dict of NumPy arrays, headers, boxes, labels),
+    kept beside the disk caches and reused while `files` are unchanged
+    (path, size, modification time): with `cache="disk"`, a warm start of a
+    large set reads one file instead of every header and label file. Other
+    caches build it every time.
 
     Args:
         name: String. The source (part of the key).
@@ -187,26 +187,25 @@ def cached_index(name, files, build, cache, cache_root=None):
 
     >>> import tempfile
     >>> root, calls = tempfile.mkdtemp(), []
-    >>> build = lambda: calls.append(1) or {"n": 1}
-    >>> [cached_index("demo", [], build, "disk", root) for _ in range(2)]
-    [{'n': 1}, {'n': 1}]
+    >>> build = lambda: calls.append(1) or {"n": np.arange(3)}
+    >>> [cached_index("demo", [], build, "disk", root)["n"].tolist() for _ in "ab"]
+    [[0, 1, 2], [0, 1, 2]]
     >>> len(calls)  # built once, then read
     1
     """
     if cache != "disk":
         return build()
     key = files_key(files, {"index": name})
-    path = os.path.join(cache_root or default_cache_root(), f"index-{key}.json")
+    path = os.path.join(cache_root or default_cache_root(), f"index-{key}.npz")
     try:
-        with open(path) as f:
-            return json.load(f)
+        with np.load(path, allow_pickle=False) as stored:
+            return {k: stored[k] for k in stored.files}
     except (OSError, ValueError):
         pass  # absent, or cut short by a killed run: built again
     index = build()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.{os.getpid()}.partial"
-    with open(partial, "w") as f:
-        json.dump(index, f)
+    partial = f"{path}.{os.getpid()}.partial.npz"
+    np.savez(partial, **index)
     os.replace(partial, path)
     return index
 
