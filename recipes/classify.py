@@ -12,6 +12,7 @@ same split is reported beside the network, so there is a bar to clear.
 Run it:
 
     python -m recipes.classify                      # digits, offline, ~20 s on 2 CPU cores
+    python -m recipes.classify --quick              # a check that it all runs, ~10 s
     python -m recipes.classify --ensemble 3
     python -m recipes.classify --overfit-subset 50
     python -m recipes.classify --dataset tfds:cifar10 --image-size 32 --epochs 50
@@ -47,6 +48,16 @@ from recipes.run import Run, flags, health, reports, training
 
 LOSSES = ("softmax", "svm")
 _flag = flags.flag
+
+
+# `--quick`: what every flag still at its default becomes (a flag given wins).
+QUICK = {
+    "image_size": 16,
+    "width": 8,
+    "epochs": 3,
+    "baseline": False,
+    "monitors": False,
+}
 
 
 @dataclasses.dataclass
@@ -100,6 +111,9 @@ class Config(training.TrainingConfig):
     data_dir: str | None = _flag(None, "TFDS data directory.")
     download: bool = _flag(True, "Let TFDS download a missing dataset.")
     run_dir: str | None = _flag(None, "Run directory (default runs/classify/<time>).")
+    quick: bool = _flag(
+        False, "A small, fast run (16x16 images, a width-8 model, 3 epochs)."
+    )
     verbose: int = _flag(1, "Keras verbosity: 0 silent, 1 progress bar, 2 per epoch.")
 
     def validate(self):
@@ -303,7 +317,9 @@ def doctor_case(argv):
     """The model this recipe would train with the flags `argv`, compiled as it
     compiles it, and its training batches (`python -m recipes.doctor --recipe
     classify -- FLAGS`)."""
-    config, _ = flags.parse_config(Config, argv, "python -m recipes.classify", "")
+    config, _ = flags.parse_config(
+        Config, argv, "python -m recipes.classify", "", QUICK
+    )
     splits, train = load_data(config)
     normalizer = data.fit_normalizer(train, config.normalize)
     model = build_members(config, splits, normalizer)[0]
@@ -402,7 +418,7 @@ def report_lines(config, metrics):
 
 def main(argv=None):
     """Runs the recipe and returns its final metrics as a dict."""
-    run = Run.start(Config, argv, "classify", __doc__)
+    run = Run.start(Config, argv, "classify", __doc__, quick=QUICK)
     config = run.config
     # Everything that can fail on bad flags or data happens before the run
     # directory exists, so a rejected command leaves nothing behind.

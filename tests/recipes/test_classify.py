@@ -325,3 +325,14 @@ def test_training_flags_reach_the_updates(tmp_path):
         <= metrics["update_ratio_max"]
     )
     assert (run_dir / "monitors.png").stat().st_size > 10_000
+
+
+def test_quick_shrinks_every_setting_left_at_its_default(tmp_path):
+    metrics = classify.main(
+        ["--quick", "--epochs", "2", "--verbose", "0", "--run-dir", str(tmp_path / "r")]
+    )
+    with open(tmp_path / "r" / "config.json") as f:
+        config = json.load(f)
+    assert config["image_size"] == 16 and config["width"] == 8  # from --quick
+    assert config["epochs"] == 2 and metrics["epochs"] == 2  # the flag given wins
+    assert "baseline_svc_accuracy" not in metrics and not config["monitors"]
