@@ -99,6 +99,15 @@ def build_parser():
     return parser
 
 
+def as_uint8(images):
+    """A pipeline's images as the raw uint8 an export takes ([0, 1] floats
+    scaled; uint8 as they are)."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    return np.round(np.clip(images, 0.0, 1.0) * 255.0).astype("uint8")
+
+
 def sample_images(config, calibration, image_shape, samples):
     """uint8 images at the network's size and their labels: the test split's
     first `samples` and the training split's first calibration images, as
@@ -126,9 +135,7 @@ def sample_images(config, calibration, image_shape, samples):
             labels.append(batch_labels.numpy())
             if sum(len(b) for b in labels) >= count:
                 break
-        pixels = np.concatenate(images)[:count]
-        # The pipeline's [0, 1] floats as the raw uint8 an export takes.
-        pixels = np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype("uint8")
+        pixels = as_uint8(np.concatenate(images)[:count])
         return pixels, np.concatenate(labels)[:count].astype("int64")
 
     test = take("test", samples)
@@ -151,68 +158,63 @@ def detection_samples(config, image_shape, samples):
     settings = {"verbose": 0, "cache": "none", "overfit_subset": None, **config}
     splits = detecting.load_splits(types.SimpleNamespace(**settings))
 
-    def uint8(images):
-        images = np.asarray(images)
-        if images.dtype == np.uint8:
-            return images
-        return np.round(np.clip(images, 0.0, 1.0) * 255.0).astype("uint8")
-
     test = detecting.evaluation_split(splits, "test")
-    images = uint8(np.concatenate(list(test.images.take(-(-samples // 64)))))[:samples]
+    images = as_uint8(np.concatenate(list(test.images.take(-(-samples // 64)))))[
+        :samples
+    ]
     boxes, labels = test.boxes[: len(images)], test.labels[: len(images)]
     train = detecting.evaluation_split(splits, "train")
     first = train.images.take(-(-edge.CALIBRATION_IMAGES // 64))
-    calibration = uint8(np.concatenate(list(first)))[: edge.CALIBRATION_IMAGES]
+    calibration = as_uint8(np.concatenate(list(first)))[: edge.CALIBRATION_IMAGES]
     return (images, (boxes, labels, splits.class_names)), calibration
-
-
-def _iou(a, b):
-    x0, y0 = np.maximum(a[:2], b[:2])
-    x1, y1 = np.minimum(a[2:], b[2:])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def judge_detections(reference, exported, truth, image_shape, quantize):
     """Detections matched one to one per image (same class, IoU, scores),
     and mAP@0.5 of both on the test images (pycocotools)."""
+    from keras.utils import bounding_boxes
+
     from components import detection
 
     rule = DETECTOR_PARITY[quantize]
     matched = total = 0
-    worst_difference, worst = 0.0, None
+    unmatched, extra, gaps = [], [], []
     for i in range(len(reference["num_detections"])):
         ours = int(reference["num_detections"][i])
         theirs = int(exported["num_detections"][i])
         total += max(ours, theirs)
-        free = list(range(theirs))
-        for j in range(ours):
-            candidates = [
-                (k, _iou(reference["boxes"][i][j], exported["boxes"][i][k]))
-                for k in free
-                if exported["labels"][i][k] == reference["labels"][i][j]
-            ]
-            best = max(candidates, key=lambda c: c[1], default=None)
-            if best is None or best[1] < rule.get("match_iou", 0.9):
-                worst = worst or {"index": i, "detection": j, "reason": "unmatched"}
-                continue
-            free.remove(best[0])
-            matched += 1
-            gap = abs(float(reference["scores"][i][j] - exported["scores"][i][best[0]]))
-            if gap > worst_difference:
-                worst_difference = gap
-                worst = (
-                    worst
-                    if worst and worst["reason"] == "unmatched"
-                    else {
-                        "index": i,
-                        "detection": j,
-                        "reason": f"score differs by {gap:.3g}",
-                    }
+        iou = np.full((ours, theirs), -1.0)
+        if ours and theirs:
+            iou = np.asarray(
+                bounding_boxes.compute_iou(
+                    reference["boxes"][i][:ours], exported["boxes"][i][:theirs], "xyxy"
                 )
-        if theirs > ours and worst is None:
-            worst = {"index": i, "detection": ours, "reason": "an extra detection"}
+            )
+        same = (
+            reference["labels"][i][:ours, None] == exported["labels"][i][None, :theirs]
+        )
+        iou = np.where(same, iou, -1.0)
+        for j in range(ours):  # in the saved model's score order
+            k = int(iou[j].argmax()) if theirs else -1
+            if k < 0 or iou[j, k] < rule.get("match_iou", 0.9):
+                unmatched.append({"index": i, "detection": j, "reason": "unmatched"})
+                continue
+            iou[:, k] = -1.0  # taken
+            matched += 1
+            gap = abs(float(reference["scores"][i][j] - exported["scores"][i][k]))
+            gaps.append((gap, i, j))
+        if theirs > ours:
+            extra.append(
+                {"index": i, "detection": ours, "reason": "an extra detection"}
+            )
+    worst_difference = max(gaps)[0] if gaps else 0.0
+    if unmatched or extra:
+        worst = (unmatched + extra)[0]
+    elif gaps:
+        gap, i, j = max(gaps)
+        worst = {"index": i, "detection": j, "reason": f"score differs by {gap:.3g}"}
+    else:
+        worst = {"index": 0, "reason": "none"}
     boxes, labels, class_names = truth
     gt = detection.coco_ground_truth(boxes, labels, image_shape, class_names)
     before = detection.coco_evaluate(gt, detection.coco_detections(reference))["map50"]
@@ -223,7 +225,7 @@ def judge_detections(reference, exported, truth, image_shape, quantize):
         "max_score_difference": worst_difference,
         "map50_before": float(before),
         "map50_after": float(after),
-        "worst_image": worst or {"index": 0, "reason": "none"},
+        "worst_image": worst,
     }
     failures = []
     if rule.get("all_matched") and matched < total:
@@ -297,6 +299,29 @@ def judge(reference, exported, labels, quantize):
     return figures, failures
 
 
+def default_out(args):
+    """`--out`, else `RUN/export/model[_QUANTIZE].FORMAT`."""
+    if args.out:
+        return args.out
+    run_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
+    extension = {"litert": "tflite", "onnx": "onnx", "saved_model": "saved_model"}
+    suffix = "" if args.quantize == "none" else "_" + args.quantize
+    return os.path.join(run_dir, "export", f"model{suffix}.{extension[args.format]}")
+
+
+def keras_reference(model, info, edge_model, images, detector):
+    """What Keras answers on `images`: a classifier's edge model, or the
+    saved detector's own decoding (TensorFlow's combined NMS), which the
+    export's builtin-op suppression must reproduce."""
+    if not detector:
+        return edge_model.predict(images, verbose=0)
+    scale = edge._preprocessing(model).scale
+    found = info["network"].predict(
+        images.astype("float32") * scale, batch_size=64, verbose=0
+    )
+    return {key: np.asarray(value) for key, value in found.items()}
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -318,27 +343,10 @@ def main(argv=None):
                 config, args.calibration, shape, args.samples
             )
     images, labels = test
-    run_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
-    extension = {"litert": "tflite", "onnx": "onnx", "saved_model": "saved_model"}
-    out = args.out or os.path.join(
-        run_dir,
-        "export",
-        f"model{'' if args.quantize == 'none' else '_' + args.quantize}."
-        f"{extension[args.format]}",
-    )
     path = edge.export(
-        edge_model, metadata, out, args.format, args.quantize, calibration
+        edge_model, metadata, default_out(args), args.format, args.quantize, calibration
     )
-    if detector:
-        # Against the saved model's own decoding (TensorFlow's combined NMS),
-        # which the export's builtin-op suppression must reproduce.
-        scale = edge._preprocessing(model).scale
-        reference = info["network"].predict(
-            images.astype("float32") * scale, batch_size=64, verbose=0
-        )
-        reference = {key: np.asarray(value) for key, value in reference.items()}
-    else:
-        reference = edge_model.predict(images, verbose=0)
+    reference = keras_reference(model, info, edge_model, images, detector)
     try:
         exported, latency, used_tensorflow = run_exported(path, args.format, images)
     except RuntimeError as error:
