@@ -69,7 +69,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components import data, detection
+from components import data, detection, serving
 from components.checks import check_rate, invalid_value
 from components.detection import proposals as region_proposals
 from recipes.run import Run, detecting, flags, reports, training
@@ -359,18 +359,19 @@ def build_network(config, splits):
 # and `num_detections`.
 
 
-def detect(config, model, test, image_shape):
+def detect(config, model, test, image_shape, regions=None):
     """Detections on the test images, timing each stage: proposals (selective
     search, rcnn/fast), the network, post-processing. `test` is an
     `EvaluationSplit` (Faster R-CNN reads its images as it predicts them) or
-    an array of images."""
+    an array of images; `regions` the images' proposals when already made."""
     proposal_ms = 0.0
     inputs = test
     count = test.count if isinstance(test, detecting.EvaluationSplit) else len(test)
     if config.variant != "faster":
         # Selective search runs on NumPy images.
         images = test.arrays() if isinstance(test, detecting.EvaluationSplit) else test
-        regions, proposal_ms = propose(config, images)
+        if regions is None:
+            regions, proposal_ms = propose(config, images)
         inputs = {"images": images, "rois": regions}
     batch = 64 if config.variant != "rcnn" else 8
 
@@ -417,11 +418,26 @@ def main(argv=None):
     train = make_pipeline(config, splits, "train", regions["train"], epoch_seeds)
     validation = make_pipeline(config, splits, "validation", regions["validation"])
 
-    # Train.
+    # Train, scoring the validation images every --val-every epochs (their
+    # proposals made once); the best kept as best.keras.
     steps = -(-splits.sizes["train"] // config.batch_size)
     with run.scope():
         training.compile_model(config, model, steps, None, metrics=())
-    run.fit(model, train, validation, callbacks=[epoch_seeds])
+    # The saved model decodes too: boxes, labels and scores out.
+    inference = detection.region_inference_model(
+        model.network, config.score_threshold, config.iou_threshold
+    )
+    scored = detecting.validation(
+        run,
+        splits,
+        lambda network, split: detect(
+            config, network, split, splits.image_shape, regions["validation"]
+        )[0],
+        serving.detector_serving_model(
+            inference, splits.class_names, resize=config.resize
+        ),
+    )
+    run.fit(model, train, validation, callbacks=[epoch_seeds, scored.callback])
     # Evaluate.
     batch = 64 if config.variant != "rcnn" else 8
     test = detecting.evaluation_split(splits, "test", batch)
@@ -431,11 +447,9 @@ def main(argv=None):
         "curves": [tracker.name for tracker in model.loss_trackers],  # the 4 losses
         "title": TITLES[config.variant],
     }
-    # The saved model decodes too: boxes, labels and scores out.
-    inference = detection.region_inference_model(
-        model.network, config.score_threshold, config.iou_threshold
+    return detecting.finish(
+        run, splits, inference, test, detections, validation=scored, **shown
     )
-    return detecting.finish(run, splits, inference, test, detections, **shown)
 
 
 if __name__ == "__main__":

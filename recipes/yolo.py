@@ -37,10 +37,20 @@ Look Once*.
     python -m recipes.yolo --overfit-subset 8 --epochs 60   # the sanity check
     python -m recipes.yolo --dataset tfds:voc/2007 --image-size 224 --epochs 60
 
-The run directory holds `config.json`, `metrics.json` (`map50`, `map`, the loss
-terms on the test canvases, timings), `ground_truth.json` and `detections.json`
-(COCO format: re-score them with pycocotools), `model.keras`, `history.csv`,
-`curves.png`, `targets.png` and `gallery.png`.
+The validation images are scored with pycocotools every `--val-every`
+epochs (1: each); `--patience N` stops a run whose validation mAP@[.5:.95]
+has not improved for N validations.
+
+The run directory holds `config.json`, `metrics.json` (`map50`, `map`, the
+precision and recall at the best F1, the loss terms on the test canvases,
+timings, the best epoch), `ground_truth.json` and `detections.json` (COCO
+format: re-score them with pycocotools), `model.keras` (the last epoch) and
+`best.keras` (the best validation mAP@[.5:.95]), `history.csv` and
+`results.csv` (per epoch: losses, validation precision, recall, mAP@0.5,
+mAP@[.5:.95], learning rate), `results.png`, `curves.png`, `targets.png`,
+`gallery.png`, `val_predictions.png` (validation labels beside the
+predictions), and for the test images `PR_curve.png`, `F1_curve.png` and
+`confusion_matrix.png`.
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from components import data, detection
+from components import data, detection, serving
 from recipes.run import Run, detecting, flags, reports, training
 
 # ---------------------------------------------------------------------------
@@ -266,13 +276,8 @@ def loss_terms(config, model, splits):
 # `num_detections`, and `model.export()` serves the same.
 
 
-def detect(config, model, test, image_shape):
-    """Raw outputs, then detections; with images/s and post-processing ms/image.
-
-    `test` is an `EvaluationSplit` (its images read as they are predicted) or
-    an array of images."""
-    raw, predict_seconds = detecting.timed_predict(model, test)
-    count = len(raw)
+def decoder(config, image_shape):
+    """The decoding of a batch of raw outputs, as one traced function."""
 
     @tf.function(reduce_retracing=True)
     def decode(batch):
@@ -284,6 +289,17 @@ def detect(config, model, test, image_shape):
             config.iou_threshold,
         )
 
+    return decode
+
+
+def detect(config, model, test, image_shape, decode=None):
+    """Raw outputs, then detections; with images/s and post-processing ms/image.
+
+    `test` is an `EvaluationSplit` (its images read as they are predicted) or
+    an array of images; `decode` a `decoder` to reuse (a new one otherwise)."""
+    raw, predict_seconds = detecting.timed_predict(model, test)
+    count = len(raw)
+    decode = decode or decoder(config, image_shape)
     detections, post_seconds = detecting.decode_in_batches(decode, raw)
     timing = {
         "inference_images_per_second": round(count / predict_seconds, 1),
@@ -317,15 +333,34 @@ def main(argv=None):
     epoch_seeds = data.EpochSeeds(config.seed)
     with run.scope():
         compile_detector(config, model, splits)
+    # The saved model decodes too: images in, boxes, labels and scores out.
+    inference = detection.yolo_inference_model(
+        model,
+        config.score_threshold,
+        config.iou_threshold,
+        boxes_per_cell=config.boxes_per_cell,
+    )
+    # Validation mAP every --val-every epochs; the best kept as best.keras.
+    decode = decoder(config, splits.image_shape)
+    validation = detecting.validation(
+        run,
+        splits,
+        lambda network, split: detecting.decode_in_batches(
+            decode, network.predict(split.images, verbose=0)
+        )[0],
+        serving.detector_serving_model(
+            inference, splits.class_names, resize=config.resize
+        ),
+    )
     run.fit(
         model,
         make_pipeline(config, splits, "train", epoch_seeds, run.strategy),
         make_pipeline(config, splits, "validation"),
-        callbacks=[epoch_seeds],
+        callbacks=[epoch_seeds, validation.callback],
     )
 
     test = detecting.evaluation_split(splits, "test")
-    detections, timing = detect(config, model, test, splits.image_shape)
+    detections, timing = detect(config, model, test, splits.image_shape, decode)
     terms = loss_terms(config, model, splits)
     test_loss = model.evaluate(make_pipeline(config, splits, "test"), verbose=0)
     reports.report(
@@ -336,14 +371,9 @@ def main(argv=None):
     )
     timing.update(loss_terms=terms, test_loss=round(float(test_loss), 5))
     shown = {"extra": timing, "curves": ("loss",), "title": "YOLO"}
-    # The saved model decodes too: images in, boxes, labels and scores out.
-    inference = detection.yolo_inference_model(
-        model,
-        config.score_threshold,
-        config.iou_threshold,
-        boxes_per_cell=config.boxes_per_cell,
+    return detecting.finish(
+        run, splits, inference, test, detections, validation=validation, **shown
     )
-    return detecting.finish(run, splits, inference, test, detections, **shown)
 
 
 if __name__ == "__main__":

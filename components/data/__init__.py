@@ -3,8 +3,6 @@
 from components.data.annotations import (
     data_summary,
     load_coco_detection,
-    load_detection_files,
-    load_yolo_detection,
     summary_lines,
 )
 from components.data.augmentation import (
@@ -18,6 +16,7 @@ from components.data.canvases import (
     digit_canvases,
     load_digit_canvases,
 )
+from components.data.detection_files import load_detection_files
 from components.data.digits import digits_arrays, digits_split_indices, load_digits
 from components.data.epoch_seeds import EpochSeeds
 from components.data.image_files import ImageFileError, list_images, read_image
@@ -41,6 +40,7 @@ from components.data.subsets import sample_per_class, select_classes
 from components.data.textures import TEXTURE_CLASSES, load_textures, texture_arrays
 from components.data.tfds_detection import load_tfds_detection
 from components.data.tfds_source import load_tfds
+from components.data.yolo_source import load_yolo_detection
 
 __all__ = [
     "AUGMENTATIONS",

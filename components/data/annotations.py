@@ -1,12 +1,21 @@
-"""A user's own detection data: `coco:ANNOTATIONS.json[:IMAGES]` and `yolo:PATH`.
+"""A user's own detection data: `coco:` and `yolo:` files.
 
-Both read into the layout of `load_digit_canvases` (`DetectionSplits` of
-Keras bounding-box dicts, "xyxy" pixels of the resized image), split at random
-by image with a seeded generator. Every box and label is checked against its
-image's header before anything is written, and errors name the file (and line
-or annotation) at fault. The images stream: each split is an index of files
-with their boxes, read, decoded and resized inside tf.data. Every box is
-kept: the box tensors are padded to the most boxes any image holds.
+`coco:ANNOTATIONS.json[:IMAGES]` reads one COCO JSON;
+`coco:TRAIN.json,VAL.json[,TEST.json]` (each may keep its `:IMAGES`) one
+file per split. `yolo:PATH` reads a YOLO layout, or the splits of its
+Ultralytics `data.yaml` (`components.data.yolo_source`).
+
+All read into the layout of `load_digit_canvases` (`DetectionSplits` of
+Keras bounding-box dicts, "xyxy" pixels of the resized image). A source that
+names its splits (a file per split, a data.yaml's `train`/`val`/`test`)
+keeps them; without a test split, the validation images are scored as the
+test split too, and the data summary says so. Any other source is split at
+random by image with a seeded generator. Every box and label is checked
+against its image's header before anything is written, and errors name the
+file (and line or annotation) at fault. The images stream: each split is an
+index of files with their boxes, read, decoded and resized inside tf.data.
+Every box is kept: the box tensors are padded to the most boxes any image
+holds.
 """
 
 from __future__ import annotations
@@ -14,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import os
 
 import numpy as np
@@ -22,19 +30,14 @@ import tensorflow as tf
 
 from components.checks import check_positive_int
 from components.data.canvases import DetectionSplits
-from components.data.image_files import (
-    ImageFileError,
-    list_images,
-    read_header,
-)
+from components.data.image_files import ImageFileError, read_header
 from components.data.image_ops import check_image_size, check_resize, letterbox_frame
 from components.data.splits import check_fractions
-from components.data.streams import cached_index, check_cache, file_stream
+from components.data.streams import check_cache, file_stream
 
 # Boxes may overhang their image by this much (rounding in annotation tools)
 # before they are refused; what overhangs less is clipped.
 PIXEL_SLACK = 1.0
-RELATIVE_SLACK = 1e-3
 
 
 def split_records(records, name, seed, validation_fraction, test_fraction):
@@ -135,7 +138,9 @@ def data_summary(records, parts, class_names, slots):
 
 
 def summary_lines(summary, max_objects=None):
-    """The data summary as report lines."""
+    """The data summary as report lines: one a split, a split's `note`
+    (e.g. that the test split is the validation images) under it, and the
+    boxes a `max_objects` cap dropped."""
     lines = []
     for key, part in summary.items():
         lines.append(
@@ -144,13 +149,77 @@ def summary_lines(summary, max_objects=None):
             f"{part['most_boxes_in_an_image']} in an image, "
             f"{part['boxes_cut_by_the_edge']} cut by the image edge)"
         )
-    dropped = sum(p["boxes_dropped_by_max_objects"] for p in summary.values())
+        if part.get("note"):
+            lines.append(part["note"])
+    dropped = sum(
+        p["boxes_dropped_by_max_objects"]
+        for p in summary.values()
+        if not p.get("same_images_as")  # counted once, with those images
+    )
     if dropped:
         lines.append(
             f"--max-objects {max_objects} dropped {dropped} boxes from the training "
             "targets; scoring still counts every box of the files"
         )
     return lines
+
+
+def join_splits(per_split, name, key=None):
+    """The items of named splits in one list, and each split's indices.
+
+    Args:
+        per_split: Dict from split (`"train"`, `"validation"`, `"test"`) to
+            a list of items (image files, or records whose first field is
+            the file).
+        name: String. The dataset, for errors.
+        key: Callable or `None` (the item is the file). The file of an item.
+
+    Returns:
+        `(items, parts)`: every item, split after split, and a dict from
+        split to its index array into `items`.
+
+    Raises:
+        ValueError: naming an image listed in two splits (or twice in one):
+            an image in two splits leaks, train/val overlap above all.
+    """
+    items, parts, seen = [], {}, {}
+    for split, group in per_split.items():
+        start = len(items)
+        for item in group:
+            file = item if key is None else key(item)
+            path = os.path.abspath(file)
+            if path in seen:
+                where = (
+                    f"twice in the {split} split"
+                    if seen[path] == split
+                    else f"in both the {seen[path]} and the {split} split"
+                )
+                raise ValueError(
+                    f"dataset {name}: image {file!r} is {where}; each image "
+                    "belongs to one split (an image in two splits leaks its "
+                    "answer into the scores)."
+                )
+            seen[path] = split
+            items.append(item)
+        parts[split] = np.arange(start, len(items))
+    return items, parts
+
+
+def _explicit_parts(parts, name):
+    """`parts` as the loader's `{test, validation, train}` index arrays, the
+    test split the validation one where there is none; `(parts, shared)`."""
+    for key in parts:
+        if not len(parts[key]):
+            raise ValueError(f"dataset {name}: the {key} split holds no images.")
+    missing = [k for k in ("train", "validation") if k not in parts]
+    if missing:
+        raise ValueError(f"dataset {name}: no {' or '.join(missing)} split.")
+    shared = "test" not in parts
+    return {
+        "test": np.asarray(parts["validation" if shared else "test"], "int64"),
+        "validation": np.asarray(parts["validation"], "int64"),
+        "train": np.asarray(parts["train"], "int64"),
+    }, shared
 
 
 def _records_to_splits(
@@ -165,11 +234,21 @@ def _records_to_splits(
     cache="none",
     verbose=0,
     resize="stretch",
+    parts=None,
+    test_note=None,
 ):
     """Streaming `DetectionSplits` of `(file, (w, h), boxes, labels[, cut])`
     records: the targets padded to the most boxes any image holds (or cut
     at `max_objects`, said in the summary), the images decoded and resized
-    inside tf.data."""
+    inside tf.data.
+
+    The splits are `parts` (a dict from `"train"`, `"validation"` and
+    optionally `"test"` to index arrays into `records`) when given, and
+    `seed`, `validation_fraction` and `test_fraction` then do not apply;
+    without `"test"`, the validation images are the test split too, and
+    `test_note` (or a default) says so in the test split's summary.
+    Otherwise a seeded random split by image (`split_records`).
+    """
     size = check_image_size(image_size)
     if size is None:
         raise ValueError("Detection datasets need an `image_size` (images vary).")
@@ -177,7 +256,11 @@ def _records_to_splits(
         check_positive_int("max_objects", max_objects)
     check_cache(cache)
     check_resize(resize)
-    parts = split_records(records, name, seed, validation_fraction, test_fraction)
+    if parts is None:
+        parts = split_records(records, name, seed, validation_fraction, test_fraction)
+        shared = False
+    else:
+        parts, shared = _explicit_parts(parts, name)
     height, width = size
     most = max([len(r[3]) for r in records] + [1])
     slots = most if max_objects is None else min(max_objects, most)
@@ -189,6 +272,8 @@ def _records_to_splits(
 
     streams, truth = {}, {}
     for key, index in parts.items():
+        if shared and key == "test":
+            continue  # the validation split's, below
         files = [records[i][0] for i in index]
         sizes, boxes, labels = _padded(records, index, slots)
         streams[key] = file_stream(
@@ -205,6 +290,15 @@ def _records_to_splits(
         )
         _, all_boxes, all_labels = _padded(records, index, most)
         truth[key] = (_scaled(all_boxes, all_labels, sizes, size, resize), all_labels)
+    datasets = {key: stream.decoded() for key, stream in streams.items()}
+    summary = data_summary(records, parts, class_names, slots)
+    if shared:
+        streams["test"], truth["test"] = streams["validation"], truth["validation"]
+        datasets["test"] = datasets["validation"]
+        summary["test"]["same_images_as"] = "validation"
+        summary["test"]["note"] = test_note or (
+            "no test split: the validation images are scored as the test split too"
+        )
     return DetectionSplits(
         name=name,
         num_classes=len(class_names),
@@ -212,10 +306,10 @@ def _records_to_splits(
         max_objects=slots,
         sizes={k: int(len(v)) for k, v in parts.items()},
         class_names=tuple(class_names),
-        streams=streams,
-        truth=truth,
-        summary=data_summary(records, parts, class_names, slots),
-        **{key: stream.decoded() for key, stream in streams.items()},
+        streams={k: streams[k] for k in parts},
+        truth={k: truth[k] for k in parts},
+        summary=summary,
+        **datasets,
     )
 
 
@@ -228,44 +322,18 @@ def _check_size(file, width, height, name):
         )
 
 
-def load_coco_detection(
-    annotations,
-    images_dir=None,
-    image_size=112,
-    max_objects=None,
-    seed=0,
-    validation_fraction=0.1,
-    test_fraction=0.2,
-    cache="none",
-    verbose=0,
-    resize="stretch",
-):
-    """Loads a COCO-format detection dataset (read with pycocotools).
-
-    Category ids may be any integers: they become labels 0..C-1 in the order
-    of their ids, named by the categories' names. Crowd annotations
-    (`iscrowd: 1`) are skipped, as COCO's own training code does; images
-    without annotations stay in as background.
+def read_coco_records(annotations, images_dir=None):
+    """The categories and records of one COCO JSON (read with pycocotools).
 
     Args:
         annotations: String. COCO JSON (`images`, `annotations`, `categories`).
         images_dir: String or `None` (the JSON's folder). Where `file_name`s are.
-        image_size: Integer or `(height, width)`. Images are resized to it
-            (aspect not kept; boxes follow).
-        max_objects: Positive integer or `None` (every box: the targets are
-            padded to the most boxes any image holds). A cap keeps the first
-            boxes of an image for training, says in `summary` how many it
-            dropped, and leaves `truth` (the scoring) with every box.
-        seed: Integer. Seed of the split by image.
-        validation_fraction: Float in (0, 1).
-        test_fraction: Float in (0, 1).
-        cache: `"none"`, `"ram"` or `"disk"` (`components.data.streams`).
-        verbose: 0 or 1: a progress bar while a cache fills.
-        resize: `"stretch"` (to `image_size`, the aspect changes) or
-            `"letterbox"` (the aspect kept, black bands; boxes follow).
 
     Returns:
-        A `DetectionSplits` named `"coco:ANNOTATIONS"`.
+        `(categories, records)`: `[(id, name)]` sorted by id (label `i` is
+        the `i`-th), and per image `(file, (w, h), boxes, labels, cut)`:
+        "xyxy" boxes in the image's pixels, and how many were clipped to it.
+        Crowd annotations are skipped.
     """
     from pycocotools.coco import COCO
 
@@ -277,8 +345,10 @@ def load_coco_detection(
             content = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"dataset {name}: not a readable JSON file: {error}") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"dataset {name}: not COCO's format (not a JSON object).")
     missing = [k for k in ("images", "annotations", "categories") if k not in content]
-    if not isinstance(content, dict) or missing:
+    if missing:
         raise ValueError(f"dataset {name}: not COCO's format, missing {missing}.")
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints
         coco = COCO(annotations)
@@ -286,7 +356,6 @@ def load_coco_detection(
     if not categories:
         raise ValueError(f"dataset {name}: `categories` is empty.")
     label_of = {cat: i for i, cat in enumerate(categories)}
-    class_names = [coco.cats[c]["name"] for c in categories]
     images_dir = os.path.dirname(annotations) if images_dir is None else images_dir
     records = []
     for image_id in sorted(coco.getImgIds()):
@@ -330,95 +399,21 @@ def load_coco_detection(
             boxes.append(box.tolist())
             labels.append(label_of[ann["category_id"]])
         records.append((file, (width, height), boxes, labels, cut))
-    return _records_to_splits(
-        records,
-        class_names,
-        name,
-        image_size,
-        max_objects,
-        seed,
-        validation_fraction,
-        test_fraction,
-        cache,
-        verbose,
-        resize,
+    return [(c, str(coco.cats[c]["name"])) for c in categories], records
+
+
+def _category_difference(first, other, first_file, other_file):
+    """The `(id, name)` categories one file has and the other lacks."""
+    a, b = set(first), set(other)
+    return (
+        f"only in {first_file!r}: {sorted(a - b)[:5]}, "
+        f"only in {other_file!r}: {sorted(b - a)[:5]}"
     )
 
 
-def read_class_names(path):
-    """The class names of a YOLO folder: `classes.txt` (one per line) or the
-    `names` of `data.yaml` (a list, or a dict from index to name)."""
-    text_file = os.path.join(path, "classes.txt")
-    yaml_file = os.path.join(path, "data.yaml")
-    if os.path.isfile(text_file):
-        with open(text_file) as f:
-            names = [line.strip() for line in f if line.strip()]
-    elif os.path.isfile(yaml_file):
-        import yaml
-
-        with open(yaml_file) as f:
-            names = (yaml.safe_load(f) or {}).get("names", [])
-        if isinstance(names, dict):
-            names = [names[k] for k in sorted(names)]
-    else:
-        raise ValueError(
-            f"dataset yolo:{path}: expected the class names in {text_file!r} (one "
-            f"per line) or in {yaml_file!r} (`names:`); found neither."
-        )
-    if not names:
-        raise ValueError(f"dataset yolo:{path}: the class-name file lists no classes.")
-    return [str(n) for n in names]
-
-
-def _read_yolo_labels(label_file, width, height, num_classes, name):
-    """`(boxes, labels, cut)`: boxes in pixels, and how many were clipped to
-    the image."""
-    boxes, labels, cut = [], [], 0
-    if not os.path.isfile(label_file):
-        return boxes, labels, cut  # an image without objects
-    with open(label_file) as f:
-        lines = f.read().splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"dataset {name}: {label_file}:{number}"
-        fields = line.split()
-        try:
-            values = [float(v) for v in fields]
-        except ValueError:
-            values = []
-        # Plain Python per box: NumPy's per-call cost was most of the load
-        # time of a large set (41,689 boxes: 2.5 s of 7).
-        if len(values) != 5 or not all(map(math.isfinite, values)):
-            raise ValueError(
-                f"{where}: expected 'class cx cy w h' (5 finite numbers); read "
-                f"{line!r}."
-            )
-        label, cx, cy, w, h = values
-        if label != int(label) or not 0 <= label < num_classes:
-            raise ValueError(
-                f"{where}: class {fields[0]} is out of range; expected an integer "
-                f"in [0, {num_classes}) ({num_classes} class names)."
-            )
-        if w <= 0 or h <= 0:
-            raise ValueError(f"{where}: the box has no area (w={w:g}, h={h:g}).")
-        x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-        if min(x0, y0) < -RELATIVE_SLACK or max(x1, y1) > 1 + RELATIVE_SLACK:
-            raise ValueError(
-                f"{where}: the box (cx={cx:g}, cy={cy:g}, w={w:g}, h={h:g}) lies "
-                "outside its image: coordinates are relative, in [0, 1]."
-            )
-        cut += min(x0, y0) < 0 or max(x1, y1) > 1
-        x0, y0, x1, y1 = (min(max(v, 0.0), 1.0) for v in (x0, y0, x1, y1))
-        if x1 <= x0 or y1 <= y0:
-            raise ValueError(f"{where}: the box lies in the margin outside its image.")
-        boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
-        labels.append(int(label))
-    return boxes, labels, cut
-
-
-def load_yolo_detection(
-    path,
+def load_coco_detection(
+    annotations,
+    images_dir=None,
     image_size=112,
     max_objects=None,
     seed=0,
@@ -428,112 +423,123 @@ def load_yolo_detection(
     verbose=0,
     resize="stretch",
 ):
-    """Loads a YOLO-layout detection dataset.
+    """Loads a COCO-format detection dataset (read with pycocotools).
 
-    The layout: `PATH/images/NAME.jpg` (any sub-folders) with
-    `PATH/labels/NAME.txt` beside it in the same sub-folders, one line
-    `class cx cy w h` per object (class an index, the box relative to the
-    image), and the class names in `PATH/classes.txt` or `PATH/data.yaml`.
-    An image without a label file has no objects.
+    Category ids may be any integers: they become labels 0..C-1 in the order
+    of their ids, named by the categories' names. Crowd annotations
+    (`iscrowd: 1`) are skipped, as COCO's own training code does; images
+    without annotations stay in as background.
+
+    One JSON is split at random by image (`seed`). A list of two or three
+    JSONs is train, validation (and test): their splits are the splits, and
+    `seed`, `validation_fraction` and `test_fraction` do not apply. Their
+    categories (ids and names) must be the same, and an image may be in one
+    split only. Without a test file, the validation images are scored as the
+    test split too, as the summary says.
 
     Args:
-        path: String. The dataset folder.
-        image_size: Integer or `(height, width)`. Images are resized to it.
+        annotations: String, or a list of 2 or 3 strings (train, validation[,
+            test]). COCO JSON (`images`, `annotations`, `categories`).
+        images_dir: String or `None` (each JSON's folder), or a list of those,
+            one per JSON. Where `file_name`s are.
+        image_size: Integer or `(height, width)`. Images are resized to it
+            (aspect not kept; boxes follow).
         max_objects: Positive integer or `None` (every box: the targets are
             padded to the most boxes any image holds). A cap keeps the first
             boxes of an image for training, says in `summary` how many it
             dropped, and leaves `truth` (the scoring) with every box.
-        seed: Integer. Seed of the split by image.
-        validation_fraction: Float in (0, 1).
-        test_fraction: Float in (0, 1).
+        seed: Integer. Seed of the split by image (one JSON).
+        validation_fraction: Float in (0, 1) (one JSON).
+        test_fraction: Float in (0, 1) (one JSON).
         cache: `"none"`, `"ram"` or `"disk"` (`components.data.streams`).
         verbose: 0 or 1: a progress bar while a cache fills.
         resize: `"stretch"` (to `image_size`, the aspect changes) or
             `"letterbox"` (the aspect kept, black bands; boxes follow).
 
     Returns:
-        A `DetectionSplits` named `"yolo:PATH"`.
+        A `DetectionSplits` named `"coco:ANNOTATIONS"` (the files joined by
+        commas).
     """
-    name = f"yolo:{path}"
-    images_dir = os.path.join(path, "images")
-    if not os.path.isdir(images_dir):
-        raise ValueError(f"dataset {name}: expected a folder {images_dir!r}.")
-    class_names = read_class_names(path)
-    files = list_images(images_dir)
-    if not files:
-        raise ImageFileError(f"dataset {name}: {images_dir!r} holds no images.")
-    label_files = [
-        os.path.join(
-            path,
-            "labels",
-            os.path.splitext(os.path.relpath(file, images_dir))[0] + ".txt",
+    common = dict(
+        image_size=image_size,
+        max_objects=max_objects,
+        seed=seed,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
+        cache=cache,
+        verbose=verbose,
+        resize=resize,
+    )
+    if isinstance(annotations, str):
+        categories, records = read_coco_records(annotations, images_dir)
+        class_names = [category for _, category in categories]
+        return _records_to_splits(records, class_names, f"coco:{annotations}", **common)
+    files = [str(f) for f in annotations]
+    name = "coco:" + ",".join(files)
+    if not 2 <= len(files) <= 3:
+        raise ValueError(
+            f"dataset {name}: expected 2 or 3 annotation files (train, "
+            f"validation[, test]); got {len(files)}."
         )
-        for file in files
-    ]
-
-    def read_columns():
-        sizes, counts, boxes, labels, cuts = [], [], [], [], []
-        for file, label_file in zip(files, label_files):
-            width, height, _ = read_header(file)
-            found, classes, cut = _read_yolo_labels(
-                label_file, width, height, len(class_names), name
+    folders = (
+        list(images_dir)
+        if isinstance(images_dir, (list, tuple))
+        else [images_dir] * len(files)
+    )
+    if len(folders) != len(files):
+        raise ValueError(
+            f"dataset {name}: {len(folders)} image folders for {len(files)} "
+            "annotation files."
+        )
+    per_split, categories = {}, None
+    for split, file, folder in zip(("train", "validation", "test"), files, folders):
+        found, records = read_coco_records(file, folder)
+        if not records:
+            raise ValueError(f"dataset coco:{file}: `images` is empty.")
+        if categories is None:
+            categories = found
+        elif found != categories:
+            difference = _category_difference(categories, found, files[0], file)
+            raise ValueError(
+                f"dataset {name}: the categories of {file!r} differ from those "
+                f"of {files[0]!r} ({difference}); every split needs the same "
+                "categories (ids and names)."
             )
-            sizes.append((width, height))
-            counts.append(len(classes))
-            boxes += found
-            labels += classes
-            cuts.append(cut)
-        # Columns of NumPy arrays: the disk cache's index keeps them as
-        # they are (float64 boxes: the same numbers a fresh read gives).
-        return {
-            "sizes": np.array(sizes, "int64").reshape(-1, 2),
-            "counts": np.array(counts, "int64"),
-            "boxes": np.array(boxes, "float64").reshape(-1, 4),
-            "labels": np.array(labels, "int64"),
-            "cuts": np.array(cuts, "int64"),
-        }
-
-    present = [f for f in label_files if os.path.isfile(f)]
-    columns = cached_index(name, files + present, read_columns, cache)
-    ends = np.cumsum(columns["counts"])
-    boxes, labels = columns["boxes"].tolist(), columns["labels"].tolist()
-    records = [
-        (
-            file,
-            (int(w), int(h)),
-            boxes[end - count : end],
-            labels[end - count : end],
-            int(cut),
+        per_split[split] = records
+    records, parts = join_splits(per_split, name, key=lambda record: record[0])
+    note = None
+    if len(files) == 2:
+        note = (
+            "no test annotation file: the validation images are scored as the "
+            "test split too"
         )
-        for file, (w, h), count, end, cut in zip(
-            files,
-            columns["sizes"].tolist(),
-            columns["counts"].tolist(),
-            ends.tolist(),
-            columns["cuts"].tolist(),
-        )
-    ]
     return _records_to_splits(
         records,
-        class_names,
+        [category for _, category in categories],
         name,
-        image_size,
-        max_objects,
-        seed,
-        validation_fraction,
-        test_fraction,
-        cache,
-        verbose,
-        resize,
+        parts=parts,
+        test_note=note,
+        **common,
     )
 
 
-def load_detection_files(spec, **kwargs):
-    """`coco:ANNOTATIONS.json[:IMAGES_DIR]` or `yolo:PATH` to `DetectionSplits`."""
-    if spec.startswith("yolo:"):
-        return load_yolo_detection(spec[5:], **kwargs)
-    annotations, images_dir = spec[5:], None
-    if ".json:" in annotations:
-        annotations, images_dir = annotations.split(".json:", 1)
-        annotations += ".json"
-    return load_coco_detection(annotations, images_dir, **kwargs)
+def parse_coco_spec(text):
+    """`(annotations, images_dir)` of what follows `coco:`.
+
+    `ANNOTATIONS.json[:IMAGES_DIR]` gives a string and a string or `None`;
+    `TRAIN.json[:DIR],VAL.json[:DIR][,TEST.json[:DIR]]` (every part naming a
+    `.json`) gives a list of each. A folder or file name holding a comma
+    followed by `.json` cannot be told apart.
+    """
+
+    def one(part):
+        if ".json:" in part:
+            annotations, images_dir = part.split(".json:", 1)
+            return annotations + ".json", images_dir or None
+        return part, None
+
+    pieces = text.split(",")
+    if len(pieces) > 1 and all(".json" in piece for piece in pieces):
+        pairs = [one(piece) for piece in pieces]
+        return [a for a, _ in pairs], [d for _, d in pairs]
+    return one(text)

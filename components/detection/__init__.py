@@ -1,4 +1,5 @@
-"""Object detection parts: boxes, YOLO, the R-CNN family, decoding, COCO evaluation.
+"""Object detection parts: boxes, YOLO, the R-CNN family, decoding, COCO evaluation,
+PR/F1 curves and the confusion matrix.
 
 Detectors are built by name like the classifiers (`build("faster_rcnn",
 shape, classes, backbone="vgg")`, `available()`). Everything
@@ -22,6 +23,13 @@ from components.detection.coco_eval import (
     coco_detections,
     coco_evaluate,
     coco_ground_truth,
+)
+from components.detection.curves import (
+    confusion_matrix,
+    operating_curves,
+    plot_confusion_matrix,
+    plot_f1_curves,
+    plot_pr_curves,
 )
 from components.detection.decoding import (
     RegionDecoding,
@@ -65,6 +73,7 @@ from components.detection.rpn import (
 from components.detection.rpn import (
     matrix_nms as matrix_nms,
 )
+from components.detection.validation import DetectionValidation
 from components.detection.yolo_loss import (
     YoloLoss,
 )
@@ -104,6 +113,7 @@ __all__ = [
     "RegionDetector",
     "RegionWarp",
     "RoIPooling",
+    "DetectionValidation",
     "SplitRegions",
     "YoloDecoding",
     "YoloLoss",
@@ -113,6 +123,7 @@ __all__ = [
     "coco_detections",
     "coco_evaluate",
     "coco_ground_truth",
+    "confusion_matrix",
     "decode_deltas",
     "decode_predictions",
     "decode_region_detections",
@@ -124,6 +135,10 @@ __all__ = [
     "fast_rcnn_network",
     "faster_rcnn_network",
     "match_boxes",
+    "operating_curves",
+    "plot_confusion_matrix",
+    "plot_f1_curves",
+    "plot_pr_curves",
     "propose_regions",
     "rcnn_network",
     "region_inference_model",

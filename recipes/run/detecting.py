@@ -17,6 +17,15 @@ import tensorflow as tf
 from components import data, detection, models, serving
 from components.checks import check_positive_int, invalid_value
 from recipes.run import flags, reports, training
+from recipes.run.detection_results import (
+    best_lines,
+    draw_detections,
+    draw_panel,
+    plot_label_pairs,
+    plot_results,
+    plot_test_curves,
+    write_results,
+)
 
 _flag = flags.flag
 DATASET_PREFIXES = ("coco:", "yolo:", "tfds:")
@@ -29,8 +38,11 @@ class DetectionConfig(training.TrainingConfig):
 
     dataset: str = _flag(
         "canvases",
-        "'canvases' (digits, offline), coco:ANNOTATIONS.json[:IMAGES_DIR], "
-        "yolo:PATH (images/ + labels/) or tfds:NAME.",
+        "'canvases' (digits, offline), coco:ANNOTATIONS.json[:IMAGES_DIR] "
+        "(split at random) or coco:TRAIN.json,VAL.json[,TEST.json] (a file per "
+        "split, each may add :IMAGES_DIR), yolo:PATH (images/ + labels/, split "
+        "at random) or yolo:PATH[/data.yaml] (Ultralytics' train/val[/test] "
+        "splits; without test, val is scored as test too), or tfds:NAME.",
     )
     image_size: int = _flag(112, "Side of the (square) images.")
     train_images: int = _flag(3000, "Training canvases.")
@@ -70,6 +82,15 @@ class DetectionConfig(training.TrainingConfig):
         "Sanity check: train on N canvases without augmentation and score on "
         "those same N (0: off).",
     )
+    val_every: int = _flag(
+        1,
+        "Score the validation images (mAP, precision, recall) every N epochs "
+        "and after the last; the best by mAP@[.5:.95] is saved as best.keras.",
+    )
+    patience: int | None = _flag(
+        None,
+        "Stop when mAP@[.5:.95] has not improved for N validations (default: never).",
+    )
 
     def validate_detection(self, positive=()):
         """Checks the shared flags and the recipe's `positive` integer flags."""
@@ -80,11 +101,13 @@ class DetectionConfig(training.TrainingConfig):
             "validation_images",
             "test_images",
             "width",
+            "val_every",
             *positive,
         ):
             check_positive_int(name, getattr(self, name))
-        if self.max_objects is not None:
-            check_positive_int("max_objects", self.max_objects)
+        for name in ("max_objects", "patience"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
         data.check_cache(self.cache)
         data.check_resize(self.resize)
         check_positive_int("overfit_subset", self.overfit_subset, 0)
@@ -106,8 +129,9 @@ class DetectionConfig(training.TrainingConfig):
                 invalid_value(
                     "dataset",
                     self.dataset,
-                    "'canvases', 'coco:ANNOTATIONS.json[:IMAGES_DIR]', 'yolo:PATH' "
-                    "or 'tfds:NAME'",
+                    "'canvases', 'coco:ANNOTATIONS.json[:IMAGES_DIR]' (or one "
+                    "per split, comma-separated), 'yolo:PATH[/data.yaml]' or "
+                    "'tfds:NAME'",
                 )
             )
         parse_stages(self.stages)
@@ -367,39 +391,52 @@ def plot_gallery(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
     count = min(12, len(images))
     fig, axes = plt.subplots(3, 4, figsize=(12, 9))
     for index, panel in enumerate(axes.flat):
         panel.axis("off")
-        if index >= count:
-            continue
-        image = images[index]
-        panel.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-        for box, label in zip(boxes[index], labels[index]):
-            if label >= 0:
-                x0, y0, x1, y1 = box
-                panel.add_patch(
-                    Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime")
-                )
-        for k in range(int(detections["num_detections"][index])):
-            score = detections["scores"][index][k]
-            if score < threshold:
-                continue
-            x0, y0, x1, y1 = detections["boxes"][index][k]
-            name = class_names[int(detections["labels"][index][k])]
-            panel.add_patch(
-                Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="red", ls="--")
-            )
-            panel.text(x0, y0 - 1, f"{name}:{score:.2f}", color="red", fontsize=7)
+        if index < count:
+            draw_panel(panel, images[index], boxes[index], labels[index])
+            draw_detections(panel, detections, index, threshold, class_names)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def finish(run, splits, model, test, detections, *, extra, curves, title):
+@dataclasses.dataclass
+class Validation:
+    """Validation while training: the callback and the split it scores."""
+
+    callback: detection.DetectionValidation
+    split: EvaluationSplit
+
+
+def validation(run, splits, detect, served):
+    """The run's `Validation`: every `--val-every` epochs `detect(model,
+    split)` on the validation split is scored with pycocotools, the best by
+    mAP@[.5:.95] saved as `best.keras` (`served`, the serving model sharing
+    the trained layers), `--patience` applied."""
+    split = evaluation_split(splits, "validation")
+    truth = detection.coco_ground_truth(
+        split.boxes, split.labels, splits.image_shape, splits.class_names
+    )
+    callback = detection.DetectionValidation(
+        lambda model: detect(model, split),
+        truth,
+        every=run.config.val_every,
+        patience=run.config.patience,
+        best_path=run.file("best.keras"),
+        best_model=served,
+        history_path=run.file("history.csv"),
+    )
+    return Validation(callback, split)
+
+
+def finish(
+    run, splits, model, test, detections, *, extra, curves, title, validation=None
+):
     """Scores the detections with pycocotools, writes every artifact, reports.
 
     Args:
@@ -412,6 +449,8 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
         extra: Dict of recipe figures (timings...) added to `metrics.json`.
         curves: History keys to plot in `curves.png`.
         title: Name of the detector in the report.
+        validation: Optional `Validation` of the training: `results.csv`,
+            `results.png`, `val_predictions.png` and the best epoch.
 
     Returns:
         The metrics dict (also in `metrics.json`).
@@ -438,6 +477,15 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
     }
     run.write_json("ground_truth.json", truth)
     run.write_json("detections.json", rows)
+    operating = plot_test_curves(truth, rows, run.file)
+    metrics["precision"] = round(float(operating["precision_at_best"]), 5)
+    metrics["recall"] = round(float(operating["recall_at_best"]), 5)
+    lines = []
+    if validation is not None:
+        lines = _validation_files(run, splits, validation)
+        callback = validation.callback
+        if callback.best_epoch is not None:
+            metrics["best"] = {"epoch": callback.best_epoch + 1, **callback.best_logs}
     history = reports.read_history(run.file("history.csv"))
     reports.plot_histories([history], run.file("curves.png"), f"{title} loss", curves)
     plot_gallery(
@@ -467,5 +515,22 @@ def finish(run, splits, model, test, detections, *, extra, curves, title):
             "AP@0.5 per class: "
             + ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class_ap50"].items()),
             timing,
+            *lines,
         ],
     )
+
+
+def _validation_files(run, splits, validation):
+    """results.csv, results.png and val_predictions.png; the report's lines."""
+    callback = validation.callback
+    rows = write_results(run.file("history.csv"), run.file("results.csv"))
+    plot_results(rows, run.file("results.png"), callback.best_epoch)
+    if callback.detections is not None:
+        plot_label_pairs(
+            validation.split,
+            callback.detections,
+            run.config.gallery_threshold,
+            splits.class_names,
+            run.file("val_predictions.png"),
+        )
+    return best_lines(callback)

@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import datetime
 import os
+import shutil
 import signal
 import sys
 import time
@@ -289,7 +290,10 @@ class Run:
                 verbose=config.verbose,
                 shuffle=False,  # the pipelines reshuffle every epoch themselves
             )
-            return not (stop.diverged or interruption.stopped)
+            return not (stop.diverged or interruption.stopped or stopped_early())
+
+        def stopped_early():  # a patience stop (`stopped_epoch`, as EarlyStopping's)
+            return any(getattr(c, "stopped_epoch", 0) for c in callbacks)
 
         # Batch norm over the global batch while training on several
         # replicas; turned off again after, so the saved model loads anywhere.
@@ -312,14 +316,19 @@ class Run:
             if go_on:
                 fit(train, config.epochs)
         self.train_seconds += time.perf_counter() - start
+        rows = reports.read_history(history)
+        if backup is not None and stopped_early() and not interruption.stopped:
+            # Stopped for good, not interrupted: nothing is left to resume.
+            shutil.rmtree(backup.backup_dir, ignore_errors=True)
         per_epoch = int(train.cardinality()) if hasattr(train, "cardinality") else -1
-        self.steps = (per_epoch, config.epochs) if per_epoch > 0 else None
+        epochs = len(rows.get("loss", ())) or config.epochs
+        self.steps = (per_epoch, epochs) if per_epoch > 0 else None
         unsync()
         if stop.diverged:
             self._diverged(stop)
         if interruption.stopped:
             self._interrupted(interruption)
-        return reports.read_history(history)
+        return rows
 
     @contextlib.contextmanager
     def _file_errors(self):

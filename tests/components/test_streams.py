@@ -115,31 +115,31 @@ def test_a_disk_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
 def test_a_warm_disk_cache_reads_no_header_or_label_and_follows_a_changed_label(
     tmp_path, monkeypatch
 ):
-    from components.data import annotations
+    from components.data import yolo_source
 
     root = tmp_path / "crowd"
     monkeypatch.setenv("KERAS_NOTES_CACHE", str(tmp_path / "cache"))
     write_crowded_yolo_set(root, count=6)
-    cold = annotations.load_yolo_detection(str(root), image_size=32, cache="disk")
+    cold = yolo_source.load_yolo_detection(str(root), image_size=32, cache="disk")
     # Warm: the index comes from the cache; reading a file would fail.
-    read_header, read_labels = annotations.read_header, annotations._read_yolo_labels
+    read_header, read_labels = yolo_source.read_header, yolo_source._read_yolo_labels
 
     def no_reading(*args):
         raise AssertionError("read a file the index cache holds")
 
-    monkeypatch.setattr(annotations, "read_header", no_reading)
-    monkeypatch.setattr(annotations, "_read_yolo_labels", no_reading)
-    warm = annotations.load_yolo_detection(str(root), image_size=32, cache="disk")
+    monkeypatch.setattr(yolo_source, "read_header", no_reading)
+    monkeypatch.setattr(yolo_source, "_read_yolo_labels", no_reading)
+    warm = yolo_source.load_yolo_detection(str(root), image_size=32, cache="disk")
     for key in ("train", "validation", "test"):
         for a, b in zip(cold.truth[key], warm.truth[key]):
             np.testing.assert_array_equal(a, b)
     assert warm.summary == cold.summary
-    monkeypatch.setattr(annotations, "read_header", read_header)
-    monkeypatch.setattr(annotations, "_read_yolo_labels", read_labels)
+    monkeypatch.setattr(yolo_source, "read_header", read_header)
+    monkeypatch.setattr(yolo_source, "_read_yolo_labels", read_labels)
     # One label file loses a line: the index is read again, and scored.
     label = sorted((root / "labels").iterdir())[0]
     label.write_text("".join(label.read_text().splitlines(True)[1:]))
-    changed = annotations.load_yolo_detection(str(root), image_size=32, cache="disk")
+    changed = yolo_source.load_yolo_detection(str(root), image_size=32, cache="disk")
     counts = [int((lab >= 0).sum()) for _, lab in changed.truth.values()]
     assert sum(counts) == 6 * CROWD - 1
 

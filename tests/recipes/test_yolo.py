@@ -1,3 +1,4 @@
+import csv
 import json
 
 import keras
@@ -106,3 +107,45 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_validation_while_training_keeps_the_best_epoch_as_best_keras(tmp_path):
+    run_dir = tmp_path / "run"
+    argv = [*TINY, "--epochs", "12", "--val-every", "3", "--run-dir", str(run_dir)]
+    metrics = yolo.main(argv)
+    for name in (
+        "best.keras",
+        "results.png",
+        "PR_curve.png",
+        "F1_curve.png",
+        "confusion_matrix.png",
+        "val_predictions.png",
+    ):
+        assert (run_dir / name).exists(), name
+    with open(run_dir / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 13))
+    validated = {int(r["epoch"]): float(r["map"]) for r in rows if r["map"]}
+    assert sorted(validated) == [3, 6, 9, 12]  # every 3 epochs, and the last
+    # The rate after each epoch's one step: TINY's cosine decay over 12 steps.
+    rates = [float(r["learning_rate"]) for r in rows]
+    cosine = [5e-4 * (1 + np.cos(np.pi * e / 12)) for e in range(1, 13)]
+    np.testing.assert_allclose(rates, cosine, atol=1e-7)
+    best = max(validated, key=validated.get)
+    assert metrics["best"]["epoch"] == best
+    # best.keras holds that epoch's weights: rescored on the validation
+    # canvases (the same 8 under --overfit-subset), it gets that epoch's mAP.
+    config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
+    images, boxes, labels = yolo.ground_truth(yolo.load_splits(config), "validation")
+    model = keras.saving.load_model(run_dir / "best.keras", safe_mode=True)
+    detections = serving.serving_info(model)["network"].predict(images, verbose=0)
+    truth = detection.coco_ground_truth(boxes, labels, images.shape[1:], "0123456789")
+    scores = detection.coco_evaluate(truth, detection.coco_detections(detections))
+    assert scores["map"] == pytest.approx(validated[best], abs=1e-6)
+    if best != 12:  # the last epoch's model is another one
+        last = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+        again = serving.serving_info(last)["network"].predict(images, verbose=0)
+        rescored = detection.coco_detections(again)
+        assert detection.coco_evaluate(truth, rescored)["map"] == pytest.approx(
+            validated[12], abs=1e-6
+        )
