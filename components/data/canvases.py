@@ -79,6 +79,29 @@ def _background(rng, size):
     return 0.3 * rng.uniform(0.2, 1.0) * smooth + rng.normal(0, 0.04, (size, size))
 
 
+def _textured(rng, size):
+    """Stripes, a checkerboard or blobs (the texture dataset's patterns) at
+    random contrast, under a smooth gradient, with pixel noise: edges
+    everywhere, as on real backgrounds, and still darker than the ink."""
+    from components.data.textures import TEXTURE_CLASSES, _texture
+
+    y, x = np.mgrid[0:size, 0:size].astype("float32") / size
+    kind = TEXTURE_CLASSES[rng.integers(len(TEXTURE_CLASSES))]
+    # A period of 8-20 px whatever the canvas size: as fine as the digits'
+    # strokes, so that a detector must tell strokes from texture.
+    scale = size / 40
+    pattern = 0.5 + 0.5 * _texture(kind, x * scale, y * scale, rng)  # in [0, 1]
+    angle = rng.uniform(0, 2 * np.pi)
+    gradient = (x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle) + 0.5
+    contrast = rng.uniform(0.15, 0.4)
+    return (
+        contrast * pattern + 0.15 * gradient + rng.normal(0, 0.04, (size, size))
+    ).astype("float32")
+
+
+BACKGROUNDS = {"smooth": _background, "textured": _textured}
+
+
 def _glyph(image, height, width):
     from PIL import Image
 
@@ -111,6 +134,7 @@ def digit_canvases(
     max_iou=0.05,
     seed=0,
     progress=True,
+    background="smooth",
 ):
     """Draws canvases holding 1 to `max_objects` handwritten digits each.
 
@@ -130,6 +154,9 @@ def digit_canvases(
         max_iou: Float in [0, 1). Largest IoU allowed between two boxes.
         seed: Integer. Seed of every random choice.
         progress: Boolean. Show a progress bar.
+        background: `"smooth"` (a smooth random texture with pixel noise) or
+            `"textured"` (stripes, checkerboards or blobs under a gradient:
+            edges everywhere, as on real backgrounds).
 
     Returns:
         A dict of NumPy arrays: `images` `(num_images, size, size, 1)`, `boxes`
@@ -156,6 +183,13 @@ def digit_canvases(
                 "(min, max) with 8 <= min <= max <= canvas_size",
             )
         )
+    if not 0.0 <= max_iou < 1.0:
+        raise ValueError(invalid_value("max_iou", max_iou, "a float in [0, 1)"))
+    if background not in BACKGROUNDS:
+        raise ValueError(
+            invalid_value("background", background, f"one of {sorted(BACKGROUNDS)}")
+        )
+    draw_background = BACKGROUNDS[background]
     rng = np.random.default_rng(seed)
     images_in, labels_in = glyphs
     images = np.zeros((num_images, canvas_size, canvas_size, 1), "float32")
@@ -163,7 +197,7 @@ def digit_canvases(
     labels = -np.ones((num_images, max_objects), "int32")
     bar = keras.utils.Progbar(num_images, unit_name="canvas") if progress else None
     for index in range(num_images):
-        canvas = _background(rng, canvas_size)
+        canvas = draw_background(rng, canvas_size)
         placed = []
         for _ in range(rng.integers(1, max_objects + 1)):
             pick = rng.integers(len(images_in))
@@ -223,6 +257,8 @@ def load_digit_canvases(
     glyph_size=(20, 44),
     seed=0,
     progress=True,
+    max_iou=0.05,
+    background="smooth",
 ):
     """The digit-canvas detection dataset, split so test handwriting is unseen.
 
@@ -238,9 +274,12 @@ def load_digit_canvases(
         glyph_size: `(min, max)` side of a glyph in pixels.
         seed: Integer. Seed of the drawing (each split its own stream).
         progress: Boolean. Show progress while drawing.
+        max_iou: Float in [0, 1). Largest IoU between two digits' boxes.
+        background: `"smooth"` or `"textured"` (`digit_canvases`).
 
     Returns:
-        A `DetectionSplits` named `"digit_canvases"` with 10 classes.
+        A `DetectionSplits` named `"digit_canvases"` with 10 classes
+        (`"digit_canvases_hard"` with textured backgrounds).
 
     Example:
 
@@ -265,12 +304,14 @@ def load_digit_canvases(
             canvas_size,
             max_objects,
             glyph_size,
+            max_iou,
             seed=seed * 3 + offset,
             progress=progress,
+            background=background,
         )
         datasets[split] = as_detection_dataset(canvases)
     return DetectionSplits(
-        name="digit_canvases",
+        name="digit_canvases" if background == "smooth" else "digit_canvases_hard",
         num_classes=10,
         image_shape=(canvas_size, canvas_size, 1),
         max_objects=max_objects,

@@ -30,6 +30,10 @@ from recipes.run.detection_results import (
 _flag = flags.flag
 DATASET_PREFIXES = ("coco:", "yolo:", "tfds:")
 CANVAS_OBJECTS = 4  # digits per canvas unless --max-objects says otherwise
+# The hard canvases: up to 20 digits, from 1/32 to 3/8 of the canvas side
+# (10-120 px at 320), boxes overlapping up to IoU 0.3, textured backgrounds.
+HARD = {"objects": 20, "glyph_size": (1 / 32, 3 / 8), "max_iou": 0.3}
+CANVASES = ("canvases", "canvases-hard")
 
 
 @dataclasses.dataclass
@@ -38,7 +42,9 @@ class DetectionConfig(training.TrainingConfig):
 
     dataset: str = _flag(
         "canvases",
-        "'canvases' (digits, offline), coco:ANNOTATIONS.json[:IMAGES_DIR] "
+        "'canvases' (digits, offline), 'canvases-hard' (up to 20 digits of "
+        "widely varying size, overlapping, on textured backgrounds: use "
+        "--image-size 320), coco:ANNOTATIONS.json[:IMAGES_DIR] "
         "(split at random) or coco:TRAIN.json,VAL.json[,TEST.json] (a file per "
         "split, each may add :IMAGES_DIR), yolo:PATH (images/ + labels/, split "
         "at random) or yolo:PATH[/data.yaml] (Ultralytics' train/val[/test] "
@@ -122,14 +128,14 @@ class DetectionConfig(training.TrainingConfig):
                     "backbone", self.backbone, f"one of {', '.join(models.available())}"
                 )
             )
-        if self.dataset != "canvases" and not (
+        if self.dataset not in CANVASES and not (
             self.dataset.startswith(DATASET_PREFIXES) and self.dataset[5:]
         ):
             raise ValueError(
                 invalid_value(
                     "dataset",
                     self.dataset,
-                    "'canvases', 'coco:ANNOTATIONS.json[:IMAGES_DIR]' (or one "
+                    "'canvases', 'canvases-hard', 'coco:ANNOTATIONS.json[:IMAGES_DIR]' (or one "
                     "per split, comma-separated), 'yolo:PATH[/data.yaml]' or "
                     "'tfds:NAME'",
                 )
@@ -207,15 +213,29 @@ def load_splits(config):
 
 
 def _load_splits(config):
+    size = config.image_size
     if config.dataset == "canvases":
         return data.load_digit_canvases(
             config.train_images,
             config.validation_images,
             config.test_images,
-            canvas_size=config.image_size,
+            canvas_size=size,
             max_objects=config.max_objects or CANVAS_OBJECTS,
-            glyph_size=(max(8, config.image_size // 6), config.image_size * 2 // 5),
+            glyph_size=(max(8, size // 6), size * 2 // 5),
             seed=config.seed,
+        )
+    if config.dataset == "canvases-hard":
+        low, high = HARD["glyph_size"]
+        return data.load_digit_canvases(
+            config.train_images,
+            config.validation_images,
+            config.test_images,
+            canvas_size=size,
+            max_objects=config.max_objects or HARD["objects"],
+            glyph_size=(max(8, round(size * low)), max(8, round(size * high))),
+            seed=config.seed,
+            max_iou=HARD["max_iou"],
+            background="textured",
         )
     common = {
         "image_size": config.image_size,

@@ -290,6 +290,56 @@ def test_canvas_boxes_enclose_the_ink_exactly():
 
 
 @pytest.mark.backend_independent
+def test_hard_canvases_hold_many_overlapping_objects_of_varied_size():
+    glyphs = data.digits_arrays()
+    size, options = 160, dict(canvas_size=160, max_objects=20, progress=False)
+    hard = data.digit_canvases(
+        glyphs, 40, glyph_size=(8, 60), max_iou=0.3, background="textured", **options
+    )
+    easy = data.digit_canvases(glyphs, 40, glyph_size=(26, 64), **options)
+    counts = (hard["labels"] >= 0).sum(1)
+    assert counts.max() > 10 and counts.min() >= 1
+    sides, overlaps = [], []
+    for image, boxes, labels in zip(hard["images"], hard["boxes"], hard["labels"]):
+        kept = boxes[labels >= 0]
+        detection.check_boxes(boxes, labels, image.shape, 10)
+        sides += np.minimum(kept[:, 2] - kept[:, 0], kept[:, 3] - kept[:, 1]).tolist()
+        for i in range(len(kept)):
+            for j in range(i):
+                overlaps.append(_iou(kept[i], kept[j]))
+    assert min(sides) < 0.08 * size and max(sides) > 0.25 * size
+    # Overlapping boxes, never beyond the IoU asked for.
+    assert 0.05 < max(overlaps) <= 0.3 + 1e-6
+
+    # Textured: the background (outside every box) changes from one 4x4
+    # block to the next (block means: the pixel noise averages out), where
+    # the smooth one barely does.
+    def background_edges(canvases):
+        images = canvases["images"][..., 0]
+        blocks = images.reshape(len(images), size // 4, 4, size // 4, 4).mean((2, 4))
+        free = np.ones(blocks.shape, bool)
+        for k, (boxes, labels) in enumerate(zip(canvases["boxes"], canvases["labels"])):
+            for x0, y0, x1, y1 in boxes[labels >= 0]:
+                free[
+                    k, int(y0) // 4 : -(-int(y1) // 4), int(x0) // 4 : -(-int(x1) // 4)
+                ] = False
+        steps = np.abs(np.diff(blocks, axis=2))
+        return steps[free[:, :, 1:] & free[:, :, :-1]].mean()
+
+    assert background_edges(hard) > 1.5 * background_edges(easy)
+    with pytest.raises(ValueError, match="background"):
+        data.digit_canvases(glyphs, 1, background="plaid", **options)
+
+
+def _iou(a, b):
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(
+        0, min(a[3], b[3]) - max(a[1], b[1])
+    )
+    area = lambda box: (box[2] - box[0]) * (box[3] - box[1])  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+@pytest.mark.backend_independent
 def test_test_canvases_draw_only_test_handwriting(monkeypatch):
     from components.data import canvases as module
 
