@@ -16,6 +16,10 @@ The paths:
   pipeline (cached, reshuffled every epoch, prefetched; no augmentation, which
   no other path has), their compile settings (Adam, cosine decay,
   `steps_per_execution`) and, for classify, its default monitors;
+- `project-eigen`, `project-xla`: the same with TensorFlow's Eigen kernels
+  instead of oneDNN's (`TF_ENABLE_ONEDNN_OPTS=0`), or with the training step
+  compiled by XLA (`jit_compile=True`): the choices issue 36 measures per
+  CPU kind;
 - `keras-jax`, `keras-torch`: the same Keras model and compile settings on
   that backend, fed NumPy arrays (`steps_per_execution` 1 on torch, the only
   value Keras's torch trainer takes);
@@ -36,6 +40,11 @@ with the reason; PyTorch comes with `pip install -e ".[bench]"`.
     python -m benchmarks.throughput                        # ~10 minutes, 2 CPU cores
     python -m benchmarks.throughput --models vgg32 --repeats 3
     python -m benchmarks.throughput --paths keras-jax pytorch   # no TensorFlow needed
+    python -m benchmarks.throughput --paths project project-eigen project-xla pytorch
+
+The machine (CPU model, its vector extensions, the kernel libraries'
+settings) is printed before and after the table and kept in the JSON
+(`benchmarks.machine`).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ import time
 
 import numpy as np
 
+from benchmarks import machine
 from benchmarks.cli import docstring_parser
 
 MODELS = {
@@ -60,10 +70,15 @@ MODELS = {
 }
 PATHS = {
     "project": ("tensorflow", "tensorflow"),
+    # The project's path with TensorFlow's Eigen kernels instead of oneDNN's,
+    # and with XLA compiling the training step (`jit_compile=True`).
+    "project-eigen": ("tensorflow", "tensorflow"),
+    "project-xla": ("tensorflow", "tensorflow"),
     "keras-jax": ("jax", "jax"),
     "keras-torch": ("torch", "torch"),
     "pytorch": (None, "torch"),
 }
+DEFAULT_PATHS = ["project", "keras-jax", "keras-torch", "pytorch"]
 CLASSES = 10
 VGG_STAGES = (2, 2, 2)
 YOLO_STAGES = (1, 1, 2, 2)
@@ -122,12 +137,14 @@ def keras_trainer(path, spec, steps, spe):
     batch = spec["batch"]
     x, y = arrays(spec, steps * batch)
     callbacks = []
-    if path == "project":
+    if path.startswith("project"):
         from components import data
         from recipes.run import training
 
         config = training.TrainingConfig(epochs=100, steps_per_execution=spe)
         training.compile_model(config, model, steps, loss, metrics=())
+        if path == "project-xla":
+            model.jit_compile = True
         import tensorflow as tf
 
         pipeline = data.make_pipeline(
@@ -319,6 +336,8 @@ class Worker:
     def __init__(self, path, model_name, steps, spe):
         backend, _ = PATHS[path]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        if path == "project-eigen":
+            env["TF_ENABLE_ONEDNN_OPTS"] = "0"
         if backend:
             env["KERAS_BACKEND"] = backend
         self.path = path
@@ -456,7 +475,7 @@ def format_table(results):
 def parse_args(argv):
     parser = docstring_parser("throughput", __doc__)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument("--paths", nargs="+", default=DEFAULT_PATHS, choices=PATHS)
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
     parser.add_argument("--steps", type=int, default=40, help="batches per pass")
     parser.add_argument(
@@ -484,6 +503,8 @@ def main(argv=None):
     if args.worker:
         return worker(args.worker, args.models[0], args.steps, args.steps_per_execution)
     results, devices, skipped = {}, {}, {}
+    info = machine.describe()
+    print(machine.summary_line(info), flush=True)
     for model_name in args.models:
         speeds, peaks, devices, skipped = measure(
             model_name, args.paths, args.repeats, args.steps, args.steps_per_execution
@@ -496,7 +517,13 @@ def main(argv=None):
     for path, reason in skipped.items():
         print(f"skipped {path}: {reason}")
     print("devices: " + ", ".join(f"{p} on {d}" for p, d in devices.items()))
-    output = {"results": results, "devices": devices, "skipped": skipped}
+    print(machine.summary_line(info))
+    output = {
+        "results": results,
+        "devices": devices,
+        "skipped": skipped,
+        "machine": info,
+    }
     if args.out:
         with open(args.out, "w") as f:
             json.dump(output, f, indent=1)

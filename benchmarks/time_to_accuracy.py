@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 
+from benchmarks import machine
 from benchmarks.cli import docstring_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -270,7 +271,9 @@ def main(argv=None):
     table = summarize(rows)
     print()
     print(format_table(table, judge=not args.quick))
+    print(machine.summary_line())
     results = {
+        "machine": machine.describe(),
         "reference": reference,
         "new": new_key,
         "quick": args.quick,
