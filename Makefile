@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 # run from 11:45 to 8:29. `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint setup
+.PHONY: demo test lint setup docs
 
 demo: $(STAMP)
 	$(BIN)/python -m recipes.classify
@@ -48,6 +48,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check components recipes tuning benchmarks tests
+
+# The documentation site, into site/; --strict turns a broken link, a missing
+# reference or a docstring warning into a failed build (tests/test_docs.py
+# builds it the same way).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 setup: $(STAMP)
 

@@ -69,7 +69,7 @@ class Config(training.TrainingConfig):
     )
     model: str = _flag("vgg", f"Model builder: one of {', '.join(models.available())}.")
     # 10 epochs at 3e-3 reach the 99.6% of 30 at 1e-3 on digits in a third of
-    # the steps (5 seeds each; README "Speed"); 12 at 1e-3 reached 99.3%.
+    # the steps (5 seeds each; docs/speed.md); 12 at 1e-3 reached 99.3%.
     epochs: int = _flag(10, "Training epochs.")
     learning_rate: float = _flag(3e-3, "Initial learning rate.")
     image_size: int | None = _flag(32, "Resize images to this square size.")

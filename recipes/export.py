@@ -16,8 +16,13 @@ quantization (`PARITY`): unquantized, the same class for every image and
 scores within 1e-4; fp16, scores within 0.05 and accuracy within 1 point;
 int8, accuracy within 1 point. One table gives the format, quantization,
 file size, latency per image (median, this machine), parity and accuracy
-before and after. A failed check exits 1 naming the worst image; bad input
-exits 2 with one line. Detectors do not export yet (one line says so).
+before and after. Detectors (YOLO; Faster R-CNN to LiteRT) export with their
+decoding and suppression inside, in the runtimes' builtin ops, and are
+checked by `DETECTOR_PARITY`: detections matched one to one at IoU >= 0.9.
+R-CNN and Fast R-CNN (regions from selective search outside the network),
+and Faster R-CNN to ONNX (its proposals moved in ONNX Runtime), are refused
+with one line saying why. A failed check exits 1 naming the worst image;
+bad input exits 2 with one line.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ class Config(detecting.DetectionConfig):
     aspect_ratios: str = _flag("0.5,1,2", "Anchor height/width ratios (faster).")
     # 16 proposals (was 32) and the true boxes among the training regions
     # (`RegionDetector`) reach in 7 epochs the mAP that 16 epochs reached
-    # before (README, Speed); 64 proposals scored lower.
+    # before (docs/speed.md); 64 proposals scored lower.
     proposals: int = _flag(16, "RPN proposals per image after NMS (faster).")
     rpn_width: int = _flag(128, "Channels of the RPN's 3x3 layer (faster).")
     augment: bool = _flag(True, "Translation and scale jitter (faster only).")

@@ -81,8 +81,8 @@ class Config(detecting.DetectionConfig):
     augment: bool = _flag(True, "Translation and scale jitter (boxes follow).")
     quick: bool = _flag(False, "A small, fast run (600 canvases, 6 epochs).")
     run_dir: str | None = _flag(None, "Run directory (default runs/yolo/<time>).")
-    # 8 epochs of batch 16 reach the mAP of 20 of batch 64 in 0.42x the time
-    # (README "Speed"): four times the steps per epoch, at the same cost per
+    # 8 epochs of batch 16 reach the mAP of 20 of batch 64 in 0.40x the time
+    # (docs/speed.md): four times the steps per epoch, at the same cost per
     # image on a CPU. 10 epochs of batch 64 reached 0.89.
     epochs: int = _flag(8, "Training epochs.")
     batch_size: int = _flag(16, "Batch size.")
