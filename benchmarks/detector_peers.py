@@ -1,0 +1,480 @@
+"""This project's detectors against the one users pick instead: Ultralytics YOLOv8n.
+
+Each data set is written to disk in Ultralytics' layout with a `data.yaml`
+(`ROOT/images/{train,val,test}`, `ROOT/labels/...`), so that both trainers
+read the same files:
+
+- `shapes`: drawn circles, squares and triangles, 1-8 an image, JPEGs of
+  160-480 px (`benchmarks.shapes`);
+- `canvases`: the digit canvases of the recipes' default (up to 4 digits);
+- `canvases-hard`: up to 20 digits of widely varying size, overlapping, on
+  textured backgrounds.
+
+Every detector is trained on the set's train split (validated on `val`),
+then predicts the test images from their files, and one scorer rates all of
+them with pycocotools against the test label files, in each image's own
+pixels (`score`). The detectors: this project's `recipes.yolo` and
+`recipes.rcnn --variant faster` (run as their commands), and YOLOv8n from its
+model yaml, no pretrained weights (`pip install -e ".[peers]"`; skipped with
+the reason when missing). Two budgets:
+
+- `default`: the project's recipes at their defaults; YOLOv8n is given the
+  time the project's YOLO took (Ultralytics' `time=`);
+- `plateau`: YOLOv8n until its validation fitness has not improved for 10
+  epochs (`patience=10`) or 2 hours; each project recipe is then given that
+  time, as epochs at its measured time per epoch.
+
+    python -m benchmarks.detector_peers --sets shapes --budget default
+    python -m benchmarks.detector_peers --budget plateau          # hours
+    python -m benchmarks.detector_peers --quick                   # minutes
+
+The table gives, per set and detector, mAP@0.5 and mAP@[.5:.95] on the test
+images, the training seconds and the budget; the JSON (`--out`) keeps them
+with the machine (`benchmarks.machine`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks import machine, shapes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SETS = ("shapes", "canvases", "canvases-hard")
+DETECTORS = ("yolo", "faster_rcnn", "yolov8n")
+PLATEAU_PATIENCE = 10
+PLATEAU_CAP_SECONDS = 2 * 3600
+# Image counts (train, val, test) and the network's input side per set.
+# Sides are multiples of the YOLO recipe's 7x7 grid (Ultralytics rounds
+# them up to its stride of 32 itself).
+SIZES = {
+    "shapes": ((700, 150, 150), 224),
+    "canvases": ((3000, 200, 500), 112),
+    "canvases-hard": ((3000, 200, 500), 336),
+}
+QUICK_SIZES = {name: ((48, 16, 16), 112) for name in SETS}
+
+
+# ---------------------------------------------------------------------------
+# The sets, on disk
+# ---------------------------------------------------------------------------
+
+
+def write_canvases(root, counts, size, hard, seed=0):
+    """The digit canvases as PNG files in Ultralytics' layout."""
+    from PIL import Image
+
+    from components import data
+
+    options = {"canvas_size": size, "seed": seed, "progress": False}
+    if hard:
+        options.update(
+            max_objects=20,
+            glyph_size=(max(8, size // 32), max(8, size * 3 // 8)),
+            max_iou=0.3,
+            background="textured",
+        )
+    else:
+        options.update(max_objects=4, glyph_size=(max(8, size // 6), size * 2 // 5))
+    splits = data.load_digit_canvases(*counts, **options)
+    for split, name in (("train", "train"), ("validation", "val"), ("test", "test")):
+        images = os.path.join(root, "images", name)
+        labels = os.path.join(root, "labels", name)
+        os.makedirs(images, exist_ok=True)
+        os.makedirs(labels, exist_ok=True)
+        dataset = data.stream_examples(splits.stream(split)).batch(256)
+        index = 0
+        for batch in dataset.as_numpy_iterator():
+            for image, boxes, classes in zip(
+                batch["images"],
+                batch["bounding_boxes"]["boxes"],
+                batch["bounding_boxes"]["labels"],
+            ):
+                stem = f"{name}_{index:05d}"
+                pixels = np.round(image[..., 0] * 255).astype("uint8")
+                Image.fromarray(pixels).convert("RGB").save(
+                    os.path.join(images, stem + ".png")
+                )
+                with open(os.path.join(labels, stem + ".txt"), "w") as f:
+                    for (x0, y0, x1, y1), label in zip(boxes, classes):
+                        if label >= 0:
+                            f.write(
+                                f"{label} {(x0 + x1) / 2 / size:.6f} "
+                                f"{(y0 + y1) / 2 / size:.6f} {(x1 - x0) / size:.6f} "
+                                f"{(y1 - y0) / size:.6f}\n"
+                            )
+                index += 1
+    with open(os.path.join(root, "data.yaml"), "w") as f:
+        f.write(f"path: {os.path.abspath(root)}\n")
+        f.write("train: images/train\nval: images/val\ntest: images/test\n")
+        f.write("names:\n" + "".join(f"  {d}: '{d}'\n" for d in range(10)))
+
+
+def write_set(name, root, counts):
+    if os.path.isfile(os.path.join(root, "data.yaml")):
+        return root  # written by an earlier run
+    train, val, test = counts
+    if name == "shapes":
+        shapes.write_shapes(root, {"train": train, "val": val, "test": test})
+    else:
+        size = (QUICK_SIZES if train < 100 else SIZES)[name][1]
+        write_canvases(root, counts, size, hard=name == "canvases-hard")
+    return root
+
+
+# ---------------------------------------------------------------------------
+# One scorer for every detector
+# ---------------------------------------------------------------------------
+
+
+def test_truth(root):
+    """COCO ground truth of the test images from their label files, in each
+    image's own pixels; also the file of each image id."""
+    from PIL import Image
+
+    folder = os.path.join(root, "images", "test")
+    names = sorted(os.listdir(folder))
+    with open(os.path.join(root, "data.yaml")) as f:
+        classes = sum(1 for line in f if line.startswith("  "))
+    images, annotations, files = [], [], {}
+    for image_id, name in enumerate(names, 1):
+        path = os.path.join(folder, name)
+        width, height = Image.open(path).size
+        images.append({"id": image_id, "width": width, "height": height})
+        files[image_id] = path
+        label_file = os.path.join(
+            root, "labels", "test", os.path.splitext(name)[0] + ".txt"
+        )
+        if not os.path.isfile(label_file):
+            continue
+        for line in open(label_file).read().split("\n"):
+            if not line.strip():
+                continue
+            label, cx, cy, w, h = (float(v) for v in line.split())
+            box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(label) + 1,
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": i + 1, "name": str(i)} for i in range(classes)]
+    truth = {"images": images, "annotations": annotations, "categories": categories}
+    return truth, files
+
+
+def score(truth, detections):
+    """mAP@0.5 and mAP@[.5:.95] of COCO result rows (`image_id`,
+    `category_id`, `bbox` [x, y, w, h] in the image's pixels, `score`)."""
+    from components.detection import coco_evaluate
+
+    scores = coco_evaluate(truth, detections)
+    return {"map50": scores["map50"], "map": scores["map"]}
+
+
+# ---------------------------------------------------------------------------
+# The detectors
+# ---------------------------------------------------------------------------
+
+
+def run_project(recipe, root, size, run_dir, epochs=None, quick=False):
+    """Trains a project recipe on the set; returns `(train seconds, epochs,
+    COCO rows for the test files)`."""
+    module, extra = {
+        "yolo": ("recipes.yolo", []),
+        "faster_rcnn": ("recipes.rcnn", ["--variant", "faster"]),
+    }[recipe]
+    command = [sys.executable, "-m", module, *extra, "--dataset", f"yolo:{root}"]
+    command += ["--image-size", str(size), "--run-dir", run_dir, "--overwrite"]
+    command += ["--verbose", "0", "--resize", "letterbox"]
+    if quick:
+        command += ["--quick"]
+    if epochs:
+        command += ["--epochs", str(epochs)]
+    _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    with open(os.path.join(run_dir, "config.json")) as f:
+        ran = json.load(f)["epochs"]
+    out = os.path.join(run_dir, "test_predictions.json")
+    folder = os.path.join(root, "images", "test")
+    command = [sys.executable, "-m", "recipes.predict", run_dir, folder]
+    command += ["--out", out, "--score-threshold", "0", "--verbose", "0"]
+    _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
+    with open(out) as f:
+        found = json.load(f)
+    return metrics["train_seconds"], ran, _by_file(found)
+
+
+def _by_file(found):
+    names = {image["id"]: image["file_name"] for image in found["images"]}
+    return [
+        {**row, "image_id": os.path.basename(names[row["image_id"]])}
+        for row in found["detections"]
+    ]
+
+
+def run_yolov8n(root, size, run_dir, seconds=None, epochs=300, patience=None):
+    """Trains YOLOv8n in a process of its own (PyTorch and TensorFlow in one
+    process crashed); returns `(train seconds, epochs, COCO rows for the test
+    files)`."""
+    os.makedirs(run_dir, exist_ok=True)
+    out = os.path.join(run_dir, "peer.json")
+    job = {"root": root, "size": size, "run_dir": run_dir, "seconds": seconds}
+    job.update(epochs=epochs, patience=patience)
+    command = [sys.executable, "-m", "benchmarks.detector_peers"]
+    command += ["--peer-job", json.dumps(job), "--out", out]
+    _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
+    with open(out) as f:
+        return tuple(json.load(f))
+
+
+def train_yolov8n(root, size, run_dir, seconds=None, epochs=300, patience=None):
+    """Trains YOLOv8n from its model yaml (no pretrained weights) on CPU;
+    returns `(train seconds, epochs, COCO rows for the test files)`."""
+    from ultralytics import YOLO
+
+    model = YOLO("yolov8n.yaml")
+    options = {
+        "data": os.path.join(root, "data.yaml"),
+        "imgsz": size,
+        "epochs": epochs,
+        "device": "cpu",
+        "project": run_dir,
+        "name": "train",
+        "exist_ok": True,
+        "plots": False,
+        "verbose": False,
+        "seed": 0,
+        "pretrained": False,
+        "amp": False,
+        "workers": 2,
+    }
+    if seconds:
+        options["time"] = seconds / 3600
+    if patience:
+        options["patience"] = patience
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.train(**options)
+    seconds = time.perf_counter() - start
+    best = os.path.join(run_dir, "train", "weights", "best.pt")
+    trained = YOLO(best if os.path.isfile(best) else model.ckpt_path)
+    folder = os.path.join(root, "images", "test")
+    rows = []
+    for name in sorted(os.listdir(folder)):
+        (result,) = trained.predict(
+            os.path.join(folder, name),
+            imgsz=size,
+            conf=0.001,
+            iou=0.7,
+            max_det=100,
+            device="cpu",
+            verbose=False,
+        )
+        for (x0, y0, x1, y1), label, confidence in zip(
+            result.boxes.xyxy.tolist(),
+            result.boxes.cls.tolist(),
+            result.boxes.conf.tolist(),
+        ):
+            rows.append(
+                {
+                    "image_id": name,
+                    "category_id": int(label) + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "score": float(confidence),
+                }
+            )
+    epochs_run = _epochs_run(os.path.join(run_dir, "train", "results.csv"))
+    return seconds, epochs_run, rows
+
+
+def _epochs_run(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return max(0, sum(1 for _ in f) - 1)
+
+
+def _check(done, command):
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}"
+        )
+
+
+def peer_missing():
+    import importlib.util
+
+    if importlib.util.find_spec("ultralytics") is None:
+        return 'ultralytics is not installed (pip install -e ".[peers]")'
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------
+
+
+def benchmark_set(name, folder, budget, detectors, quick):
+    counts, size = (QUICK_SIZES if quick else SIZES)[name]
+    root = write_set(name, os.path.join(folder, name), counts)
+    truth, files = test_truth(root)
+    ids = {os.path.basename(path): image_id for image_id, path in files.items()}
+    rows, skipped = {}, {}
+    project = [d for d in detectors if d != "yolov8n"]
+    found = {}
+
+    def record(detector, seconds, epochs, detections):
+        for row in detections:
+            row["image_id"] = ids[row["image_id"]]
+        found[detector] = {
+            **score(truth, detections),
+            "train_seconds": round(seconds, 1),
+            "epochs": epochs,
+        }
+        print(f"{name} {detector}: {found[detector]}", flush=True)
+
+    runs = os.path.join(folder, "runs", name, budget)
+    if budget == "default":
+        for detector in project:
+            record(
+                detector,
+                *run_project(detector, root, size, f"{runs}/{detector}", quick=quick),
+            )
+        if "yolov8n" in detectors:
+            reason = peer_missing()
+            if reason:
+                skipped["yolov8n"] = reason
+            else:
+                given = found.get("yolo", {}).get("train_seconds")
+                record(
+                    "yolov8n",
+                    *run_yolov8n(
+                        root,
+                        size,
+                        f"{runs}/yolov8n",
+                        seconds=given,
+                        epochs=1 if quick else 300,
+                    ),
+                )
+    else:
+        reason = peer_missing()
+        if reason:
+            raise SystemExit(f"--budget plateau needs YOLOv8n: {reason}")
+        record(
+            "yolov8n",
+            *run_yolov8n(
+                root,
+                size,
+                f"{runs}/yolov8n",
+                seconds=60 if quick else PLATEAU_CAP_SECONDS,
+                epochs=2 if quick else 1000,
+                patience=PLATEAU_PATIENCE,
+            ),
+        )
+        budget_seconds = found["yolov8n"]["train_seconds"]
+        for detector in project:
+            # One epoch measured, then as many as fit in the peer's time.
+            probe = run_project(
+                detector, root, size, f"{runs}/{detector}-probe", epochs=1, quick=quick
+            )
+            epochs = max(1, int(budget_seconds // max(probe[0], 1e-3)))
+            record(
+                detector,
+                *run_project(
+                    detector,
+                    root,
+                    size,
+                    f"{runs}/{detector}",
+                    epochs=epochs,
+                    quick=quick,
+                ),
+            )
+    rows.update(found)
+    return {"rows": rows, "skipped": skipped, "image_size": size, "counts": counts}
+
+
+def format_table(results, budget):
+    lines = [
+        f"budget: {budget}",
+        f"{'set':<15}{'detector':<13}{'mAP@0.5':>9}{'mAP@[.5:.95]':>14}"
+        f"{'train s':>9}{'epochs':>8}",
+    ]
+    for name, result in results.items():
+        for detector, row in result["rows"].items():
+            lines.append(
+                f"{name:<15}{detector:<13}{row['map50']:>9.3f}{row['map']:>14.3f}"
+                f"{row['train_seconds']:>9.0f}{row['epochs'] or '-':>8}"
+            )
+        for detector, reason in result["skipped"].items():
+            lines.append(f"{name:<15}{detector:<13} skipped: {reason}")
+    return "\n".join(lines)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.detector_peers",
+        description=__doc__.split("\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument(
+        "--detectors", nargs="+", default=list(DETECTORS), choices=DETECTORS
+    )
+    parser.add_argument("--budget", default="default", choices=("default", "plateau"))
+    parser.add_argument("--quick", action="store_true", help="Tiny sets, minutes.")
+    parser.add_argument(
+        "--folder",
+        default=os.path.join("runs", "detector_peers"),
+        help="Where the sets and runs are written (sets are reused).",
+    )
+    parser.add_argument("--out", help="Also write the results as JSON here.")
+    parser.add_argument("--peer-job", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.peer_job:  # the YOLOv8n process
+        found = train_yolov8n(**json.loads(args.peer_job))
+        with open(args.out, "w") as f:
+            json.dump(found, f)
+        return found
+    info = machine.describe()
+    print(machine.summary_line(info), flush=True)
+    results = {
+        name: benchmark_set(name, args.folder, args.budget, args.detectors, args.quick)
+        for name in args.sets
+    }
+    print()
+    print(format_table(results, args.budget))
+    print(machine.summary_line(info))
+    output = {
+        "budget": args.budget,
+        "quick": args.quick,
+        "results": results,
+        "machine": info,
+    }
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(output, f, indent=1)
+    return output
+
+
+if __name__ == "__main__":
+    main()

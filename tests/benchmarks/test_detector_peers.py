@@ -1,0 +1,80 @@
+"""The peer benchmark's common scorer: every detector rated the same way."""
+
+import os
+
+import pytest
+
+from benchmarks import detector_peers, shapes
+
+
+@pytest.fixture(scope="module")
+def shapes_set(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("peers") / "shapes")
+    shapes.write_shapes(root, {"train": 2, "val": 1, "test": 5}, seed=3)
+    return root
+
+
+def _rows_from_labels(root, shift=0.0, drop=None):
+    """Detections that repeat the test labels (shifted by `shift` pixels),
+    keyed by file name, as each detector hands them to the scorer."""
+    truth, files = detector_peers.test_truth(root)
+    rows = []
+    for annotation in truth["annotations"]:
+        name = os.path.basename(files[annotation["image_id"]])
+        if name == drop:
+            continue
+        x, y, w, h = annotation["bbox"]
+        rows.append(
+            {
+                "image_id": annotation["image_id"],
+                "category_id": annotation["category_id"],
+                "bbox": [x + shift, y + shift, w, h],
+                "score": 0.9,
+            }
+        )
+    return truth, files, rows
+
+
+def test_the_truth_is_read_in_each_images_own_pixels(shapes_set):
+    truth, files = detector_peers.test_truth(shapes_set)
+    from PIL import Image
+
+    assert len(truth["images"]) == 5 and len(truth["categories"]) == 3
+    for image in truth["images"]:
+        assert Image.open(files[image["id"]]).size == (image["width"], image["height"])
+    for annotation in truth["annotations"]:
+        image = truth["images"][annotation["image_id"] - 1]
+        x, y, w, h = annotation["bbox"]
+        # Shapes are 6-30% of the shorter side, inside the image.
+        shorter = min(image["width"], image["height"])
+        assert 0.06 * shorter - 0.01 <= w <= 0.30 * shorter + 0.01
+        assert (
+            x >= -1e-3
+            and x + w <= image["width"] + 1e-3
+            and y + h <= image["height"] + 1e-3
+        )
+
+
+def test_the_scorer_rates_exact_shifted_and_missing_detections(shapes_set):
+    truth, _, exact = _rows_from_labels(shapes_set)
+    assert detector_peers.score(truth, exact) == {"map50": 1.0, "map": 1.0}
+    # A few pixels off: still found at IoU 0.5, not at the strictest thresholds.
+    _, _, shifted = _rows_from_labels(shapes_set, shift=4.0)
+    off = detector_peers.score(truth, shifted)
+    assert off["map"] < off["map50"] <= 1.0 and off["map"] < 0.9
+    # An image with no detection: its objects are missed.
+    first = sorted(os.listdir(os.path.join(shapes_set, "images", "test")))[0]
+    _, _, partial = _rows_from_labels(shapes_set, drop=first)
+    assert detector_peers.score(truth, partial)["map50"] < 1.0
+
+
+def test_the_peer_is_skipped_with_its_reason_when_missing(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "ultralytics" else real(name, *a),
+    )
+    assert "pip install" in detector_peers.peer_missing()
