@@ -28,6 +28,33 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class HelpFormatter(
+    argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
+):
+    """Each flag's default shown once: not where its help already speaks of
+    its default, nor a default of `None` (the help says what happens then);
+    the description and the examples kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+def examples(doc, count=3):
+    """The `--help` epilog of a recipe: the first `count` command lines of
+    its docstring (indented `python -m ...` lines)."""
+    lines = [
+        line.strip()
+        for line in (doc or "").splitlines()
+        if line.startswith("    python -m ")
+    ][:count]
+    if not lines:
+        return None
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def _field_type(hint):
     """Returns `(python_type, optional)` for a dataclass field's type hint."""
     origin = typing.get_origin(hint)
@@ -48,7 +75,7 @@ def build_parser(config_cls, prog, description, epilog=None):
         prog=prog,
         description=description,
         epilog=epilog,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
@@ -83,7 +110,8 @@ def parse_config(config_cls, argv, prog, description, quick=None, epilog=None):
     """
     parser = build_parser(config_cls, prog, description, epilog)
     namespace = parser.parse_args(argv)
-    config = apply_quick(config_cls(**vars(namespace)), quick or {})
+    given = _given(parser, argv)
+    config = apply_quick(config_cls(**vars(namespace)), quick or {}, given)
     with usage_errors(parser):
         if hasattr(config, "strategy"):
             # First of all: a multi-worker strategy must be made before any
@@ -93,15 +121,31 @@ def parse_config(config_cls, argv, prog, description, quick=None, epilog=None):
     return config, parser
 
 
-def apply_quick(config, quick):
-    """`--quick`: the settings of `quick` for every flag still at its default.
+def _given(parser, argv):
+    """The flags `argv` sets itself, even to their default value."""
+    for action in parser._actions:
+        action.default, action.saved_default = argparse.SUPPRESS, action.default
+    try:
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action in parser._actions:
+            action.default = action.saved_default
+            del action.saved_default
 
-    A flag given on the command line (a value other than the default) wins.
+
+def apply_quick(config, quick, given=None):
+    """`--quick`: the settings of `quick` for every flag not given.
+
+    A flag given on the command line wins, even at its default value
+    (`--quick --monitors` keeps the monitors `--quick` turns off); without
+    `given`, a flag counts as given when its value is not the default.
     """
     if not getattr(config, "quick", False):
         return config
     defaults = {f.name: f.default for f in dataclasses.fields(config)}
-    changes = {k: v for k, v in quick.items() if getattr(config, k) == defaults[k]}
+    if given is None:
+        given = {k for k in quick if getattr(config, k) != defaults[k]}
+    changes = {k: v for k, v in quick.items() if k not in given}
     return dataclasses.replace(config, **changes)
 
 

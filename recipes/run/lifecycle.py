@@ -174,7 +174,7 @@ class Run:
             f"python -m recipes.{name}",
             doc.split("\n")[0],
             quick,
-            epilog,
+            "\n\n".join(e for e in (flags.examples(doc), epilog) if e) or None,
         )
         run = cls(config, parser, name)
         training.seed_everything(

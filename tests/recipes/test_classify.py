@@ -336,3 +336,29 @@ def test_quick_shrinks_every_setting_left_at_its_default(tmp_path):
     assert config["image_size"] == 16 and config["width"] == 8  # from --quick
     assert config["epochs"] == 2 and metrics["epochs"] == 2  # the flag given wins
     assert "baseline_svc_accuracy" not in metrics and not config["monitors"]
+
+
+def test_help_opens_with_examples_and_shows_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        classify.main(["--help"])
+    text = capsys.readouterr().out
+    examples = text[text.index("examples:") :].splitlines()[1:4]
+    assert examples and all(
+        e.strip().startswith("python -m recipes.classify") for e in examples
+    )
+    assert "(default: None)" not in text
+    for line in " ".join(text.split()).split(" --"):
+        assert line.count("(default") <= 1, line
+
+
+def test_a_flag_given_at_its_default_value_wins_over_quick():
+    from recipes.run import flags
+
+    def parsed(argv):
+        return flags.parse_config(classify.Config, argv, "", "", classify.QUICK)[0]
+
+    assert classify.QUICK["monitors"] is False and classify.Config.monitors is True
+    assert parsed(["--quick"]).monitors is False
+    assert parsed(["--quick", "--monitors"]).monitors is True
+    assert parsed(["--quick", "--epochs", "10"]).epochs == 10  # 10 is the default
+    assert parsed(["--quick"]).epochs == classify.QUICK["epochs"]
