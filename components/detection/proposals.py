@@ -63,7 +63,16 @@ def selective_search(image, max_regions=300, min_side=4, seed=0):
     pixels = np.clip(image * scale, 0, 255).astype("uint8")
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
-    segmentation = cv2.ximgproc.segmentation
+    segmentation = getattr(getattr(cv2, "ximgproc", None), "segmentation", None)
+    if segmentation is None:
+        # Another package's opencv-python (Ultralytics installs it) put its
+        # cv2, without the contrib modules, over opencv-contrib-python's.
+        raise ImportError(
+            "Selective search needs OpenCV's contrib modules (cv2.ximgproc), "
+            f"which the installed cv2 ({cv2.__file__}) lacks: another package's "
+            "opencv-python replaced them. Restore them with `pip install "
+            "--force-reinstall --no-deps opencv-contrib-python-headless`."
+        )
     search = segmentation.createSelectiveSearchSegmentation()
     search.addImage(np.ascontiguousarray(pixels))
     for k in SEGMENTATION_SCALES:

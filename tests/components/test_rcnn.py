@@ -301,3 +301,12 @@ def test_every_detector_builds_by_name_and_bad_names_are_refused():
     assert detection.available() == ["fast_rcnn", "faster_rcnn", "rcnn", "yolo"]
     with pytest.raises(ValueError, match="`name`"):
         detection.build("ssd", (32, 32, 1), 3)
+
+
+def test_selective_search_without_opencvs_contrib_modules_says_how_to_fix(monkeypatch):
+    import cv2
+
+    # What Ultralytics' opencv-python leaves: cv2 without ximgproc.
+    monkeypatch.delattr(cv2, "ximgproc")
+    with pytest.raises(ImportError, match="opencv-contrib-python-headless"):
+        detection.selective_search(np.zeros((16, 16, 3), "float32"))

@@ -172,6 +172,30 @@ def test_yolo_exports_with_its_suppression_in_builtin_ops(yolo_run, fmt, tmp_pat
     assert result["map50_after"] == pytest.approx(result["map50_before"], abs=1e-6)
 
 
+@pytest.mark.parametrize("fmt, quantize", [("litert", "int8"), ("onnx", "fp16")])
+def test_a_quantized_yolo_export_still_detects_and_is_judged_by_its_map(
+    yolo_run, fmt, quantize, tmp_path
+):
+    # Quantized detectors that "detect nothing" are the users' complaint
+    # (ultralytics #16447): the export runs without TensorFlow, finds boxes
+    # that the Keras model finds (IoU >= 0.9, same class), and passes exactly
+    # when its mAP@0.5 is within the rule's points of the Keras model's.
+    argv = [str(yolo_run), "--format", fmt, "--quantize", quantize]
+    argv += ["--out", str(tmp_path / "q")]
+    try:
+        export.main(argv)
+    except SystemExit as failed:  # a failed check: exit 1, its figures kept
+        assert failed.code == export.EXIT_FAILED
+    # The check is written beside the export either way.
+    (written,) = [p for p in tmp_path.rglob("*.json") if "check" in p.read_text()]
+    result = json.loads(written.read_text())["check"]
+    assert not result["runtime_imported_tensorflow"]
+    assert result["matched_fraction"] > 0.5
+    drop = (result["map50_before"] - result["map50_after"]) * 100
+    rule = export.DETECTOR_PARITY[quantize]["map50_points"]
+    assert result["passed"] == (drop <= rule)
+
+
 def test_predict_with_a_yolo_export_finds_the_saved_models_boxes(yolo_run, tmp_path):
     from PIL import Image
 
