@@ -44,7 +44,8 @@ class DetectionConfig(training.TrainingConfig):
         "canvases",
         "'canvases' (digits, offline), 'canvases-hard' (up to 20 digits of "
         "widely varying size, overlapping, on textured backgrounds: use "
-        "--image-size 320), coco:ANNOTATIONS.json[:IMAGES_DIR] "
+        "--image-size 336, a multiple of the YOLO grid), "
+        "coco:ANNOTATIONS.json[:IMAGES_DIR] "
         "(split at random) or coco:TRAIN.json,VAL.json[,TEST.json] (a file per "
         "split, each may add :IMAGES_DIR), yolo:PATH (images/ + labels/, split "
         "at random) or yolo:PATH[/data.yaml] (Ultralytics' train/val[/test] "
