@@ -435,8 +435,6 @@ def load_yolo_detection(
     Returns:
         A `DetectionSplits` named `"yolo:PATH"`.
     """
-    # `annotations` re-exports this module's names, so it imports it first.
-
     name = f"yolo:{path}"
     common = dict(
         image_size=image_size,
