@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import warnings
 
 import keras
@@ -61,6 +62,9 @@ class AtomicBackup(keras.callbacks.Callback):
             it) rebuilt from the backup on resume.
         delete_on_finish: Boolean. Remove the folder after a complete `fit`.
         every: Optional integer. Also back up every `every` steps.
+        write: Boolean. `False` for a process that only restores: of several
+            processes training one replicated model, one writes (and
+            removes) the backups and all resume from them.
 
     Example:
 
@@ -92,6 +96,7 @@ class AtomicBackup(keras.callbacks.Callback):
         history_path=None,
         delete_on_finish=True,
         every=None,
+        write=True,
     ):
         super().__init__()
         if not backup_dir or not isinstance(backup_dir, (str, os.PathLike)):
@@ -105,6 +110,7 @@ class AtomicBackup(keras.callbacks.Callback):
         self.history_path = history_path
         self.delete_on_finish = delete_on_finish
         self.every = every
+        self.write = bool(write)
         self.state = None  # what `restore` found
         self.expect = None  # (epoch, step) the caller resumes at, if it skipped
         self._restored_here = False  # `restore` ran before this fit
@@ -129,8 +135,9 @@ class AtomicBackup(keras.callbacks.Callback):
         `fit` calls it; call it first (after `set_model`) to know where the
         run resumes, for instance to skip the batches of a partial epoch.
         """
-        for folder in _stale(self.backup_dir):
-            shutil.rmtree(folder, ignore_errors=True)
+        if self.write:
+            for folder in _stale(self.backup_dir):
+                shutil.rmtree(folder, ignore_errors=True)
         units = backups(self.backup_dir)
         self.state = None
         for index, unit in enumerate(units):
@@ -150,9 +157,10 @@ class AtomicBackup(keras.callbacks.Callback):
                     f"restoring the one before it, {units[index + 1]}.",
                     stacklevel=2,
                 )
-                # Moved aside, so that no later resume trips on it again.
-                head, name = os.path.split(unit)
-                os.replace(unit, os.path.join(head, f"damaged-{name}"))
+                if self.write:
+                    # Moved aside, so that no later resume trips on it again.
+                    head, name = os.path.split(unit)
+                    os.replace(unit, os.path.join(head, f"damaged-{name}"))
         self._restored_here = True
         return self.state
 
@@ -264,9 +272,22 @@ class AtomicBackup(keras.callbacks.Callback):
 
     def save(self):
         """Writes the current state as a new backup; returns its folder."""
-        os.makedirs(self.backup_dir, exist_ok=True)
         name = f"{PREFIX}{self._epoch:06d}-{self._step:06d}"
         final = os.path.join(self.backup_dir, name)
+        if not self.write:
+            # Another process writes this state. Saving still runs here: on
+            # JAX across processes, reading the variables is a collective step
+            # that every process must take (measured: one process saving
+            # alone failed the other's next step).
+            scratch = tempfile.mkdtemp(prefix="backup-")
+            try:
+                self.model.save_weights(os.path.join(scratch, WEIGHTS))
+                [np.asarray(v) for v in _rng_variables(self.model)]
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            self._saved_step = self._step
+            return final
+        os.makedirs(self.backup_dir, exist_ok=True)
         tmp = os.path.join(self.backup_dir, f".tmp-{name}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
@@ -293,7 +314,8 @@ class AtomicBackup(keras.callbacks.Callback):
         return final
 
     def on_train_end(self, logs=None):
-        if self.delete_on_finish and self._completed and not self._frozen:
+        done = self.delete_on_finish and self._completed and not self._frozen
+        if self.write and done:
             shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 

@@ -115,7 +115,9 @@ def make_pipeline(
                 )
             else:
                 dataset = shuffle_by_epoch(dataset, epoch_seeds, buffer=stream_buffer)
-    dataset = dataset.batch(batch_size)
+    dataset = dataset.batch(
+        batch_size, drop_remainder=share is not None and share.whole_batches
+    )
     if training and augment:
         if input_shape is None:
             raise ValueError("`input_shape` is required when `augment` is given.")
@@ -149,12 +151,16 @@ class WorkerShare:
         index: Integer. This worker's place among them (tf.distribute's
             input pipeline id: the chief first).
         replicas: Integer. Replicas in sync over all workers.
+        whole_batches: Boolean. Leave out each epoch's last, partial batch
+            (Keras's data-parallel distribution on JAX cannot split one
+            evenly among processes).
     """
 
     batch_size: int
     workers: int
     index: int
     replicas: int
+    whole_batches: bool = False
 
     def __post_init__(self):
         if self.batch_size % self.replicas:
@@ -182,7 +188,8 @@ def worker_share(strategy, batch_size):
     """This worker's `WorkerShare` under a multi-worker `strategy`, else `None`.
 
     Args:
-        strategy: A `tf.distribute.Strategy` or `None`.
+        strategy: A `tf.distribute.Strategy`, the recipes' data-parallel
+            strategy on JAX (its `num_processes` and `process_id`) or `None`.
         batch_size: Integer. The global batch size.
 
     Example:
@@ -190,6 +197,16 @@ def worker_share(strategy, batch_size):
     >>> worker_share(tf.distribute.get_strategy(), 32) is None  # one process
     True
     """
+    processes = getattr(strategy, "num_processes", None)
+    if processes is not None:
+        # Keras's data-parallel distribution (JAX) splits each global batch
+        # into one run of consecutive rows per process, and needs every
+        # batch whole to split it evenly.
+        if processes < 2:
+            return None
+        return WorkerShare(
+            batch_size, processes, strategy.process_id, processes, whole_batches=True
+        )
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None:
         return None

@@ -18,8 +18,9 @@ import os
 import keras
 
 from components.checks import invalid_value
+from recipes.run.data_parallel import DataParallel
 
-STRATEGIES = ("default", "mirrored", "multiworker", "auto")
+STRATEGIES = ("default", "mirrored", "multiworker", "auto", "data-parallel")
 
 
 def check_strategy(name):
@@ -27,6 +28,14 @@ def check_strategy(name):
         raise ValueError(
             invalid_value("strategy", name, f"one of {', '.join(STRATEGIES)}")
         )
+    if name == "data-parallel":
+        if keras.backend.backend() != "jax":
+            raise ValueError(
+                "--strategy data-parallel is Keras 3's own distribution "
+                "(keras.distribution), which runs on JAX: set KERAS_BACKEND=jax; "
+                f"this process runs {keras.backend.backend()!r}."
+            )
+        return
     if name != "default" and keras.backend.backend() != "tensorflow":
         raise ValueError(
             f"--strategy {name} needs the TensorFlow backend (KERAS_BACKEND="
@@ -66,6 +75,8 @@ def make_strategy(name):
 
 
 def _new_strategy(name):
+    if name == "data-parallel":
+        return DataParallel()
     import tensorflow as tf
 
     if name == "auto":
@@ -81,6 +92,10 @@ def _new_strategy(name):
 
 def task(strategy):
     """`(task_type, task_id)` of this process; `(None, None)` on one machine."""
+    if isinstance(strategy, DataParallel):
+        if strategy.num_processes == 1:
+            return None, None
+        return "worker", strategy.process_id
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
         return None, None
@@ -93,6 +108,8 @@ def is_chief(strategy):
     task_type, task_id = task(strategy)
     if task_type is None or task_type == "chief":
         return True
+    if isinstance(strategy, DataParallel):
+        return task_id == 0
     spec = strategy.cluster_resolver.cluster_spec().as_dict()
     return task_type == "worker" and task_id == 0 and "chief" not in spec
 
@@ -126,6 +143,7 @@ def prepare_fit(model, strategy, dataset):
 
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return model
+    _check_private_keras()
     _patch_scalar_reduction()
     spec = tf.nest.map_structure(
         lambda s: keras.KerasTensor(s.shape, s.dtype.name), dataset.element_spec
@@ -196,7 +214,13 @@ def synchronize_batch_norm(model, strategy):
         for layer in leaf_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
-    enabled = strategy is not None and strategy.num_replicas_in_sync > 1
+    # Under data-parallel on JAX one program runs over the global batch: its
+    # batch statistics are the global batch's already.
+    enabled = (
+        strategy is not None
+        and not isinstance(strategy, DataParallel)
+        and strategy.num_replicas_in_sync > 1
+    )
     for layer in norms:
         layer.synchronized = enabled
 
@@ -205,3 +229,49 @@ def synchronize_batch_norm(model, strategy):
             layer.synchronized = False
 
     return restore
+
+
+# The private Keras functions that `prepare_fit` relies on, checked before
+# use: a Keras release that renames one fails here with its name, not with
+# a wrong result. Tested with Keras 3.15 (tests/recipes/test_distribution.py
+# checks them on the installed Keras). Not pinned in pyproject.toml: the
+# pin would hold every user to one Keras for one path, which data-parallel
+# on JAX serves without private functions.
+PRIVATE_KERAS = (
+    ("keras.src.backend.tensorflow.trainer", "reduce_per_replica"),
+    ("keras.src.backend.tensorflow.trainer", "_collective_all_reduce_multi_worker"),
+    ("keras.src.backend.tensorflow.trainer", "_is_per_replica_instance"),
+    ("keras.Model", "_symbolic_build"),
+    ("keras.Model", "_maybe_symbolic_build"),
+)
+
+
+def missing_private_keras():
+    """The `module.name` of each private Keras function `prepare_fit` needs
+    that the installed Keras lacks (an empty list when all are there)."""
+    import importlib
+
+    missing = []
+    for where, name in PRIVATE_KERAS:
+        if where == "keras.Model":
+            owner = keras.Model
+        else:
+            try:
+                owner = importlib.import_module(where)
+            except ImportError:
+                missing.append(f"{where}.{name}")
+                continue
+        if not callable(getattr(owner, name, None)):
+            missing.append(f"{where}.{name}")
+    return missing
+
+
+def _check_private_keras():
+    missing = missing_private_keras()
+    if missing:
+        raise RuntimeError(
+            "--strategy multiworker works around Keras 3 faults through private "
+            f"Keras functions that Keras {keras.__version__} no longer has: "
+            f"{', '.join(missing)}. It was tested with Keras 3.15; install "
+            "it, or use --strategy data-parallel on JAX."
+        )

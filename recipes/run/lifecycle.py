@@ -151,7 +151,15 @@ class Run:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             path = os.path.join("runs", name, stamp)
         self.path = self._worker(path)
-        self.backup_dir = self._worker(getattr(config, "backup_dir", None))
+        backup_dir = getattr(config, "backup_dir", None)
+        # Data-parallel processes all resume from the one backup that
+        # process 0 writes; TensorFlow's workers must each save (saving runs
+        # collective ops), each into its own folder.
+        self.backup_dir = (
+            backup_dir
+            if isinstance(self.strategy, distribution.DataParallel)
+            else self._worker(backup_dir)
+        )
         self.train_seconds = 0.0
         self.steps = None  # (steps per epoch, epochs) of the last fit
         self._lock = None
@@ -177,6 +185,8 @@ class Run:
             "\n\n".join(e for e in (flags.examples(doc), epilog) if e) or None,
         )
         run = cls(config, parser, name)
+        if isinstance(run.strategy, distribution.DataParallel):
+            reports.report([run.strategy.describe()])
         training.seed_everything(
             getattr(config, "seed", 0), getattr(config, "deterministic", False)
         )
@@ -262,6 +272,8 @@ class Run:
                 flags=dataclasses.asdict(config),
                 history_path=history,
                 every=config.backup_every,
+                write=not isinstance(self.strategy, distribution.DataParallel)
+                or distribution.is_chief(self.strategy),
             )
         stop, interruption = DivergenceStop(), Interruption(backup)
         standard = (
@@ -280,6 +292,9 @@ class Run:
             standard.append(StepProgbar())
         if self.strategy is not None:
             distribution.prepare_fit(model, self.strategy, train)
+        if isinstance(self.strategy, distribution.DataParallel):
+            train = self.strategy.feed(train, config.batch_size, whole=True)
+            validation = self.strategy.feed(validation, config.batch_size)
 
         def fit(dataset, epochs):
             model.fit(
@@ -317,7 +332,14 @@ class Run:
                 fit(train, config.epochs)
         self.train_seconds += time.perf_counter() - start
         rows = reports.read_history(history)
-        if backup is not None and stopped_early() and not interruption.stopped:
+        if isinstance(self.strategy, distribution.DataParallel):
+            self.strategy.localize(model)  # evaluation runs in each process
+        if (
+            backup is not None
+            and backup.write
+            and stopped_early()
+            and not interruption.stopped
+        ):
             # Stopped for good, not interrupted: nothing is left to resume.
             shutil.rmtree(backup.backup_dir, ignore_errors=True)
         per_epoch = int(train.cardinality()) if hasattr(train, "cardinality") else -1

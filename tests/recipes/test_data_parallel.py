@@ -1,0 +1,177 @@
+"""`--strategy data-parallel`: Keras 3's distribution on JAX, in real processes.
+
+Each test starts real JAX processes on 127.0.0.1 (`recipes.launch`), joined
+by `keras.distribution.initialize` and all-reducing through gloo.
+"""
+
+import csv
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recipes import launch
+from tests.own_datasets import write_class_folders
+from tests.recipes.run_checks import history_epochs, saved_weights
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax"}
+# 84 training images (of 120): 7 whole batches of 12, so two processes (6
+# images each per batch) train on the same global batches as one.
+RECIPE = [
+    sys.executable,
+    "-m",
+    "recipes.classify",
+    "--image-size",
+    "16",
+    "--width",
+    "8",
+    "--batch-size",
+    "12",
+    "--augment",
+    "none",
+    "--dropout",
+    "0",
+    "--no-baseline",
+    "--no-monitors",
+    "--verbose",
+    "0",
+    "--seed",
+    "3",
+    "--deterministic",
+    "--strategy",
+    "data-parallel",
+]
+
+
+@pytest.fixture
+def jax_processes(monkeypatch):
+    # The launcher passes its environment on: the workers run JAX.
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "colours"
+    write_class_folders(root, per_class=40, size=(20, 20))
+    return f"dir:{root}"
+
+
+def history_column(path, name):
+    with open(path, newline="") as f:
+        return [float(row[name]) for row in csv.DictReader(f)]
+
+
+def launched(command, logs, timeout=300):
+    code, message = launch.run_workers(command, 2, str(logs), timeout=timeout)
+    assert code == 0, message
+    return message
+
+
+def test_two_processes_train_as_one_on_the_same_global_batches(
+    tmp_path, data, jax_processes
+):
+    two, one = tmp_path / "two", tmp_path / "one"
+    flags = ["--dataset", data, "--epochs", "2"]
+    launched([*RECIPE, *flags, "--run-dir", str(two)], tmp_path / "logs")
+    subprocess.run(
+        [*RECIPE, *flags, "--run-dir", str(one)], env=ENV, cwd=ROOT, check=True
+    )
+    first = saved_weights(two / "model.keras")
+    second = saved_weights(two / "workers" / "1" / "model.keras")
+    alone = saved_weights(one / "model.keras")
+    for a, b, c in zip(first, second, alone):
+        # One program over the global batch: the processes hold one copy.
+        np.testing.assert_array_equal(a, b)
+        # Against one process: the same sums, split in two partial sums.
+        np.testing.assert_allclose(a, c, atol=1e-4)
+    assert history_epochs(two / "history.csv") == [0, 1]
+    # Validation under the distribution scores the same images as one process.
+    np.testing.assert_allclose(
+        history_column(two / "history.csv", "val_loss"),
+        history_column(one / "history.csv", "val_loss"),
+        rtol=1e-4,
+    )
+    assert "2 processes x 1 device" in (tmp_path / "logs" / "worker0.log").read_text()
+
+
+def _worker_pid(run_dir, process_id):
+    """The pid of the recipe process `process_id` of the run in `run_dir`."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().split(b"\0")
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environment = f.read().split(b"\0")
+        except OSError:
+            continue
+        if (
+            str(run_dir).encode() in command
+            and b"recipes.classify" in command
+            and f"KERAS_DISTRIBUTION_PROCESS_ID={process_id}".encode() in environment
+        ):
+            return int(entry)
+    return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker in /proc")
+def test_a_killed_worker_stops_the_run_and_the_same_command_resumes_it(
+    tmp_path, data, jax_processes
+):
+    flags = ["--dataset", data, "--epochs", "12", "--backup-every", "1"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    launched([*RECIPE, *flags, "--run-dir", str(whole)], tmp_path / "logs-whole")
+
+    backup = tmp_path / "backup"
+    command = [*RECIPE, *flags, "--run-dir", str(cut), "--backup-dir", str(backup)]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "recipes.launch", "--log-dir", str(tmp_path / "logs")]
+        + ["--", *command],
+        env={**ENV, "KERAS_BACKEND": "jax"},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Kill worker 1 once the run has backed up its first steps.
+    deadline = time.monotonic() + 240
+    while not glob.glob(str(backup / "ckpt-*")) and time.monotonic() < deadline:
+        assert launcher.poll() is None, launcher.communicate()[1]
+        time.sleep(0.05)
+    pid = _worker_pid(cut, 1)
+    assert pid is not None, "worker 1 not found"
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = launcher.communicate(timeout=60)
+    assert time.monotonic() - killed < 30
+    assert launcher.returncode == 1
+    assert "worker 1 was killed by SIGKILL" in err
+    assert glob.glob(str(backup / "ckpt-*")), "the backup must survive the kill"
+    stopped_at = sorted(glob.glob(str(backup / "ckpt-*")))[-1]
+    assert not stopped_at.endswith("ckpt-000012-000000"), "killed after the end"
+
+    launched(command, tmp_path / "logs-resumed")
+    for a, b in zip(
+        saved_weights(whole / "model.keras"), saved_weights(cut / "model.keras")
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert history_epochs(cut / "history.csv") == list(range(12))
+    assert not backup.exists(), "a finished run removes its backup"
+
+
+def test_data_parallel_needs_jax(capsys):
+    from recipes import classify
+
+    with pytest.raises(SystemExit) as exit_info:
+        classify.main(["--strategy", "data-parallel", "--run-dir", "unused"])
+    assert exit_info.value.code == 2
+    assert "KERAS_BACKEND=jax" in capsys.readouterr().err
