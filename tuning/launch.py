@@ -9,6 +9,11 @@ it does not know itself (after an optional `--`) goes to
 `python -m tuning.search` in every process. Worker logs go to
 `<directory>/<project>/logs/`.
 
+A worker that dies is named with its last lines and started again under its
+tuner id (`--restarts` times at most): the chief gives it back its unfinished
+trial, so the search still ends with every trial. `--timeout` bounds the
+whole search.
+
 On several machines, start the same search command on each, with the same
 `--directory` on shared storage (or not: only the chief needs the oracle's
 files) and these variables:
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import time
 
+from recipes.launch import describe_exit, last_lines
 from recipes.run import flags
 
 
@@ -78,7 +84,22 @@ def main(argv=None):
         "--port", type=int, default=0, help="port of the chief (0: any free)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait for the chief"
+        "--timeout",
+        type=float,
+        default=7 * 24 * 3600.0,
+        help="seconds before the whole search is stopped",
+    )
+    parser.add_argument(
+        "--serve-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the chief to serve",
+    )
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=3,
+        help="times a dead worker is started again",
     )
     args, search_flags = parser.parse_known_args(argv)
     if search_flags[:1] == ["--"]:
@@ -86,6 +107,16 @@ def main(argv=None):
     if args.workers < 1:
         parser.error(
             f"Invalid value received for argument `workers`. Expected an integer >= 1. Received: workers={args.workers}"
+        )
+    if args.restarts < 0:
+        parser.error(
+            "Invalid value received for argument `restarts`. Expected an integer "
+            f">= 0. Received: restarts={args.restarts}"
+        )
+    if not args.timeout > 0:
+        parser.error(
+            "Invalid value received for argument `timeout`. Expected > 0. "
+            f"Received: timeout={args.timeout}"
         )
     port = args.port or free_port(args.host)
     if not port_is_free(args.host, port):
@@ -108,38 +139,110 @@ def main(argv=None):
         "KERASTUNER_ORACLE_PORT": str(port),
     }
     chief = subprocess.Popen(search, env={**base, "KERASTUNER_TUNER_ID": "chief"})
-    workers = []
+    pool = Workers(search, base, args.workers, log_dir)
     try:
-        wait_for_server(args.host, port, chief, args.timeout)
-        for index in range(args.workers):
-            log = open(os.path.join(log_dir, f"tuner{index}.log"), "w")  # noqa: SIM115
-            workers.append(
-                (
-                    subprocess.Popen(
-                        search,
-                        env={**base, "KERASTUNER_TUNER_ID": f"tuner{index}"},
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    ),
-                    log,
-                )
-            )
-        codes = [process.wait() for process, _ in workers]
-        codes.append(chief.wait())
+        try:
+            wait_for_server(args.host, port, chief, args.serve_timeout)
+        except RuntimeError as error:
+            sys.stderr.write(f"tuning.launch: {error}\n")
+            return 1
+        pool.start()
+        code, message = supervise(
+            chief, pool, time.monotonic() + args.timeout, args.restarts
+        )
     finally:
-        for process, log in workers:
-            if process.poll() is None:
-                process.kill()
-            log.close()
+        pool.stop()
         if chief.poll() is None:
             chief.kill()
-    failed = [code for code in codes if code != 0]
+            chief.wait()
+    sys.stderr.write(f"tuning.launch: {message}; logs in {log_dir}\n")
+    return code
+
+
+class Workers:
+    """The search's worker processes, each restartable under its tuner id."""
+
+    def __init__(self, command, env, count, log_dir):
+        self.command, self.env, self.log_dir = command, env, log_dir
+        self.processes = [None] * count
+        self._logs = [None] * count
+
+    def path(self, index):
+        return os.path.join(self.log_dir, f"tuner{index}.log")
+
+    def start(self, index=None, append=False):
+        for i in range(len(self.processes)) if index is None else [index]:
+            if self._logs[i] is not None:
+                self._logs[i].close()
+            self._logs[i] = open(self.path(i), "a" if append else "w")  # noqa: SIM115
+            self.processes[i] = subprocess.Popen(
+                self.command,
+                env={**self.env, "KERASTUNER_TUNER_ID": f"tuner{i}"},
+                stdout=self._logs[i],
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self):
+        for process in self.processes:
+            if process is not None and process.poll() is None:
+                process.kill()
+        for process in self.processes:
+            if process is not None:
+                process.wait()
+        for log in self._logs:
+            if log is not None:
+                log.close()
+
+
+def supervise(chief, pool, deadline, restarts, poll=0.5):
+    """Waits for the search to end; returns `(exit_code, message)`.
+
+    A worker that dies (a crash, a kill, a lost machine) is named with its
+    last lines and started again under the same tuner id, up to `restarts`
+    times each: KerasTuner's oracle hands a tuner id its unfinished trial
+    again, so the trial is rerun and the search ends with every trial
+    (without the restart the chief would wait for that trial for ever,
+    keras-tuner #915). The chief ends the search; past `deadline` (a
+    `time.monotonic()` value) everything is stopped.
+    """
+    restarted = [0] * len(pool.processes)
+    while chief.poll() is None:
+        for index, process in enumerate(pool.processes):
+            code = process.poll()
+            if code in (None, 0):
+                continue
+            tail = "".join(f"\n    {line}" for line in last_lines(pool.path(index)))
+            if restarted[index] >= restarts:
+                return 1, (
+                    f"worker tuner{index} {describe_exit(code)} again, after "
+                    f"{restarts} restart(s); the search was stopped. Its last "
+                    f"lines:{tail}"
+                )
+            restarted[index] += 1
+            sys.stderr.write(
+                f"tuning.launch: worker tuner{index} {describe_exit(code)}; "
+                f"restarting it ({restarted[index]} of {restarts}): the chief "
+                f"gives it back its unfinished trial. Its last lines:{tail}\n"
+            )
+            pool.start(index, append=True)
+        if time.monotonic() > deadline:
+            return 1, "the search did not end within --timeout and was stopped"
+        time.sleep(poll)
+    if chief.returncode != 0:
+        return 1, f"the chief {describe_exit(chief.returncode)}"
+    # The chief ends once every trial is done; the workers follow at once.
+    grace = time.monotonic() + 60
+    while any(p.poll() is None for p in pool.processes) and time.monotonic() < grace:
+        time.sleep(poll)
+    failed = [
+        f"tuner{i} {describe_exit(p.returncode)}"
+        for i, p in enumerate(pool.processes)
+        if p.returncode not in (None, 0)
+    ]
     if failed:
-        sys.stderr.write(
-            f"tuning.launch: {len(failed)} process(es) failed; logs in {log_dir}\n"
-        )
-        return 1
-    return 0
+        return 1, "the search ended but " + ", ".join(failed)
+    total = sum(restarted)
+    return 0, "the search ended" + (f" ({total} worker restart(s))" if total else "")
 
 
 if __name__ == "__main__":

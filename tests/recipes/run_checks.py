@@ -1,6 +1,7 @@
 """What the recipe tests read back from a run directory."""
 
 import csv
+import os
 
 import keras
 import numpy as np
@@ -67,3 +68,24 @@ def assert_same_detections(found, expected, atol, min_score=0.05, min_iou=0.5):
             image,
             "extra",
         )
+
+
+def pids_of(words, variable):
+    """The pids of the processes whose command line holds every string of
+    `words` and whose environment holds `variable` ("NAME=value"); Linux."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().split(b"\0")
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environment = f.read().split(b"\0")
+        except OSError:
+            continue
+        if variable.encode() in environment and all(
+            any(word.encode() in part for part in command) for word in words
+        ):
+            found.append(int(entry))
+    return found

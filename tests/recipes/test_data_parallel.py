@@ -18,7 +18,7 @@ import pytest
 
 from recipes import launch
 from tests.own_datasets import write_class_folders
-from tests.recipes.run_checks import history_epochs, saved_weights
+from tests.recipes.run_checks import history_epochs, pids_of, saved_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax"}
@@ -102,27 +102,6 @@ def test_two_processes_train_as_one_on_the_same_global_batches(
     assert "2 processes x 1 device" in (tmp_path / "logs" / "worker0.log").read_text()
 
 
-def _worker_pid(run_dir, process_id):
-    """The pid of the recipe process `process_id` of the run in `run_dir`."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                command = f.read().split(b"\0")
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environment = f.read().split(b"\0")
-        except OSError:
-            continue
-        if (
-            str(run_dir).encode() in command
-            and b"recipes.classify" in command
-            and f"KERAS_DISTRIBUTION_PROCESS_ID={process_id}".encode() in environment
-        ):
-            return int(entry)
-    return None
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker in /proc")
 def test_a_killed_worker_stops_the_run_and_the_same_command_resumes_it(
     tmp_path, data, jax_processes
@@ -147,9 +126,9 @@ def test_a_killed_worker_stops_the_run_and_the_same_command_resumes_it(
     while not glob.glob(str(backup / "ckpt-*")) and time.monotonic() < deadline:
         assert launcher.poll() is None, launcher.communicate()[1]
         time.sleep(0.05)
-    pid = _worker_pid(cut, 1)
-    assert pid is not None, "worker 1 not found"
-    os.kill(pid, signal.SIGKILL)
+    pids = pids_of([str(cut), "recipes.classify"], "KERAS_DISTRIBUTION_PROCESS_ID=1")
+    assert len(pids) == 1, f"worker 1 not found: {pids}"
+    os.kill(pids[0], signal.SIGKILL)
     killed = time.monotonic()
     _, err = launcher.communicate(timeout=60)
     assert time.monotonic() - killed < 30

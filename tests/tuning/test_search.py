@@ -15,6 +15,7 @@ from scipy import stats
 
 from components import data
 from recipes import classify
+from tests.recipes.run_checks import pids_of
 from tuning import launch, search
 from tuning.hypermodels import ClassifyHyperModel, fit_or_fail
 
@@ -241,6 +242,42 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
     ]
     oracle = json.loads((project / "oracle.json").read_text())
     assert oracle["ongoing_trials"] == {}  # a restart would not rerun anything
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker in /proc")
+def test_a_killed_worker_is_restarted_and_the_search_ends_with_every_trial(
+    tmp_path,
+):
+    command = [sys.executable, "-m", "tuning.launch", "classify", "--workers", "2"]
+    command += ["--timeout", "600", "--", "--max-trials", "4", *FAST]
+    command += ["--directory", str(tmp_path)]
+    launcher = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    project = tmp_path / "classify_random"
+    # Once a trial has started, kill tuner0 and its trial process (as a
+    # lost machine would go).
+    deadline = time.monotonic() + 300
+    while not list(project.glob("trial_*")) and time.monotonic() < deadline:
+        assert launcher.poll() is None, launcher.communicate()[1]
+        time.sleep(0.1)
+    pids = pids_of(["tuning.search", str(tmp_path)], "KERASTUNER_TUNER_ID=tuner0")
+    assert pids, "tuner0 not found"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    _, err = launcher.communicate(timeout=900)
+    assert launcher.returncode == 0, err
+    assert "worker tuner0 was killed by SIGKILL; restarting it" in err
+    trials = _trials(project)
+    assert sorted(trials) == ["0", "1", "2", "3"]
+    assert all(status == "COMPLETED" for status, _ in trials.values())
+    oracle = json.loads((project / "oracle.json").read_text())
+    assert oracle["ongoing_trials"] == {}
 
 
 def test_trials_in_child_processes_finish_the_same_search(tmp_path, monkeypatch):
