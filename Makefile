@@ -34,6 +34,11 @@ JAX_TEST_ENV := KERAS_BACKEND=jax \
 	XLA_FLAGS="$$XLA_FLAGS --xla_backend_optimization_level=0" \
 	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(JAX_CACHE) \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+# Then every recipe's --quick form trains on JAX (tests/recipes/test_jax_backend.py,
+# skipped on TensorFlow), in its own run without the optimization level 0: the
+# recipes train for minutes, where slow kernels cost more than slow compiles.
+JAX_RECIPES_ENV := KERAS_BACKEND=jax \
+	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(JAX_CACHE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
@@ -45,6 +50,8 @@ test: $(STAMP)
 		--deselect components/models/googlenet.py::components.models.googlenet.googlenet \
 		--deselect components/models/squeezenet.py::components.models.squeezenet.squeezenet \
 		--deselect "tests/components/test_models.py::test_every_builder_runs_and_round_trips[googlenet]"
+	$(JAX_RECIPES_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal \
+		tests/recipes/test_jax_backend.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check components recipes tuning benchmarks tests

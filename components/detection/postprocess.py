@@ -1,11 +1,18 @@
-"""From raw YOLO outputs to scored, non-overlapping boxes (TensorFlow ops)."""
+"""From raw detector outputs to scored, non-overlapping boxes (TensorFlow ops).
+
+Only TensorFlow ops, never `keras.ops`: the decoding runs in TensorFlow
+graphs (a `tf.function`, the exported model) under whatever backend Keras
+trains with, JAX included; `keras.ops` would build that backend's arrays.
+The few steps shared with the training code (`split_predictions`,
+`decode_deltas`) are written here again in TensorFlow, and tested equal.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-from components.detection.anchors import decode_deltas
-from components.detection.yolo_loss import cell_offsets, split_predictions
+from components.detection.anchors import BOX_VARIANCE
 
 
 def decode_predictions(
@@ -62,8 +69,10 @@ def yolo_boxes_and_scores(y_pred, boxes_per_cell=2):
     confidence`), before any threshold or suppression."""
     y_pred = tf.convert_to_tensor(y_pred, tf.float32)
     grid = y_pred.shape[1]
-    xy, sqrt_wh, confidence, class_probs = split_predictions(y_pred, boxes_per_cell)
-    centre = (xy + tf.cast(cell_offsets(grid), tf.float32)) / grid
+    xy, sqrt_wh, confidence, class_probs = _split(y_pred, boxes_per_cell)
+    rows, cols = tf.meshgrid(tf.range(grid), tf.range(grid), indexing="ij")
+    cells = tf.cast(tf.stack([cols, rows], axis=-1)[:, :, None, :], tf.float32)
+    centre = (xy + cells) / grid
     half = tf.square(sqrt_wh) / 2.0
     # TensorFlow's NMS ops work on normalized "yxyx" boxes.
     yxyx = tf.concat(
@@ -82,6 +91,28 @@ def yolo_boxes_and_scores(y_pred, boxes_per_cell=2):
         tf.reshape(yxyx, (batch, -1, 4)),
         tf.reshape(scores, (batch, -1, num_classes)),
     )
+
+
+def _split(y_pred, boxes_per_cell):
+    """`yolo_loss.split_predictions` in TensorFlow ops."""
+    boxes = y_pred[..., : 5 * boxes_per_cell]
+    shape = tf.concat([tf.shape(boxes)[:-1], [boxes_per_cell, 5]], axis=0)
+    boxes = tf.sigmoid(tf.reshape(boxes, shape))
+    class_probs = tf.nn.softmax(y_pred[..., 5 * boxes_per_cell :], axis=-1)
+    return boxes[..., :2], boxes[..., 2:4], boxes[..., 4], class_probs
+
+
+def _decode_deltas(anchors, deltas):
+    """`anchors.decode_deltas` in TensorFlow ops: "xyxy" anchors moved by
+    centre-size deltas scaled by `BOX_VARIANCE`, log-sizes clipped."""
+    variance = tf.constant(BOX_VARIANCE, tf.float32)
+    deltas = deltas * variance
+    limit = float(np.log(1000.0 / 16.0))
+    size = anchors[..., 2:] - anchors[..., :2]
+    centre = anchors[..., :2] + size / 2.0
+    centre = centre + deltas[..., :2] * size
+    size = tf.exp(tf.clip_by_value(deltas[..., 2:], -limit, limit)) * size
+    return tf.concat([centre - size / 2.0, centre + size / 2.0], axis=-1)
 
 
 def portable_nms(
@@ -232,7 +263,7 @@ def region_boxes_and_scores(outputs, image_shape):
     logits = tf.convert_to_tensor(outputs["class_logits"], tf.float32)
     deltas = tf.convert_to_tensor(outputs["box_deltas"], tf.float32)
     height, width = float(image_shape[0]), float(image_shape[1])
-    boxes = decode_deltas(rois[:, :, None, :], deltas)  # (batch, R, C, 4)
+    boxes = _decode_deltas(rois[:, :, None, :], deltas)  # (batch, R, C, 4)
     scale = tf.constant([width, height, width, height])
     boxes = tf.clip_by_value(boxes / scale, 0.0, 1.0)
     yxyx = tf.gather(boxes, [1, 0, 3, 2], axis=-1)

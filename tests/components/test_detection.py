@@ -471,3 +471,27 @@ def test_yolo_decoding_layer_is_decode_predictions_and_survives_a_reload(tmp_pat
         detection.YoloDecoding((56, 56), score_threshold=2.0)
     with pytest.raises(ValueError, match="`image_shape`"):
         detection.YoloDecoding((0, 56))
+
+
+def test_tensorflow_decoding_steps_equal_the_training_code():
+    # postprocess.py repeats two steps of the training code in TensorFlow ops
+    # (so the decoding runs under any backend): the same numbers, big deltas
+    # (clipped) included.
+    from components.detection import anchors, postprocess, yolo_loss
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(0, 3, (2, 7, 7, 13)).astype("float32")
+    for ours, theirs in zip(
+        postprocess._split(tf.constant(raw), 2), yolo_loss.split_predictions(raw, 2)
+    ):
+        np.testing.assert_allclose(ours.numpy(), np.asarray(theirs), atol=1e-6)
+    corners = rng.uniform(0, 50, (5, 3, 2)).astype("float32")
+    sizes = rng.uniform(1, 40, (5, 3, 2)).astype("float32")
+    boxes = np.concatenate([corners, corners + sizes], -1)
+    deltas = rng.normal(0, 30, (5, 3, 4)).astype("float32")
+    np.testing.assert_allclose(
+        postprocess._decode_deltas(tf.constant(boxes), tf.constant(deltas)).numpy(),
+        np.asarray(anchors.decode_deltas(boxes, deltas)),
+        rtol=1e-5,
+        atol=1e-3,
+    )
