@@ -142,13 +142,6 @@ class Config(detecting.DetectionConfig):
             )
         parse_numbers("anchor_sizes", self.anchor_sizes)
         parse_numbers("aspect_ratios", self.aspect_ratios)
-        if self.strategy == "multiworker":
-            raise ValueError(
-                "Invalid value received for argument `strategy`. recipes.rcnn does "
-                "not run under multiworker yet (its detector computes its targets in "
-                "its own training step, untested across workers); use default, "
-                "mirrored or auto."
-            )
 
 
 def parse_numbers(name, text):
@@ -184,8 +177,8 @@ def propose(config, images):
     return regions, 1000 * (time.perf_counter() - start) / max(len(images), 1)
 
 
-def make_pipeline(config, splits, split, regions=None, epoch_seeds=None):
-    """Batches of `(inputs, {"boxes", "labels"})`.
+def make_pipeline(config, splits, split, regions=None, epoch_seeds=None, whole=False):
+    """Batches of `(inputs, {"boxes", "labels"})` (`whole`: only whole ones).
 
     Faster R-CNN's inputs are the images (augmented when training); those of
     R-CNN and Fast R-CNN are `{"images", "rois"}`, the rois sampled from the
@@ -230,7 +223,7 @@ def make_pipeline(config, splits, split, regions=None, epoch_seeds=None):
             return sample(element, tf.stack([tf.constant(-1, tf.int64), index]))
 
         dataset = dataset.enumerate().map(sample_fixed)
-    dataset = dataset.batch(config.batch_size)
+    dataset = dataset.batch(config.batch_size, drop_remainder=whole)
     if training and config.augment and not config.overfit_subset and regions is None:
         dataset = dataset.map(
             data.build_box_augmentation(seed=config.seed),
@@ -415,7 +408,12 @@ def main(argv=None):
             images = detecting.ground_truth(splits, name)[0]
             regions[name] = propose(config, images)[0]
     epoch_seeds = data.EpochSeeds(config.seed)
-    train = make_pipeline(config, splits, "train", regions["train"], epoch_seeds)
+    # Keras's data-parallel distribution splits every batch evenly: whole ones.
+    share = data.worker_share(run.strategy, config.batch_size)
+    whole = share is not None and share.whole_batches
+    train = make_pipeline(
+        config, splits, "train", regions["train"], epoch_seeds, whole=whole
+    )
     validation = make_pipeline(config, splits, "validation", regions["validation"])
 
     # Train, scoring the validation images every --val-every epochs (their

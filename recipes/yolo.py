@@ -149,7 +149,8 @@ def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
     training = epoch_seeds is not None
     share = data.worker_share(strategy, config.batch_size) if training else None
     dataset = data.stream_examples(splits.stream(split), epoch_seeds, share=share)
-    dataset = dataset.batch(config.batch_size)
+    whole = share is not None and share.whole_batches
+    dataset = dataset.batch(config.batch_size, drop_remainder=whole)
     if training and config.augment and not config.overfit_subset:
         augment = data.build_box_augmentation(seed=config.seed)
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)

@@ -17,7 +17,9 @@ processes all-reduce through gloo (JAX's CPU collectives).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 import keras
 import numpy as np
@@ -49,6 +51,7 @@ class DataParallel:
             # accelerators keep their own collectives.
             jax.config.update("jax_cpu_collectives_implementation", "gloo")
             keras.distribution.initialize()
+            sys.excepthook = _exit_at_once
         self.process_id = jax.process_index()
         self.num_processes = jax.process_count()
         self.devices = jax.devices()
@@ -62,6 +65,19 @@ class DataParallel:
         """Build, compile and fit in it: the variables are created replicated
         and `fit` splits each batch among the devices."""
         return self.distribution.scope()
+
+    @contextlib.contextmanager
+    def undistributed(self):
+        """Inputs stay whole in this process (not split among processes):
+        for predictions every process makes on the same images while
+        training (validation scoring). The variables are replicated, so the
+        outputs are too, and each process can read them."""
+        current = keras.distribution.distribution()
+        keras.distribution.set_distribution(None)
+        try:
+            yield
+        finally:
+            keras.distribution.set_distribution(current)
 
     def feed(self, dataset, batch_size, whole=False):
         """This process's part of every batch of `dataset` (batched by
@@ -79,6 +95,16 @@ class DataParallel:
         import tensorflow as tf
 
         batches = int(dataset.cardinality())
+        rows = tf.nest.flatten(dataset.element_spec)[0].shape[:1]
+        if whole and rows != [batch_size]:
+            # A recipe's bug, not a user's: every process would wait for ever.
+            raise ValueError(
+                f"Invalid value received for argument `dataset`: training batches "
+                f"of {batch_size} rows each, batched with drop_remainder=True "
+                f"(--strategy data-parallel splits every batch among "
+                f"{self.num_processes} processes); received batches of "
+                f"{rows[0] if rows else 'no'} rows."
+            )
         if not whole:
             dataset = dataset.unbatch().batch(batch_size, drop_remainder=True)
             batches = -1
@@ -120,6 +146,17 @@ class DataParallel:
             variable._layout = None
             variable.assign(value)
         return model
+
+
+def _exit_at_once(kind, error, trace):
+    """An error of one process ends it at once. A normal exit would first
+    wait at JAX's shutdown barrier for the others, which wait in the next
+    collective for this one: minutes, until the barrier's timeout, before
+    `recipes.launch` could see the failure and stop the rest."""
+    sys.__excepthook__(kind, error, trace)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _state_variables(model):

@@ -17,6 +17,7 @@ import tensorflow as tf
 from components import data, detection, models, serving
 from components.checks import check_positive_int, invalid_value
 from recipes.run import flags, reports, training
+from recipes.run.data_parallel import DataParallel
 from recipes.run.detection_results import (
     best_lines,
     draw_detections,
@@ -443,8 +444,16 @@ def validation(run, splits, detect, served):
     truth = detection.coco_ground_truth(
         split.boxes, split.labels, splits.image_shape, splits.class_names
     )
+
+    def detect_now(model):
+        if isinstance(run.strategy, DataParallel):
+            # Every process scores the whole split itself.
+            with run.strategy.undistributed():
+                return detect(model, split)
+        return detect(model, split)
+
     callback = detection.DetectionValidation(
-        lambda model: detect(model, split),
+        detect_now,
         truth,
         every=run.config.val_every,
         patience=run.config.patience,

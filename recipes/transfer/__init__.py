@@ -245,10 +245,15 @@ def main(argv=None):
     run = Run.start(Config, argv, "transfer", __doc__, quick=QUICK)
     config = run.config
     with run.usage_errors():
-        if config.strategy == "multiworker":
+        if config.strategy in ("multiworker", "data-parallel"):
+            # Measured (benchmarks.scaling, 2 cores): two processes trained
+            # at 0.2-0.5x the images/s of one, and these fits last seconds.
             raise ValueError(
-                "recipes.transfer runs many short fits on in-memory arrays: "
-                "--strategy multiworker is not supported (default, mirrored, auto are)."
+                f"--strategy {config.strategy} is not supported by "
+                "recipes.transfer (default, mirrored, auto are): it runs many "
+                "fits of seconds each on a few hundred images, where more "
+                "processes cost more in coordination than they share (see "
+                "python -m benchmarks.scaling)."
             )
         check_early_layer(config)
         targets = {

@@ -147,6 +147,47 @@ def test_a_killed_worker_stops_the_run_and_the_same_command_resumes_it(
     assert not backup.exists(), "a finished run removes its backup"
 
 
+def test_faster_rcnn_trains_in_two_processes_to_identical_weights(
+    tmp_path, jax_processes
+):
+    # The detector that computes its own targets in its training step, and
+    # scores the validation images while training, in every process.
+    import components.serving  # noqa: F401  (registers the saved layers)
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "recipes.rcnn", "--quick", "--epochs", "2"]
+    command += ["--train-images", "96", "--strategy", "data-parallel"]
+    command += ["--verbose", "0", "--run-dir", str(run)]
+    launched(command, tmp_path / "logs")
+    chief = saved_weights(run / "model.keras")
+    other = saved_weights(run / "workers" / "1" / "model.keras")
+    for a, b in zip(chief, other, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(history_column(run / "history.csv", "val_map50")) == 2
+
+
+def test_a_process_that_fails_ends_the_run_at_once(tmp_path, jax_processes):
+    # Process 1 raises once both have joined; on a normal exit it would wait
+    # at JAX's shutdown barrier for process 0, itself waiting in a collective
+    # for process 1: minutes, before the launcher could see the failure.
+    script = (
+        "import os, time\n"
+        "from recipes.run.data_parallel import DataParallel\n"
+        "import jax.numpy as jnp\n"
+        "where = DataParallel()\n"
+        "if where.process_id == 1:\n"
+        "    raise RuntimeError('process 1 gave up')\n"
+        "time.sleep(600)\n"
+    )
+    start = time.monotonic()
+    code, message = launch.run_workers(
+        [sys.executable, "-c", script], 2, str(tmp_path), timeout=300
+    )
+    assert code == 1 and "worker 1 failed with exit status 1" in message
+    assert "process 1 gave up" in message
+    assert time.monotonic() - start < 60
+
+
 def test_data_parallel_needs_jax(capsys):
     from recipes import classify
 
@@ -154,3 +195,45 @@ def test_data_parallel_needs_jax(capsys):
         classify.main(["--strategy", "data-parallel", "--run-dir", "unused"])
     assert exit_info.value.code == 2
     assert "KERAS_BACKEND=jax" in capsys.readouterr().err
+
+
+def test_each_process_decodes_exactly_the_rows_it_is_fed():
+    # The two halves of a process's share: `data.worker_share` decides which
+    # rows of every global batch a file source decodes (the others are
+    # blanks), `DataParallel.feed` which rows the process trains on. They
+    # must agree, or a process would train on blanks; together the processes
+    # must train on every row of every whole batch once.
+    import tensorflow as tf
+
+    from components import data
+    from recipes.run.data_parallel import DataParallel
+
+    def decode(value):
+        return tf.fill([3], value + 1), value
+
+    fed = {}
+    for process in (0, 1):
+        where = type("Process", (), {"num_processes": 2, "process_id": process})()
+        share = data.worker_share(where, 8)
+        assert share.whole_batches
+        stream = data.Stream(tf.data.Dataset.range(22), decode)
+        examples = data.stream_examples(stream, data.EpochSeeds(5), share=share)
+        batches = examples.batch(8, drop_remainder=True)
+        part = DataParallel.feed(where, batches, 8, whole=True)
+        assert int(part.cardinality()) == 2
+        for step, (images, labels) in enumerate(part.as_numpy_iterator()):
+            assert len(labels) == 4
+            np.testing.assert_array_equal(images[:, 0], labels + 1)  # no blank
+            fed[(step, process)] = labels
+    one_process = np.concatenate(
+        [
+            y
+            for _, y in data.stream_examples(
+                data.Stream(tf.data.Dataset.range(22), decode), data.EpochSeeds(5)
+            )
+            .batch(8, drop_remainder=True)
+            .as_numpy_iterator()
+        ]
+    )
+    order = np.concatenate([fed[key] for key in sorted(fed)])
+    np.testing.assert_array_equal(order, one_process)

@@ -108,3 +108,19 @@ def test_launcher_refuses_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         launch.main(["--workers", "2"])
     assert "command" in capsys.readouterr().err
+
+
+def test_the_private_keras_functions_multiworker_needs_are_named_when_missing(
+    monkeypatch,
+):
+    # Fails here, naming the function, the day a Keras release drops one.
+    from keras.src.backend.tensorflow import trainer
+
+    from recipes.run import distribution
+
+    assert distribution.missing_private_keras() == []
+    monkeypatch.delattr(trainer, "reduce_per_replica")
+    name = "keras.src.backend.tensorflow.trainer.reduce_per_replica"
+    assert distribution.missing_private_keras() == [name]
+    with pytest.raises(RuntimeError, match=name.replace(".", r"\.")):
+        distribution._check_private_keras()

@@ -123,7 +123,7 @@ def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
         (["--aspect-ratios", ""], "aspect_ratios"),
         (["--foreground-fraction", "1.5"], "foreground_fraction"),
         (["--train-regions", "0"], "train_regions"),
-        (["--strategy", "multiworker"], "strategy"),
+        (["--strategy", "data-parallel"], "KERAS_BACKEND=jax"),
         (["--proposals", "5000"], "proposals"),
         (["--image-size", "50", "--stages", "1,1,1"], "multiple"),
     ],
