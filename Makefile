@@ -36,7 +36,8 @@ JAX_TEST_ENV := KERAS_BACKEND=jax \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 # Then every recipe's --quick form trains on JAX (tests/recipes/test_jax_backend.py,
 # skipped on TensorFlow), in its own run without the optimization level 0: the
-# recipes train for minutes, where slow kernels cost more than slow compiles.
+# recipes train for minutes, where slow kernels cost more than slow compiles
+# (5:46 -> 3:22 on 2 cores).
 JAX_RECIPES_ENV := KERAS_BACKEND=jax \
 	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(JAX_CACHE)
 

@@ -119,6 +119,17 @@ def test_bad_flags_are_one_line(run_dir, argv, message, capsys):
     assert len(err.strip().splitlines()) == 1 and message in err
 
 
+def test_another_backend_is_one_line(run_dir, capsys, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(SystemExit) as info:
+        export.main([str(run_dir)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "KERAS_BACKEND=tensorflow" in err
+
+
 def test_predict_takes_an_export_and_answers_as_the_keras_model(run_dir, tmp_path):
     from recipes import predict
 
