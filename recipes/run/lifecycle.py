@@ -152,14 +152,12 @@ class Run:
             path = os.path.join("runs", name, stamp)
         self.path = self._worker(path)
         backup_dir = getattr(config, "backup_dir", None)
-        # Data-parallel processes all resume from the one backup that
-        # process 0 writes; TensorFlow's workers must each save (saving runs
-        # collective ops), each into its own folder.
-        self.backup_dir = (
-            backup_dir
-            if isinstance(self.strategy, distribution.DataParallel)
-            else self._worker(backup_dir)
-        )
+        # Every process resumes from the one backup the chief writes (the
+        # others still save, saving may run collective ops, but write
+        # nothing): with a folder per worker, a worker killed in its own
+        # write would resume one backup behind the others, and the run would
+        # hang. On several machines, the folder must be shared.
+        self.backup_dir = backup_dir
         self.train_seconds = 0.0
         self.steps = None  # (steps per epoch, epochs) of the last fit
         self._lock = None
@@ -272,8 +270,7 @@ class Run:
                 flags=dataclasses.asdict(config),
                 history_path=history,
                 every=config.backup_every,
-                write=not isinstance(self.strategy, distribution.DataParallel)
-                or distribution.is_chief(self.strategy),
+                write=distribution.is_chief(self.strategy),
             )
         stop, interruption = DivergenceStop(), Interruption(backup)
         standard = (

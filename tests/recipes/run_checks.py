@@ -89,3 +89,35 @@ def pids_of(words, variable):
         ):
             found.append(int(entry))
     return found
+
+
+def kill_a_worker_after_the_first_backup(command, backup, log_dir, env, cwd):
+    """Runs `command` under `recipes.launch --workers 2`, kills worker 1 with
+    SIGKILL once `backup` holds a backup, and returns `(exit status of the
+    launcher, its stderr, seconds from the kill to its exit)`."""
+    import glob
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "recipes.launch", "--log-dir", str(log_dir)]
+        + ["--", *command],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not glob.glob(str(backup / "ckpt-*")) and time.monotonic() < deadline:
+        assert launcher.poll() is None, launcher.communicate()[1]
+        time.sleep(0.05)
+    run_dir = command[command.index("--run-dir") + 1]
+    pids = pids_of([run_dir, command[2]], "KERAS_DISTRIBUTION_PROCESS_ID=1")
+    assert len(pids) == 1, f"worker 1 not found: {pids}"
+    os.kill(pids[0], signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = launcher.communicate(timeout=60)
+    return launcher.returncode, err, time.monotonic() - killed

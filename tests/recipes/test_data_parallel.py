@@ -7,7 +7,6 @@ by `keras.distribution.initialize` and all-reducing through gloo.
 import csv
 import glob
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,11 @@ import pytest
 
 from recipes import launch
 from tests.own_datasets import write_class_folders
-from tests.recipes.run_checks import history_epochs, pids_of, saved_weights
+from tests.recipes.run_checks import (
+    history_epochs,
+    kill_a_worker_after_the_first_backup,
+    saved_weights,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax"}
@@ -112,27 +115,11 @@ def test_a_killed_worker_stops_the_run_and_the_same_command_resumes_it(
 
     backup = tmp_path / "backup"
     command = [*RECIPE, *flags, "--run-dir", str(cut), "--backup-dir", str(backup)]
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "recipes.launch", "--log-dir", str(tmp_path / "logs")]
-        + ["--", *command],
-        env={**ENV, "KERAS_BACKEND": "jax"},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, err, seconds = kill_a_worker_after_the_first_backup(
+        command, backup, tmp_path / "logs", {**ENV, "KERAS_BACKEND": "jax"}, ROOT
     )
-    # Kill worker 1 once the run has backed up its first steps.
-    deadline = time.monotonic() + 240
-    while not glob.glob(str(backup / "ckpt-*")) and time.monotonic() < deadline:
-        assert launcher.poll() is None, launcher.communicate()[1]
-        time.sleep(0.05)
-    pids = pids_of([str(cut), "recipes.classify"], "KERAS_DISTRIBUTION_PROCESS_ID=1")
-    assert len(pids) == 1, f"worker 1 not found: {pids}"
-    os.kill(pids[0], signal.SIGKILL)
-    killed = time.monotonic()
-    _, err = launcher.communicate(timeout=60)
-    assert time.monotonic() - killed < 30
-    assert launcher.returncode == 1
+    assert seconds < 30
+    assert code == 1
     assert "worker 1 was killed by SIGKILL" in err
     assert glob.glob(str(backup / "ckpt-*")), "the backup must survive the kill"
     stopped_at = sorted(glob.glob(str(backup / "ckpt-*")))[-1]

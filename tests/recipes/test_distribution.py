@@ -8,7 +8,11 @@ import pytest
 
 from recipes import launch
 from tests.own_datasets import write_class_folders
-from tests.recipes.run_checks import history_epochs, saved_weights
+from tests.recipes.run_checks import (
+    history_epochs,
+    kill_a_worker_after_the_first_backup,
+    saved_weights,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
@@ -61,6 +65,38 @@ def test_two_workers_reading_their_share_of_the_files_train_as_one_process(
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(a, c, atol=1e-3)
     assert history_epochs(two / "history.csv") == [0, 1]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker in /proc")
+def test_a_killed_worker_stops_the_run_and_the_same_command_resumes_it(tmp_path):
+    # kill -9 of worker 1 once the chief has backed up a step: the launcher
+    # stops the chief and names the worker; every worker resumes from the
+    # chief's one backup, to the weights of a run never killed.
+    write_class_folders(tmp_path / "data", per_class=40, size=(20, 20))
+    flags = ["--dataset", f"dir:{tmp_path / 'data'}", "--dropout", "0"]
+    flags += ["--epochs", "8", "--backup-every", "1", "--strategy", "multiworker"]
+    whole, cut, backup = tmp_path / "whole", tmp_path / "cut", tmp_path / "backup"
+    code, message = launch.run_workers(
+        [*RECIPE, *flags, "--run-dir", str(whole)], 2, str(tmp_path / "l1"), 300
+    )
+    assert code == 0, message
+    command = [*RECIPE, *flags, "--run-dir", str(cut), "--backup-dir", str(backup)]
+    code, err, seconds = kill_a_worker_after_the_first_backup(
+        command, backup, tmp_path / "logs", ENV, ROOT
+    )
+    assert code == 1 and seconds < 30
+    assert "worker 1 was killed by SIGKILL" in err
+    assert not (backup / "workers").exists(), "one backup, the chief's"
+    code, message = launch.run_workers(command, 2, str(tmp_path / "l2"), 300)
+    assert code == 0, message
+    for a, b in zip(
+        saved_weights(whole / "model.keras"),
+        saved_weights(cut / "model.keras"),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert history_epochs(cut / "history.csv") == list(range(8))
+    assert not backup.exists(), "a finished run removes its backup"
 
 
 def test_a_failed_worker_stops_the_others_and_is_reported(tmp_path):
