@@ -177,8 +177,9 @@ def propose(config, images):
     return regions, 1000 * (time.perf_counter() - start) / max(len(images), 1)
 
 
-def make_pipeline(config, splits, split, regions=None, epoch_seeds=None, whole=False):
-    """Batches of `(inputs, {"boxes", "labels"})` (`whole`: only whole ones).
+def make_pipeline(config, splits, split, regions=None, epoch_seeds=None, share=None):
+    """Batches of `(inputs, {"boxes", "labels"})`; with a `data.WorkerShare`
+    (several processes), Faster R-CNN's decode only this process's rows.
 
     Faster R-CNN's inputs are the images (augmented when training); those of
     R-CNN and Fast R-CNN are `{"images", "rois"}`, the rois sampled from the
@@ -213,7 +214,11 @@ def make_pipeline(config, splits, split, regions=None, epoch_seeds=None, whole=F
 
     if training:
         dataset = data.stream_examples(
-            stream, epoch_seeds, sample if regions is not None else None
+            stream,
+            epoch_seeds,
+            sample if regions is not None else None,
+            # The regions variants decoded every image for selective search.
+            share=share if regions is None else None,
         )
     else:
         dataset = data.stream_examples(stream)
@@ -223,6 +228,7 @@ def make_pipeline(config, splits, split, regions=None, epoch_seeds=None, whole=F
             return sample(element, tf.stack([tf.constant(-1, tf.int64), index]))
 
         dataset = dataset.enumerate().map(sample_fixed)
+    whole = share is not None and share.whole_batches  # several processes
     dataset = dataset.batch(config.batch_size, drop_remainder=whole)
     if training and config.augment and not config.overfit_subset and regions is None:
         dataset = dataset.map(
@@ -408,11 +414,9 @@ def main(argv=None):
             images = detecting.ground_truth(splits, name)[0]
             regions[name] = propose(config, images)[0]
     epoch_seeds = data.EpochSeeds(config.seed)
-    # Keras's data-parallel distribution splits every batch evenly: whole ones.
     share = data.worker_share(run.strategy, config.batch_size)
-    whole = share is not None and share.whole_batches
     train = make_pipeline(
-        config, splits, "train", regions["train"], epoch_seeds, whole=whole
+        config, splits, "train", regions["train"], epoch_seeds, share=share
     )
     validation = make_pipeline(config, splits, "validation", regions["validation"])
 

@@ -153,7 +153,9 @@ class WorkerShare:
         replicas: Integer. Replicas in sync over all workers.
         whole_batches: Boolean. Leave out each epoch's last, partial batch
             (Keras's data-parallel distribution on JAX cannot split one
-            evenly among processes).
+            evenly among processes; under `MultiWorkerMirroredStrategy` one
+            smaller than the replicas leaves a replica without rows, which
+            breaks synchronized batch norm). `worker_share` sets it.
     """
 
     batch_size: int
@@ -216,7 +218,16 @@ def worker_share(strategy, batch_size):
     if workers < 2:
         return None
     index = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
-    return WorkerShare(batch_size, workers, index, strategy.num_replicas_in_sync)
+    # Whole batches here too: a partial last batch smaller than the replicas
+    # leaves one without rows, and synchronized batch norm's collective then
+    # fails on mismatched shapes (measured: 1 row over 2 workers).
+    return WorkerShare(
+        batch_size,
+        workers,
+        index,
+        strategy.num_replicas_in_sync,
+        whole_batches=True,
+    )
 
 
 def decode_share(index, decode, share=None, size=None):

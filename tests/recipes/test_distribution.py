@@ -50,7 +50,10 @@ def test_two_workers_reading_their_share_of_the_files_train_as_one_process(
     # differ per replica), up to the order of float sums (8e-5 measured; a
     # worker training on another's rows was 0.2 off).
     write_class_folders(tmp_path / "data", per_class=40, size=(20, 20))
+    # 84 training images: 7 whole batches of 12 (several workers leave a
+    # partial last batch out).
     flags = ["--dataset", f"dir:{tmp_path / 'data'}", "--dropout", "0", "--epochs", "2"]
+    flags += ["--batch-size", "12"]
     two, one = tmp_path / "two", tmp_path / "one"
     command = [*RECIPE, *flags, "--strategy", "multiworker", "--run-dir", str(two)]
     code, message = launch.run_workers(command, 2, str(tmp_path / "logs"), timeout=300)
@@ -160,3 +163,27 @@ def test_the_private_keras_functions_multiworker_needs_are_named_when_missing(
     assert distribution.missing_private_keras() == [name]
     with pytest.raises(RuntimeError, match=name.replace(".", r"\.")):
         distribution._check_private_keras()
+
+
+def test_multiworker_trains_on_whole_batches_only():
+    # A last batch of 1 row over 2 workers left one without rows, and the
+    # synchronized batch norm's all-reduce failed on mismatched shapes.
+    import tensorflow as tf
+
+    from components import data
+
+    class Resolver:
+        task_type, task_id = "worker", 1
+
+        def cluster_spec(self):
+            return tf.train.ClusterSpec({"worker": ["a:1", "b:2"]})
+
+    class Strategy:
+        cluster_resolver = Resolver()
+        num_replicas_in_sync = 2
+
+    share = data.worker_share(Strategy(), 4)
+    assert (share.workers, share.index, share.whole_batches) == (2, 1, True)
+    stream = data.Stream(tf.data.Dataset.range(9), lambda i: (tf.fill([2], i), i))
+    batches = data.make_pipeline(stream, 4, training=True, seed=0, share=share)
+    assert [len(y) for _, y in batches.as_numpy_iterator()] == [4, 4]
