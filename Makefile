@@ -35,7 +35,8 @@ JAX_TEST_ENV := KERAS_BACKEND=jax \
 	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(JAX_CACHE) \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 # Then every recipe's --quick form trains on JAX (tests/recipes/test_jax_backend.py,
-# skipped on TensorFlow), in its own run without the optimization level 0: the
+# skipped on TensorFlow), with one test each of the doctor, predict, a claim
+# and a search, in a run of its own without the optimization level 0: the
 # recipes train for minutes, where slow kernels cost more than slow compiles
 # (5:46 -> 3:22 on 2 cores).
 JAX_RECIPES_ENV := KERAS_BACKEND=jax \
@@ -52,7 +53,11 @@ test: $(STAMP)
 		--deselect components/models/squeezenet.py::components.models.squeezenet.squeezenet \
 		--deselect "tests/components/test_models.py::test_every_builder_runs_and_round_trips[googlenet]"
 	$(JAX_RECIPES_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal \
-		tests/recipes/test_jax_backend.py
+		tests/recipes/test_jax_backend.py \
+		tests/recipes/test_doctor.py::test_a_rate_of_ten_fails_and_exits_1 \
+		tests/recipes/test_predict.py::test_classifier_trained_on_an_npz_scores_an_npz \
+		"tests/recipes/test_claims.py::test_each_claim_in_its_quick_form[momentum]" \
+		tests/tuning/test_search.py::test_search_reports_writes_json_and_retrains
 
 lint: $(STAMP)
 	$(BIN)/ruff check components recipes tuning benchmarks tests

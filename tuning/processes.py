@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 
+import keras
+
 from recipes.run import reports
 
 CHILD_ENV = "KERAS_NOTES_TRIAL_QUOTA"
@@ -42,9 +44,22 @@ def with_memory_log(cls, quota):
     processes with a quota of trials bound that; the oracle's files let the
     next child go on where the last one stopped. `memory.csv` in the project
     directory shows it: one row per trial with the process and its peak memory.
+    Each trial's TensorBoard logs go to their own folder on every backend.
     """
 
     class WithMemoryLog(cls):
+        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+            if keras.backend.backend() == "tensorflow":
+                return super()._configure_tensorboard_dir(callbacks, trial, execution)
+            # KerasTuner gives each trial its folder only on TensorFlow (with
+            # its HParams plugin, which imports TensorFlow); on JAX every
+            # trial wrote into the same one.
+            for callback in callbacks:
+                if isinstance(callback, keras.callbacks.TensorBoard):
+                    callback.log_dir = self._get_tensorboard_dir(
+                        callback.log_dir, trial.trial_id, execution
+                    )
+
         def on_trial_end(self, trial):
             super().on_trial_end(trial)  # ends the trial and saves the oracle
             path = os.path.join(self.project_dir, "memory.csv")

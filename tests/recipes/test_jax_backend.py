@@ -1,5 +1,8 @@
 """Every recipe's `--quick` form on JAX (Keras 3's documented combination:
-the JAX backend fed by `tf.data`). Runs in the JAX half of `make test`.
+the JAX backend fed by `tf.data`). Runs in the JAX half of `make test`,
+with one test each of `recipes.doctor`, `recipes.predict`, `recipes.claims`
+and `tuning.search` from their own files (see the Makefile);
+`recipes.export` refuses JAX in one line (it converts TensorFlow graphs).
 
 The bars are far above chance and far below what the runs reach (10
 classes: chance accuracy 0.1, chance mAP about 0), so they fail when a
