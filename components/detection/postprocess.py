@@ -70,9 +70,11 @@ def yolo_boxes_and_scores(y_pred, boxes_per_cell=2):
     y_pred = tf.convert_to_tensor(y_pred, tf.float32)
     grid = y_pred.shape[1]
     xy, sqrt_wh, confidence, class_probs = _split(y_pred, boxes_per_cell)
-    rows, cols = tf.meshgrid(tf.range(grid), tf.range(grid), indexing="ij")
-    cells = tf.cast(tf.stack([cols, rows], axis=-1)[:, :, None, :], tf.float32)
-    centre = (xy + cells) / grid
+    # A constant (the grid is static): a slice adding an axis would be a
+    # StridedSlice with new_axis_mask, which LiteRT's builtin ops lack.
+    rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+    cells = np.stack([cols, rows], axis=-1).reshape(grid, grid, 1, 2)
+    centre = (xy + tf.constant(cells, tf.float32)) / grid
     half = tf.square(sqrt_wh) / 2.0
     # TensorFlow's NMS ops work on normalized "yxyx" boxes.
     yxyx = tf.concat(
@@ -96,7 +98,13 @@ def yolo_boxes_and_scores(y_pred, boxes_per_cell=2):
 def _split(y_pred, boxes_per_cell):
     """`yolo_loss.split_predictions` in TensorFlow ops."""
     boxes = y_pred[..., : 5 * boxes_per_cell]
-    shape = tf.concat([tf.shape(boxes)[:-1], [boxes_per_cell, 5]], axis=0)
+    # Static sizes where known (the grid): LiteRT's builtin slices need them.
+    known = boxes.shape[:-1].as_list()
+    if known.count(None) <= 1:
+        shape = [-1 if size is None else size for size in known]
+        shape += [boxes_per_cell, 5]
+    else:
+        shape = tf.concat([tf.shape(boxes)[:-1], [boxes_per_cell, 5]], axis=0)
     boxes = tf.sigmoid(tf.reshape(boxes, shape))
     class_probs = tf.nn.softmax(y_pred[..., 5 * boxes_per_cell :], axis=-1)
     return boxes[..., :2], boxes[..., 2:4], boxes[..., 4], class_probs
