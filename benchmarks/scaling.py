@@ -34,8 +34,10 @@ import tempfile
 from benchmarks.cli import docstring_parser
 from benchmarks.machine import describe, summary_line
 
+BATCH = 64
 WORKLOAD = [
-    "--model", "vgg", "--width", "16", "--image-size", "32", "--batch-size", "64",
+    "--model", "vgg", "--width", "16", "--image-size", "32",
+    "--batch-size", str(BATCH),
     "--no-doctor", "--no-baseline", "--verbose", "0", "--overwrite",
 ]  # fmt: skip
 BACKENDS = {"multiworker": "tensorflow", "data-parallel": "jax"}
@@ -116,7 +118,7 @@ def measure(config, epochs, workdir):
         metrics = train(argv, backend, extra_env, run_dir)
         seconds.append(metrics["train_seconds"])
         examples = metrics["train_examples"]
-    images = images_per_epoch(examples, 64, strategy)
+    images = images_per_epoch(examples, BATCH, strategy)
     return steady_rate(images, epochs, *seconds)
 
 
@@ -133,12 +135,11 @@ def ratios(configs, rates):
     return found
 
 
-def table(configs, rates):
+def table(configs, rates, relative):
     lines = [
         "| configuration | backend | images/s (median, range) | two / one |",
         "| --- | --- | --- | --- |",
     ]
-    relative = ratios(configs, rates)
     for label, backend, _, _, _ in configs:
         values = rates[label]
         spread = f"{min(values):.0f}-{max(values):.0f}"
@@ -181,8 +182,8 @@ def main(argv=None):
                     f"{rate:.0f} images/s",
                     flush=True,
                 )
-    print(table(configs, rates))
     relative = ratios(configs, rates)
+    print(table(configs, rates, relative))
     print(json.dumps({"machine": describe(), "rates": rates, "ratios": relative}))
     return rates
 

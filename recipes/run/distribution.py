@@ -115,7 +115,8 @@ def is_chief(strategy):
 
 
 def worker_path(path, strategy):
-    """Where this worker writes what belongs under `path` (a run or backup dir).
+    """Where this worker writes what belongs under `path` (a run directory;
+    backups are the chief's alone, see `lifecycle.Run`).
 
     The chief writes to `path` itself; every other worker must save too
     (saving runs collective ops) but into `<path>/workers/<id>`, so that only

@@ -151,13 +151,12 @@ class Run:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             path = os.path.join("runs", name, stamp)
         self.path = self._worker(path)
-        backup_dir = getattr(config, "backup_dir", None)
         # Every process resumes from the one backup the chief writes (the
         # others still save, saving may run collective ops, but write
         # nothing): with a folder per worker, a worker killed in its own
         # write would resume one backup behind the others, and the run would
         # hang. On several machines, the folder must be shared.
-        self.backup_dir = backup_dir
+        self.backup_dir = getattr(config, "backup_dir", None)
         self.train_seconds = 0.0
         self.steps = None  # (steps per epoch, epochs) of the last fit
         self._lock = None
