@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 
-import keras
 import numpy as np
 
 from components import data
@@ -332,15 +331,6 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     with flags.usage_errors(parser):
-        if keras.backend.backend() != "tensorflow":
-            # The converters (the LiteRT converter, tf2onnx) read TensorFlow
-            # graphs; a model.keras trained on any backend loads into one.
-            raise ValueError(
-                "recipes.export converts TensorFlow graphs: run it with "
-                "KERAS_BACKEND=tensorflow (a model trained on "
-                f"{keras.backend.backend()} exports the same, model.keras does "
-                "not depend on the backend)."
-            )
         edge.check_export(args.format, args.quantize)
         if args.samples < 1:
             raise ValueError(

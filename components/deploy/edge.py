@@ -29,7 +29,15 @@ CALIBRATION_IMAGES = 200
 
 def check_export(fmt, quantize):
     """Raises a one-line `ValueError` for a format or a quantization this
-    module cannot write."""
+    module cannot write, or a backend it cannot write from."""
+    if keras.backend.backend() != "tensorflow":
+        # The converters (the LiteRT converter, tf2onnx) read TensorFlow
+        # graphs; a model.keras trained on any backend loads into one.
+        raise ValueError(
+            "Exports convert TensorFlow graphs: run with KERAS_BACKEND=tensorflow "
+            f"(a model trained on {keras.backend.backend()} exports the same, "
+            "model.keras does not depend on the backend)."
+        )
     if fmt not in FORMATS:
         raise ValueError(invalid_value("format", fmt, f"one of {', '.join(FORMATS)}"))
     if quantize not in QUANTIZATIONS:
