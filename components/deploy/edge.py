@@ -227,13 +227,6 @@ def export(model, metadata, out, fmt, quantize="none", calibration=None):
         The artifact's path.
     """
     check_export(fmt, quantize)
-    if fmt == "onnx" and metadata.get("decoding") == "region":
-        raise ValueError(
-            "Faster R-CNN does not export to ONNX: its region proposals come out "
-            "of ONNX Runtime different from Keras's (measured: the first proposals "
-            "of an image 54 px apart; tf2onnx's conversion of the proposal "
-            "selection). --format litert and saved_model export it."
-        )
     if quantize == "int8" and calibration is None:
         raise ValueError("--quantize int8 needs calibration images (--calibration).")
     path = export_path(out, fmt)

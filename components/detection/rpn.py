@@ -51,8 +51,8 @@ def rpn_head(features, num_anchors, width=128, name="rpn"):
     return objectness, deltas
 
 
-def matrix_nms(boxes, scores, iou_threshold):
-    """Boxes sorted by score suppress every later box they overlap.
+def matrix_nms(boxes, iou_threshold):
+    """Which boxes, sorted by score, no higher-scoring box overlaps.
 
     The vectorized "fast NMS" (Bolya et al., YOLACT, 2019): box `i` is kept
     unless a higher-scoring box overlaps it by more than `iou_threshold`,
@@ -62,26 +62,24 @@ def matrix_nms(boxes, scores, iou_threshold):
 
     Args:
         boxes: `(batch, N, 4)` "xyxy" boxes, sorted by decreasing score.
-        scores: `(batch, N)`, sorted decreasingly.
         iou_threshold: Float in [0, 1].
 
     Returns:
-        `scores` with suppressed boxes set to `-inf`.
+        A boolean `(batch, N)` mask, `True` for the boxes kept.
 
     Example:
 
     >>> boxes = [[[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]]]
-    >>> kept = matrix_nms(boxes, [[0.9, 0.8, 0.7]], 0.5)
-    >>> ops.convert_to_numpy(ops.isfinite(kept)).tolist()
+    >>> ops.convert_to_numpy(matrix_nms(boxes, 0.5)).tolist()
     [[True, False, True]]
     """
     boxes = ops.convert_to_tensor(boxes, "float32")
-    scores = ops.convert_to_tensor(scores, "float32")
     iou = bounding_boxes.compute_iou(boxes, boxes, "xyxy")
     count = boxes.shape[1]
     earlier = ops.triu(ops.ones((count, count), "bool"), k=1)  # [j, i]: j < i
-    suppressed = ops.any(ops.logical_and(iou > iou_threshold, earlier), axis=1)
-    return ops.where(suppressed, -float("inf"), scores)
+    return ops.logical_not(
+        ops.any(ops.logical_and(iou > iou_threshold, earlier), axis=1)
+    )
 
 
 @keras.saving.register_keras_serializable(package="components")
@@ -163,24 +161,31 @@ class ProposalSelection(keras.layers.Layer):
         return (input_shape[0][0], self.proposals, 4)
 
     def call(self, inputs):
-        objectness, deltas = inputs
+        objectness, deltas = (ops.stop_gradient(x) for x in inputs)
         height, width = self.image_shape
-        boxes = decode_deltas(self.anchors, ops.stop_gradient(deltas))
+        boxes = decode_deltas(self.anchors, deltas)
         limits = ops.convert_to_tensor([width, height, width, height], "float32")
         boxes = ops.minimum(ops.maximum(boxes, 0.0), limits)
         sides = ops.minimum(
             boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
         )
-        scores = ops.where(
-            sides >= self.min_side, ops.stop_gradient(objectness), -float("inf")
-        )
+        valid = sides >= self.min_side
+        # No infinities anywhere in this graph: tf2onnx rewrites a float
+        # `where` as `cond * x + (1 - cond) * y`, and 0 * inf is NaN there
+        # (every proposal of ONNX Runtime moved before this was finite).
+        lowest = ops.min(objectness, axis=1, keepdims=True) - 1.0
+        scores = ops.where(valid, objectness, lowest)
         count = min(self.pre_nms, len(self.anchors))
-        scores, order = ops.top_k(scores, count)
+        _, order = ops.top_k(scores, count)
         boxes = ops.take_along_axis(boxes, order[..., None], axis=1)
-        kept = matrix_nms(boxes, scores, self.iou_threshold)
-        # Survivors first (by score), then suppressed boxes in score order.
-        last = -1e9 - ops.arange(count, dtype="float32")
-        rank = ops.where(ops.isfinite(kept), kept, last)
+        kept = ops.logical_and(
+            matrix_nms(boxes, self.iou_threshold),
+            ops.take_along_axis(valid, order, axis=1),
+        )
+        # Survivors first, then the rest, each in score order: distinct
+        # integer ranks (exact in float32), so every runtime's top_k agrees.
+        position = ops.arange(count, dtype="float32")
+        rank = ops.where(kept, 2.0 * count - position, count - position)
         _, best = ops.top_k(rank, self.proposals)
         return ops.take_along_axis(boxes, best[..., None], axis=1)
 

@@ -235,3 +235,72 @@ def test_predict_with_a_yolo_export_finds_the_saved_models_boxes(yolo_run, tmp_p
     ):
         assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
         np.testing.assert_allclose(a["bbox"], b["bbox"], atol=0.5)
+
+
+def _detections(rows):
+    """One image's detections `(label, score, box)` as the decodings answer."""
+    most = 4
+    out = {
+        "boxes": np.zeros((1, most, 4), "float32"),
+        "scores": np.zeros((1, most), "float32"),
+        "labels": np.zeros((1, most), "int32"),
+        "num_detections": np.array([len(rows)], "int32"),
+    }
+    for j, (label, score, box) in enumerate(rows):
+        out["labels"][0, j], out["scores"][0, j], out["boxes"][0, j] = label, score, box
+    return out
+
+
+def test_detections_tied_in_score_may_differ_in_box_nothing_else_may():
+    # Two proposals pooled to the same features score the same to the last
+    # bit; NMS may keep either's box. Only such a pair passes unmatched by
+    # IoU, and it is counted apart.
+    truth = (np.zeros((1, 1, 4), "float32"), -np.ones((1, 1), "int32"), ["a", "b"])
+    saved = _detections([(0, 0.9, [0, 0, 10, 10]), (1, 0.02, [20, 20, 30, 30])])
+    tied = _detections([(0, 0.9, [0, 0, 10, 10]), (1, 0.02, [24, 26, 36, 38])])
+    figures, failures = export.judge_detections(saved, tied, truth, (56, 56), "none")
+    assert failures == [] and figures["matched_fraction"] == 1.0
+    assert figures["matched_at_a_tie"] == 1
+    for other in (
+        [(0, 0.9, [0, 0, 10, 10]), (1, 0.03, [24, 26, 36, 38])],  # another score
+        [(0, 0.9, [0, 0, 10, 10]), (0, 0.02, [24, 26, 36, 38])],  # another class
+    ):
+        figures, failures = export.judge_detections(
+            saved, _detections(other), truth, (56, 56), "none"
+        )
+        assert failures == ["1 of 2 detections unmatched"]
+        assert figures["worst_image"] == {
+            "index": 0,
+            "detection": 1,
+            "reason": "unmatched",
+        }
+
+
+@pytest.fixture(scope="module")
+def faster_run(tmp_path_factory):
+    from recipes import rcnn
+    from tests.recipes.test_rcnn import TINY
+
+    folder = tmp_path_factory.mktemp("export-faster") / "run"
+    argv = [*TINY, "--variant", "faster", "--run-dir", str(folder)]
+    argv[argv.index("--epochs") + 1] = "40"  # detects, in about 25 s
+    rcnn.main(argv)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "fmt, quantize", [("onnx", "none"), ("litert", "none"), ("onnx", "fp16")]
+)
+def test_a_trained_faster_rcnn_exports_end_to_end(faster_run, fmt, quantize, tmp_path):
+    # Proposals, RoI pooling, the class-by-class suppression, all inside the
+    # export, in a runtime without TensorFlow, against the saved model's own
+    # decoding on the run's test canvases.
+    argv = [str(faster_run), "--format", fmt, "--quantize", quantize]
+    result = export.main([*argv, "--out", str(tmp_path / "f")])
+    assert result["passed"] and not result["runtime_imported_tensorflow"]
+    assert result["detections"] > 50
+    if quantize == "none":
+        assert result["matched_fraction"] == 1.0
+        assert result["map50_after"] == pytest.approx(result["map50_before"], abs=1e-6)
+    else:
+        assert result["map50_before"] - result["map50_after"] <= 0.01
