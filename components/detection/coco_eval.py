@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 
 import numpy as np
+
+from components.checks import check_positive_int
+
+# Images scored per pycocotools call (`evaluate_in_chunks`): a few MiB of
+# detections at a time, and few enough calls that their overhead is noise.
+IMAGES_PER_CHUNK = 256
+# The merged records' "max detections": larger than any record, so that
+# accumulate() cuts nothing (each image was cut to pycocotools' 100 already).
+_NO_CUT = 2**62
 
 
 def coco_ground_truth(boxes, labels, image_shape, class_names):
@@ -79,9 +89,6 @@ def coco_evaluate(ground_truth, detections):
     >>> round(coco_evaluate(gt, rows)["map50"], 6)
     1.0
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     names = {c["id"]: c["name"] for c in ground_truth["categories"]}
     empty = {
         "map": 0.0,
@@ -92,30 +99,137 @@ def coco_evaluate(ground_truth, detections):
     }
     if not detections or not ground_truth["annotations"]:
         return empty
-    quiet = io.StringIO()  # pycocotools prints its progress and table
-    with contextlib.redirect_stdout(quiet):
-        truth = COCO()
-        truth.dataset = {**ground_truth, "info": {}, "licenses": []}
-        truth.createIndex()
-        results = truth.loadRes([dict(row) for row in detections])
-        evaluation = COCOeval(truth, results, "bbox")
-        evaluation.evaluate()
+    evaluation = evaluate_in_chunks(ground_truth, detections)
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress
         evaluation.accumulate()
-        evaluation.summarize()
     # precision: [IoU thresholds, recall points, categories, areas, max dets];
     # area "all" and the largest max-detections, as in `stats[0]`.
     precision = evaluation.eval["precision"][:, :, :, 0, -1]
+    thresholds = evaluation.params.iouThrs
     per_class, per_class50 = {}, {}
     for k, category in enumerate(evaluation.params.catIds):
         values = precision[:, :, k]
         per_class[names[category]] = _mean(values)
         per_class50[names[category]] = _mean(values[0])
+    # pycocotools' summarize(): -1 where nothing is scored.
+    figures = [
+        _mean(precision[np.isclose(thresholds, t)] if t else precision)
+        for t in (None, 0.5, 0.75)
+    ]
+    figures = [-1.0 if np.isnan(v) else v for v in figures]
     return {
-        "map": float(evaluation.stats[0]),
-        "map50": float(evaluation.stats[1]),
-        "map75": float(evaluation.stats[2]),
+        "map": figures[0],
+        "map50": figures[1],
+        "map75": figures[2],
         "per_class_ap": per_class,
         "per_class_ap50": per_class50,
+    }
+
+
+def evaluate_in_chunks(
+    ground_truth,
+    detections,
+    iou_thresholds=None,
+    all_areas_only=False,
+    images_per_chunk=IMAGES_PER_CHUNK,
+):
+    """pycocotools' `COCOeval.evaluate()`, a chunk of images at a time.
+
+    One `evaluate()` over a whole test split holds every detection as a
+    Python dict (with a polygon), every IoU matrix and every per-image
+    record at once: hundreds of MiB at a few thousand images. Here each
+    chunk is evaluated and reduced to what `accumulate()` reads, each
+    class's and area's records concatenated over the images in pycocotools'
+    order (by image id); memory then grows with the detections' scores and
+    match flags only. The per-image cut to `maxDets[-1]` detections happens
+    in each chunk (pycocotools' 100), so `accumulate()` gives pycocotools'
+    figures at that maximum, the one its mAP figures use (the smaller
+    maximums are not scored).
+
+    Args:
+        ground_truth: COCO dataset dict (`coco_ground_truth`).
+        detections: List of COCO result rows.
+        iou_thresholds: Optional IoU thresholds (pycocotools' ten by default).
+        all_areas_only: Whether to score only the area range "all".
+        images_per_chunk: Positive integer.
+
+    Returns:
+        A `COCOeval` ready for `accumulate()`: its `evalImgs` hold one merged
+        record per class and area range, its `params` one max-detections.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    check_positive_int("images_per_chunk", images_per_chunk)
+    by_image = {}
+    for row in detections:
+        by_image.setdefault(row["image_id"], []).append(row)
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress
+        truth = COCO()
+        truth.dataset = {**ground_truth, "info": {}, "licenses": []}
+        truth.createIndex()
+        evaluation = COCOeval(truth, COCO(), "bbox")
+        params = evaluation.params
+        if iou_thresholds is not None:
+            params.iouThrs = np.asarray(iou_thresholds, "float64")
+        if all_areas_only:
+            params.areaRng, params.areaRngLbl = params.areaRng[:1], ["all"]
+        image_ids = sorted(truth.getImgIds())
+        merged = {}
+        for start in range(0, len(image_ids), images_per_chunk):
+            chunk = image_ids[start : start + images_per_chunk]
+            rows = [dict(r) for i in chunk for r in by_image.get(i, [])]
+            # loadRes cannot read an empty list; then every record is gt-only.
+            part = COCOeval(truth, truth.loadRes(rows) if rows else COCO(), "bbox")
+            part.params.iouThrs, part.params.areaRng = params.iouThrs, params.areaRng
+            part.params.areaRngLbl, part.params.imgIds = params.areaRngLbl, chunk
+            part.evaluate()
+            count = len(chunk)
+            for k in range(len(params.catIds)):
+                for a in range(len(params.areaRng)):
+                    first = (k * len(params.areaRng) + a) * count
+                    records = part.evalImgs[first : first + count]
+                    chunk_record = _merge(list(_compact(records)))
+                    if chunk_record is not None:
+                        merged.setdefault((k, a), []).append(chunk_record)
+            del part  # its detections and IoU matrices, before the next chunk
+    # One "image" holding each class's and area's records, and one maximum:
+    # accumulate() concatenates them exactly as it would the images'.
+    params.imgIds, params.maxDets = [image_ids[0] if image_ids else 0], [_NO_CUT]
+    evaluation.evalImgs = [
+        _merge(merged.pop((k, a), []))
+        for k in range(len(params.catIds))
+        for a in range(len(params.areaRng))
+    ]
+    evaluation._paramsEval = copy.deepcopy(params)
+    return evaluation
+
+
+def _compact(records):
+    """What `accumulate()` reads of each record; matches as flags (it tests
+    them for truth only)."""
+    for e in records:
+        if e is not None:
+            yield {
+                "dtScores": np.asarray(e["dtScores"], "float64"),
+                "dtMatches": np.asarray(e["dtMatches"]) != 0,
+                "dtIgnore": np.asarray(e["dtIgnore"], bool),
+                "gtIgnore": np.asarray(e["gtIgnore"], bool),
+            }
+
+
+def _merge(records):
+    """Records concatenated along their detections and objects, in order."""
+    if not records:
+        return None
+    return {
+        key: np.concatenate([r[key] for r in records], axis=1 if axis else 0)
+        for key, axis in (
+            ("dtScores", 0),
+            ("dtMatches", 1),
+            ("dtIgnore", 1),
+            ("gtIgnore", 0),
+        )
     }
 
 

@@ -7,9 +7,6 @@ class k is the k-th ground-truth category in id order.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 
 from components.checks import check_positive_int, invalid_value
@@ -323,43 +320,26 @@ def _categories(ground_truth, detections):
 def _matches(ground_truth, detections, category_ids, iou_threshold):
     """Yields per class: scores by falling score, their TP flags, the number
     of non-ignored objects and COCO's recall thresholds."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from components.detection.coco_eval import evaluate_in_chunks
 
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        truth = COCO()
-        truth.dataset = {**ground_truth, "info": {}, "licenses": []}
-        truth.createIndex()
-        # loadRes cannot read an empty list; then every entry below is gt-only.
-        results = (
-            truth.loadRes([dict(row) for row in detections]) if detections else COCO()
-        )
-        evaluation = COCOeval(truth, results, "bbox")
-        evaluation.params.iouThrs = np.array([float(iou_threshold)])
-        evaluation.params.areaRng = evaluation.params.areaRng[:1]  # "all"
-        evaluation.params.areaRngLbl = ["all"]
-        evaluation.evaluate()
-    n_images = len(evaluation.params.imgIds)
-    max_dets = evaluation.params.maxDets[-1]
+    evaluation = evaluate_in_chunks(
+        ground_truth, detections, iou_thresholds=[iou_threshold], all_areas_only=True
+    )
+    thresholds = evaluation.params.recThrs
     for k in range(len(category_ids)):
-        entries = [
-            e for e in evaluation.evalImgs[k * n_images : (k + 1) * n_images] if e
-        ]
-        if not entries:
-            yield np.zeros(0), np.zeros(0), 0, evaluation.params.recThrs
+        record = evaluation.evalImgs[k]  # one merged record per class (area "all")
+        if record is None:
+            yield np.zeros(0), np.zeros(0), 0, thresholds
             continue
-        scores = np.concatenate([e["dtScores"][:max_dets] for e in entries])
+        scores = record["dtScores"]
         # mergesort: ties keep the order pycocotools' accumulate() gives them.
         order = np.argsort(-scores, kind="mergesort")
-        matched = np.concatenate([e["dtMatches"][0, :max_dets] for e in entries])[order]
-        ignored = np.concatenate([e["dtIgnore"][0, :max_dets] for e in entries])[order]
-        n_truth = sum(int(np.count_nonzero(e["gtIgnore"] == 0)) for e in entries)
-        kept = ~ignored.astype(bool)
+        kept = ~record["dtIgnore"][0][order]
         yield (
             scores[order][kept],
-            (matched[kept] != 0).astype(float),
-            n_truth,
-            evaluation.params.recThrs,
+            record["dtMatches"][0][order][kept].astype(float),
+            int(np.count_nonzero(~record["gtIgnore"])),
+            thresholds,
         )
 
 
