@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import copy
 import io
@@ -54,20 +55,67 @@ def coco_ground_truth(boxes, labels, image_shape, class_names):
 
 
 def coco_detections(detections):
-    """Detections (`decode_predictions` output, as arrays) as COCO result rows."""
-    rows = []
-    for image_id, count in enumerate(np.asarray(detections["num_detections"])):
-        for index in range(int(count)):
-            x0, y0, x1, y1 = (float(v) for v in detections["boxes"][image_id][index])
-            rows.append(
-                {
-                    "image_id": image_id,
-                    "category_id": int(detections["labels"][image_id][index]) + 1,
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "score": float(detections["scores"][image_id][index]),
-                }
-            )
-    return rows
+    """Detections (`decode_predictions` output, as arrays) as COCO result rows.
+
+    Returns:
+        A `DetectionRows`: a sequence of COCO result dicts (`image_id`,
+        `category_id` = label + 1, `bbox` as `[x, y, w, h]`, `score`), each
+        made when it is read, so that a large test split's detections stay
+        arrays (a Python dict per detection took about 450 bytes).
+
+    Example:
+
+    >>> rows = coco_detections({"boxes": [[[1, 2, 5, 8]]], "scores": [[0.5]],
+    ...                         "labels": [[0]], "num_detections": [1]})
+    >>> len(rows), rows[0]["bbox"], rows[0]["category_id"]
+    (1, [1.0, 2.0, 4.0, 6.0], 1)
+    """
+    return DetectionRows(detections)
+
+
+class DetectionRows(collections.abc.Sequence):
+    """COCO result rows over detection arrays (see `coco_detections`)."""
+
+    def __init__(self, detections):
+        counts = np.asarray(detections["num_detections"]).astype("int64").reshape(-1)
+        images = np.repeat(np.arange(len(counts)), counts)
+        within = np.arange(len(images)) - np.repeat(np.cumsum(counts) - counts, counts)
+        self._image_ids = images
+        self._boxes = np.asarray(detections["boxes"])[images, within]
+        self._labels = np.asarray(detections["labels"])[images, within]
+        self._scores = np.asarray(detections["scores"])[images, within]
+        self._starts = np.concatenate([[0], np.cumsum(counts)])
+
+    def __len__(self):
+        return len(self._image_ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"row {index} of {len(self)}")
+        return self._row(index % len(self))
+
+    def __iter__(self):
+        return (self._row(i) for i in range(len(self)))
+
+    def _row(self, i):
+        x0, y0, x1, y1 = (float(v) for v in self._boxes[i])
+        return {
+            "image_id": int(self._image_ids[i]),
+            "category_id": int(self._labels[i]) + 1,
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
+            "score": float(self._scores[i]),
+        }
+
+    def of_images(self, image_ids):
+        """The rows of these images (ids of the arrays' image axis)."""
+        return [
+            self._row(i)
+            for image in image_ids
+            if 0 <= image < len(self._starts) - 1
+            for i in range(self._starts[image], self._starts[image + 1])
+        ]
 
 
 def coco_evaluate(ground_truth, detections):
@@ -99,7 +147,8 @@ def coco_evaluate(ground_truth, detections):
     }
     if not detections or not ground_truth["annotations"]:
         return empty
-    evaluation = evaluate_in_chunks(ground_truth, detections)
+    # Every figure here is of the area range "all": the others are not scored.
+    evaluation = evaluate_in_chunks(ground_truth, detections, all_areas_only=True)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress
         evaluation.accumulate()
     # precision: [IoU thresholds, recall points, categories, areas, max dets];
@@ -161,9 +210,16 @@ def evaluate_in_chunks(
     from pycocotools.cocoeval import COCOeval
 
     check_positive_int("images_per_chunk", images_per_chunk)
-    by_image = {}
-    for row in detections:
-        by_image.setdefault(row["image_id"], []).append(row)
+    if isinstance(detections, DetectionRows):
+        rows_of = detections.of_images  # made a chunk at a time
+    else:
+        by_image = {}
+        for row in detections:
+            by_image.setdefault(row["image_id"], []).append(row)
+
+        def rows_of(chunk):
+            return [dict(r) for i in chunk for r in by_image.get(i, [])]
+
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress
         truth = COCO()
         truth.dataset = {**ground_truth, "info": {}, "licenses": []}
@@ -178,7 +234,7 @@ def evaluate_in_chunks(
         merged = {}
         for start in range(0, len(image_ids), images_per_chunk):
             chunk = image_ids[start : start + images_per_chunk]
-            rows = [dict(r) for i in chunk for r in by_image.get(i, [])]
+            rows = rows_of(chunk)
             # loadRes cannot read an empty list; then every record is gt-only.
             part = COCOeval(truth, truth.loadRes(rows) if rows else COCO(), "bbox")
             part.params.iouThrs, part.params.areaRng = params.iouThrs, params.areaRng

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import csv
 import json
@@ -15,13 +16,24 @@ import numpy as np
 def atomic_write_json(path, obj):
     """Writes JSON to `path` through a temporary file and a rename.
 
-    A reader (or a run killed mid-write) never sees a half-written file.
+    A reader (or a run killed mid-write) never sees a half-written file. A
+    sequence that is not a list (`components.detection.DetectionRows`) is
+    written one element a line, as it is read, never held whole.
     """
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=_to_json)
+            if isinstance(obj, collections.abc.Sequence) and not isinstance(
+                obj, (list, tuple, str)
+            ):
+                f.write("[")
+                for i, item in enumerate(obj):
+                    f.write(",\n" if i else "\n")
+                    json.dump(item, f, sort_keys=True, default=_to_json)
+                f.write("\n]")
+            else:
+                json.dump(obj, f, indent=2, sort_keys=True, default=_to_json)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:

@@ -103,3 +103,43 @@ def test_bad_chunk_size_is_named():
     truth, rows = _case(images=3)
     with pytest.raises(ValueError, match="images_per_chunk"):
         coco_eval.evaluate_in_chunks(truth, rows, images_per_chunk=0)
+
+
+def test_detection_rows_are_the_coco_rows_of_the_arrays_made_when_read(tmp_path):
+    import json
+
+    from recipes.run import reports
+
+    rng = np.random.default_rng(3)
+    corners = rng.uniform(0, 50, (4, 5, 2))
+    found = {
+        "boxes": np.concatenate([corners, corners + 10], -1).astype("float32"),
+        "scores": rng.random((4, 5)).astype("float32"),
+        "labels": rng.integers(0, 3, (4, 5)).astype("int32"),
+        "num_detections": np.array([2, 0, 5, 1], "int32"),
+    }
+    rows = detection.coco_detections(found)
+    # By hand: image i's first num_detections[i] rows, in order.
+    expected = []
+    for i, count in enumerate(found["num_detections"]):
+        for j in range(count):
+            x0, y0, x1, y1 = (float(v) for v in found["boxes"][i, j])
+            expected.append(
+                {
+                    "image_id": i,
+                    "category_id": int(found["labels"][i, j]) + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "score": float(found["scores"][i, j]),
+                }
+            )
+    assert list(rows) == expected and len(rows) == 8
+    assert rows[-1] == expected[-1] and rows[2:4] == expected[2:4]
+    assert rows.of_images([3, 1, 0]) == expected[7:] + expected[:2]
+    with pytest.raises(IndexError):
+        rows[8]
+    # Written a row a line, read back as the same list.
+    reports.atomic_write_json(tmp_path / "d.json", rows)
+    assert json.loads((tmp_path / "d.json").read_text()) == expected
+    assert detection.coco_evaluate(_case()[0], []) == detection.coco_evaluate(
+        _case()[0], detection.coco_detections({**found, "num_detections": [0] * 4})
+    )
