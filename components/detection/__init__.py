@@ -20,6 +20,7 @@ from components.detection.anchors import (
 )
 from components.detection.boxes import check_boxes as check_boxes
 from components.detection.coco_eval import (
+    DetectionRows,
     coco_detections,
     coco_evaluate,
     coco_ground_truth,
@@ -113,6 +114,7 @@ __all__ = [
     "RegionDetector",
     "RegionWarp",
     "RoIPooling",
+    "DetectionRows",
     "DetectionValidation",
     "SplitRegions",
     "YoloDecoding",
