@@ -108,6 +108,11 @@ class DetectionRows(collections.abc.Sequence):
             "score": float(self._scores[i]),
         }
 
+    @property
+    def image_ids(self):
+        """The ids of the images with at least one detection."""
+        return {int(i) for i in np.unique(self._image_ids)}
+
     def of_images(self, image_ids):
         """The rows of these images (ids of the arrays' image axis)."""
         return [
@@ -212,6 +217,7 @@ def evaluate_in_chunks(
     check_positive_int("images_per_chunk", images_per_chunk)
     if isinstance(detections, DetectionRows):
         rows_of = detections.of_images  # made a chunk at a time
+        detected = detections.image_ids
     else:
         by_image = {}
         for row in detections:
@@ -219,6 +225,17 @@ def evaluate_in_chunks(
 
         def rows_of(chunk):
             return [dict(r) for i in chunk for r in by_image.get(i, [])]
+
+        detected = set(by_image)
+    # Chunks draw the rows of the truth's images only: rows of any other
+    # image would be left out without a word (one evaluate() refused them).
+    unknown = set(detected) - {image["id"] for image in ground_truth["images"]}
+    if unknown:
+        raise ValueError(
+            f"`detections` has rows of {len(unknown)} image(s) that `ground_truth` "
+            f"does not have (image_id {sorted(unknown)[:5]}...); expected the "
+            "image ids of the ground truth."
+        )
 
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress
         truth = COCO()

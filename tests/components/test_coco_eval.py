@@ -100,7 +100,7 @@ def test_the_per_image_cut_at_100_detections_is_kept():
 
 
 def test_bad_chunk_size_is_named():
-    truth, rows = _case(images=3)
+    truth, rows = _case(images=10)
     with pytest.raises(ValueError, match="images_per_chunk"):
         coco_eval.evaluate_in_chunks(truth, rows, images_per_chunk=0)
 
@@ -143,3 +143,20 @@ def test_detection_rows_are_the_coco_rows_of_the_arrays_made_when_read(tmp_path)
     assert detection.coco_evaluate(_case()[0], []) == detection.coco_evaluate(
         _case()[0], detection.coco_detections({**found, "num_detections": [0] * 4})
     )
+
+
+def test_rows_of_images_the_truth_does_not_have_are_refused():
+    truth, rows = _case(images=10)
+    stray = {"image_id": 12, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}
+    with pytest.raises(ValueError, match="image_id \\[12\\]"):
+        detection.coco_evaluate(truth, [*rows, stray])
+    more = detection.coco_detections(
+        {
+            "boxes": np.ones((12, 1, 4), "float32"),
+            "scores": np.ones((12, 1), "float32"),
+            "labels": np.zeros((12, 1), "int32"),
+            "num_detections": np.ones(12, "int32"),
+        }
+    )
+    with pytest.raises(ValueError, match="2 image"):
+        detection.coco_evaluate(truth, more)
