@@ -296,7 +296,7 @@ def _merge(records):
     if not records:
         return None
     return {
-        key: np.concatenate([r[key] for r in records], axis=1 if axis else 0)
+        key: np.concatenate([r[key] for r in records], axis=axis)
         for key, axis in (
             ("dtScores", 0),
             ("dtMatches", 1),

@@ -51,7 +51,8 @@ def _case(images=120, classes=3, seed=0):
     return truth, rows
 
 
-def _pycocotools(truth, rows):
+def one_pycocotools_evaluation(truth, rows):
+    """pycocotools' own evaluation of all rows at once, summarized."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -68,7 +69,7 @@ def _pycocotools(truth, rows):
 @pytest.mark.parametrize("images_per_chunk", [1, 7, 256])
 def test_chunks_give_pycocotools_figures_exactly(images_per_chunk):
     truth, rows = _case()
-    reference = _pycocotools(truth, rows)
+    reference = one_pycocotools_evaluation(truth, rows)
     chunked = coco_eval.evaluate_in_chunks(
         truth, rows, images_per_chunk=images_per_chunk
     )

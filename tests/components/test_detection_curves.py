@@ -142,16 +142,10 @@ def test_ap_equals_pycocotools_per_class():
 
 
 def test_recall_with_everything_kept_equals_pycocotools():
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from tests.components.test_coco_eval import one_pycocotools_evaluation
 
     truth, rows = _random_case(seed=1)
-    gt = COCO()
-    gt.dataset = {**truth, "info": {}, "licenses": []}
-    gt.createIndex()
-    evaluation = COCOeval(gt, gt.loadRes([dict(r) for r in rows]), "bbox")
-    evaluation.evaluate()
-    evaluation.accumulate()
+    evaluation = one_pycocotools_evaluation(truth, rows)
     result = curves.operating_curves(truth, rows, points=11)
     np.testing.assert_allclose(
         result["recall"][:, 0], evaluation.eval["recall"][0, :, 0, -1], atol=1e-12
