@@ -360,7 +360,7 @@ def main(argv=None):
         callbacks=[epoch_seeds, validation.callback],
     )
 
-    test = detecting.evaluation_split(splits, "test")
+    test = detecting.evaluation_split(splits, "test", config.batch_size)
     detections, timing = detect(config, model, test, splits.image_shape, decode)
     terms = loss_terms(config, model, splits)
     test_loss = model.evaluate(make_pipeline(config, splits, "test"), verbose=0)
