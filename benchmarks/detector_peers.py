@@ -14,7 +14,8 @@ Every detector is trained on the set's train split (validated on `val`),
 then predicts the test images from their files, and one scorer rates all of
 them with pycocotools against the test label files, in each image's own
 pixels (`score`). The detectors: this project's `recipes.yolo` and
-`recipes.rcnn --variant faster` (run as their commands), and YOLOv8n from its
+`recipes.rcnn --variant faster` (run as their commands; `yolo_dense` is
+`recipes.yolo --head dense`), and YOLOv8n from its
 model yaml, no pretrained weights (`pip install -e ".[peers]"`; skipped with
 the reason when missing). Two budgets:
 
@@ -50,7 +51,7 @@ from benchmarks import machine, shapes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETS = ("shapes", "canvases", "canvases-hard")
-DETECTORS = ("yolo", "faster_rcnn", "yolov8n")
+DETECTORS = ("yolo", "yolo_dense", "faster_rcnn", "yolov8n")
 PLATEAU_PATIENCE = 10
 PLATEAU_CAP_SECONDS = 2 * 3600
 # Image counts (train, val, test) and the network's input side per set.
@@ -195,6 +196,7 @@ def run_project(recipe, root, size, run_dir, epochs=None, quick=False):
     COCO rows for the test files)`."""
     module, extra = {
         "yolo": ("recipes.yolo", []),
+        "yolo_dense": ("recipes.yolo", ["--head", "dense"]),
         "faster_rcnn": ("recipes.rcnn", ["--variant", "faster"]),
     }[recipe]
     command = [sys.executable, "-m", module, *extra, "--dataset", f"yolo:{root}"]

@@ -37,6 +37,19 @@ Look Once*.
     python -m recipes.yolo --overfit-subset 8 --epochs 60   # the sanity check
     python -m recipes.yolo --dataset tfds:voc/2007 --image-size 224 --epochs 60
 
+Beyond the paper, `--head dense`: a box and class scores at every location
+of the backbone's stride-8 and stride-16 maps (FCOS's and YOLOv8's design)
+instead of one S x S grid. A box is four distances from its location, a
+class a sigmoid of its own; which locations answer for which object is
+decided from the predictions (task-aligned assignment: the best ten of the
+locations inside the object, by class score times IoU to the sixth), the
+class targets are those alignments, and the boxes regress with 1 - CIoU
+(`components.detection.TaskAlignedLoss`). Steps 2, 4 and 6 above change
+accordingly; the rest of the recipe is the same.
+
+    python -m recipes.yolo --head dense --dataset yolo:shapes/data.yaml \
+        --image-size 224 --resize letterbox
+
 The validation images are scored with pycocotools every `--val-every`
 epochs (1: each); `--patience N` stops a run whose validation mAP@[.5:.95]
 has not improved for N validations.
@@ -61,6 +74,8 @@ import numpy as np
 import tensorflow as tf
 
 from components import data, detection, serving
+from components.checks import invalid_value
+from components.detection.dense_model import level_shapes
 from recipes.run import Run, detecting, flags, reports, training
 
 # ---------------------------------------------------------------------------
@@ -69,11 +84,20 @@ from recipes.run import Run, detecting, flags, reports, training
 
 _flag = flags.flag
 QUICK = {"train_images": 600, "test_images": 100, "epochs": 6, "width": 8}
+HEADS = {"v1": 256, "dense": 64}  # each head's default width
 
 
 @dataclasses.dataclass
 class Config(detecting.DetectionConfig):
-    head_width: int = _flag(256, "Channels of the head's 3x3 layers.")
+    head: str = _flag(
+        "v1",
+        "v1: the paper's S x S grid; dense: a box and class scores at every "
+        "location of the stride-8 and stride-16 maps, task-aligned (YOLOv8's "
+        "assignment; see 'Beyond the paper').",
+    )
+    head_width: int | None = _flag(
+        None, "Channels of the head's 3x3 layers (default: v1 256, dense 64)."
+    )
     grid_size: int = _flag(7, "S: the grid is S x S.")
     boxes_per_cell: int = _flag(2, "B: boxes predicted per cell.")
     lambda_coord: float = _flag(5.0, "Weight of the box regression.")
@@ -88,7 +112,15 @@ class Config(detecting.DetectionConfig):
     batch_size: int = _flag(16, "Batch size.")
 
     def validate(self):
+        if self.head not in HEADS:
+            raise ValueError(invalid_value("head", self.head, " or ".join(HEADS)))
+        if self.head_width is None:
+            self.head_width = HEADS[self.head]
         self.validate_detection(("head_width", "grid_size", "boxes_per_cell"))
+
+    @property
+    def dense(self):
+        return self.head == "dense"
 
 
 # Kept under their old names: the tuning module and users import them from here.
@@ -131,7 +163,14 @@ def output_depth(config, num_classes):
 
 
 def encode(config, splits, boxes, labels):
-    """The YOLO targets of a batch of boxes (`(batch, S, S, 5 + C)`)."""
+    """The YOLO targets of a batch of boxes (`(batch, S, S, 5 + C)`); for the
+    dense head, the boxes themselves as fractions of the image with their
+    classes (`(batch, M, 5)`: the loss assigns them to locations)."""
+    if config.dense:
+        height, width = splits.image_shape[0], splits.image_shape[1]
+        scale = tf.constant([width, height, width, height], tf.float32)
+        labels = tf.cast(labels, tf.float32)[..., None]
+        return tf.concat([tf.cast(boxes, tf.float32) / scale, labels], axis=-1)
     return tf.map_fn(
         lambda pair: detection.encode_yolo_targets(
             pair[0], pair[1], splits.image_shape, config.grid_size, splits.num_classes
@@ -161,6 +200,30 @@ def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
 
     dataset = dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
+
+
+def report_head(config, splits, model, run):
+    """What the network predicts, in one or two lines (and `targets.png`)."""
+    if config.dense:
+        shapes = level_shapes(model)
+        grids = " + ".join(f"{rows}x{cols}" for rows, cols in shapes)
+        reports.report(
+            [
+                f"dense output: {tuple(model.output.shape[1:])}: {grids} locations, "
+                f"each a box and {splits.num_classes} class logits"
+            ]
+        )
+        return
+    depth = output_depth(config, splits.num_classes)
+    objects = plot_targets(config, splits, run.file("targets.png"))
+    reports.report(
+        [
+            f"YOLO output: {tuple(model.output.shape[1:])} = S x S x (5B + C) "
+            f"= {config.grid_size} x {config.grid_size} x {depth}",
+            f"targets.png: one canvas, {objects} object{'s' * (objects != 1)} and "
+            "the cells responsible for them",
+        ]
+    )
 
 
 def plot_targets(config, splits, path):
@@ -215,6 +278,15 @@ def plot_targets(config, splits, path):
 
 
 def build_model(config, splits):
+    if config.dense:
+        return detection.build(
+            "dense",
+            splits.image_shape,
+            splits.num_classes,
+            backbone=config.backbone,
+            head_width=config.head_width,
+            **detecting.backbone_options(config),
+        )
     return detection.build(
         "yolo",
         splits.image_shape,
@@ -245,6 +317,11 @@ def compile_detector(config, model, splits):
     """The YOLO loss and the flags' optimizer and schedule (the search
     compiles its trials here too)."""
     steps = -(-splits.sizes["train"] // config.batch_size)
+    if config.dense:
+        loss = detection.TaskAlignedLoss(
+            splits.image_shape, level_shapes(model), splits.num_classes
+        )
+        return training.compile_model(config, model, steps, loss, metrics=())
     loss = detection.YoloLoss(
         config.grid_size,
         config.boxes_per_cell,
@@ -282,6 +359,10 @@ def decoder(config, image_shape):
 
     @tf.function(reduce_retracing=True)
     def decode(batch):
+        if config.dense:
+            return detection.decode_dense_predictions(
+                batch, image_shape, config.score_threshold, config.iou_threshold
+            )
         return detection.decode_predictions(
             batch,
             image_shape,
@@ -320,27 +401,23 @@ def main(argv=None):
     splits, model = run.prepare(load_splits, build_model)
     config = run.open().config
     detecting.report_data(run, splits)
-    depth = output_depth(config, splits.num_classes)
-    objects = plot_targets(config, splits, run.file("targets.png"))
-    reports.report(
-        [
-            f"YOLO output: {tuple(model.output.shape[1:])} = S x S x (5B + C) "
-            f"= {config.grid_size} x {config.grid_size} x {depth}",
-            f"targets.png: one canvas, {objects} object{'s' * (objects != 1)} and "
-            "the cells responsible for them",
-        ]
-    )
+    report_head(config, splits, model, run)
 
     epoch_seeds = data.EpochSeeds(config.seed)
     with run.scope():
         compile_detector(config, model, splits)
     # The saved model decodes too: images in, boxes, labels and scores out.
-    inference = detection.yolo_inference_model(
-        model,
-        config.score_threshold,
-        config.iou_threshold,
-        boxes_per_cell=config.boxes_per_cell,
-    )
+    if config.dense:
+        inference = detection.dense_inference_model(
+            model, config.score_threshold, config.iou_threshold
+        )
+    else:
+        inference = detection.yolo_inference_model(
+            model,
+            config.score_threshold,
+            config.iou_threshold,
+            boxes_per_cell=config.boxes_per_cell,
+        )
     # Validation mAP every --val-every epochs; the best kept as best.keras.
     decode = decoder(config, splits.image_shape)
     validation = detecting.validation(

@@ -105,7 +105,7 @@ def edge_model(serving_model):
         metadata["output"] = "class scores (batch, classes)"
     else:
         head, decoding = _decoding_parts(info)
-        metadata["decoding"] = "yolo" if decoding.boxes_per_cell else "region"
+        metadata["decoding"] = decoding.kind
         # One image per call, as detectors are usually exported: the
         # suppression runs class by class on one image's boxes.
         raw = keras.Input(
@@ -127,7 +127,11 @@ def _decoding_parts(info):
     """The network up to its decoding as a model, and the portable decoding
     that replaces it; a one-line refusal for the detectors that cannot
     export."""
-    from components.detection.decoding import RegionDecoding, YoloDecoding
+    from components.detection.decoding import (
+        DenseDecoding,
+        RegionDecoding,
+        YoloDecoding,
+    )
 
     network = info["network"]
     if info["needs_rois"]:
@@ -137,7 +141,7 @@ def _decoding_parts(info):
             "and Faster R-CNN export."
         )
     for layer in network.layers:
-        if isinstance(layer, (YoloDecoding, RegionDecoding)):
+        if isinstance(layer, (YoloDecoding, RegionDecoding, DenseDecoding)):
             config = layer.get_config()
             settings = {
                 key: config[key]
@@ -149,7 +153,10 @@ def _decoding_parts(info):
                 )
             }
             if isinstance(layer, YoloDecoding):
+                settings["kind"] = "yolo"
                 settings["boxes_per_cell"] = config["boxes_per_cell"]
+            elif isinstance(layer, DenseDecoding):
+                settings["kind"] = "dense"
             outputs = layer.input
             if isinstance(layer, RegionDecoding) and isinstance(outputs, list):
                 # The decoding's dict input, flattened in sorted key order
@@ -163,9 +170,10 @@ def _decoding_parts(info):
 
 class PortableDecoding(keras.layers.Layer):
     """A detector's decoding for one image in ops the edge runtimes have as
-    builtins (`components.detection.postprocess.portable_nms`): YOLO's
-    (with `boxes_per_cell`) or the R-CNN family's. Lives only inside exports
-    (TensorFlow graphs), so it is not registered for saving."""
+    builtins (`components.detection.postprocess.portable_nms`): `kind`
+    "yolo" (with `boxes_per_cell`), "dense" or "region" (the R-CNN
+    family's). Lives only inside exports (TensorFlow graphs), so it is not
+    registered for saving."""
 
     def __init__(
         self,
@@ -173,10 +181,12 @@ class PortableDecoding(keras.layers.Layer):
         score_threshold,
         iou_threshold,
         max_detections,
+        kind="region",
         boxes_per_cell=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.kind = kind
         self.image_shape = tuple(image_shape)
         self.thresholds = (float(score_threshold), float(iou_threshold))
         self.max_detections = int(max_detections)
@@ -185,8 +195,10 @@ class PortableDecoding(keras.layers.Layer):
     def call(self, raw):
         from components.detection import postprocess
 
-        if self.boxes_per_cell is not None:
+        if self.kind == "yolo":
             yxyx, scores = postprocess.yolo_boxes_and_scores(raw, self.boxes_per_cell)
+        elif self.kind == "dense":
+            yxyx, scores = postprocess.dense_boxes_and_scores(raw)
         else:
             yxyx, scores = postprocess.region_boxes_and_scores(raw, self.image_shape)
         return postprocess.portable_nms(

@@ -33,12 +33,16 @@ from components.detection.curves import (
     plot_pr_curves,
 )
 from components.detection.decoding import (
+    DenseDecoding,
     RegionDecoding,
     YoloDecoding,
+    dense_inference_model,
     region_inference_model,
     without_decoding,
     yolo_inference_model,
 )
+from components.detection.dense_loss import TaskAlignedLoss
+from components.detection.dense_model import dense_detector
 from components.detection.proposals import (
     propose_regions,
     selective_search,
@@ -89,6 +93,7 @@ from components.detection.yolo_model import (
 # first use: the networks, losses and layers above also load under Keras on
 # JAX or torch with no TensorFlow installed (`benchmarks.throughput` on a GPU).
 _NEEDS_TENSORFLOW = {
+    "decode_dense_predictions": "components.detection.postprocess",
     "decode_predictions": "components.detection.postprocess",
     "decode_region_detections": "components.detection.postprocess",
     "decode_yolo_targets": "components.detection.yolo_targets",
@@ -109,6 +114,11 @@ def __dir__():
 
 
 __all__ = [
+    "DenseDecoding",
+    "TaskAlignedLoss",
+    "dense_detector",
+    "dense_inference_model",
+    "decode_dense_predictions",
     "ProposalSelection",
     "RegionDecoding",
     "RegionDetector",

@@ -143,6 +143,67 @@ def yolo_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs
     return _with_decoding(model.inputs[0], model.output, decoding, model.name)
 
 
+@keras.saving.register_keras_serializable(package="components")
+class DenseDecoding(_Decoding):
+    """A dense detector's `(batch, N, 4 + C)` outputs in, detections out:
+    `decode_dense_predictions` as a layer, with the outputs of
+    `YoloDecoding`.
+
+    Args:
+        image_shape: `(height, width[, channels])` of the network's input.
+        score_threshold: Float in [0, 1]. Lowest class score kept.
+        iou_threshold: Float in [0, 1]. IoU above which NMS drops a box.
+        max_detections: Positive integer. Most detections kept per image.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = DenseDecoding((64, 64), score_threshold=0.01)
+    >>> out = layer(np.zeros((2, 80, 7), "float32"))
+    >>> tuple(out["boxes"].shape)
+    (2, 50, 4)
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        score_threshold=0.2,
+        iou_threshold=0.5,
+        max_detections=50,
+        **kwargs,
+    ):
+        super().__init__(
+            image_shape, score_threshold, iou_threshold, max_detections, **kwargs
+        )
+
+    def call(self, raw):
+        from components.detection.postprocess import decode_dense_predictions
+
+        return decode_dense_predictions(
+            raw,
+            self.image_shape,
+            self.score_threshold,
+            self.iou_threshold,
+            self.max_detections,
+        )
+
+    def compute_output_spec(self, raw):
+        return self._output_spec(raw.shape[0])
+
+
+def dense_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs):
+    """`model` (a `dense_detector`) followed by `DenseDecoding`: images in,
+    boxes out, as `yolo_inference_model`."""
+    decoding = DenseDecoding(
+        model.inputs[0].shape[1:],
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        name="decoding",
+        **kwargs,
+    )
+    return _with_decoding(model.inputs[0], model.output, decoding, model.name)
+
+
 REGION_OUTPUTS = ("rois", "class_logits", "box_deltas")
 
 

@@ -95,6 +95,49 @@ def yolo_boxes_and_scores(y_pred, boxes_per_cell=2):
     )
 
 
+def dense_boxes_and_scores(y_pred):
+    """A dense detector's `(batch, N, 4 + C)` outputs as normalized "yxyx"
+    boxes `(batch, N, 4)` and class scores `(batch, N, C)` (a sigmoid per
+    class), before any threshold or suppression."""
+    y_pred = tf.convert_to_tensor(y_pred, tf.float32)
+    boxes = y_pred[..., :4]
+    yxyx = tf.stack(
+        [boxes[..., 1], boxes[..., 0], boxes[..., 3], boxes[..., 2]], axis=-1
+    )
+    return yxyx, tf.sigmoid(y_pred[..., 4:])
+
+
+def decode_dense_predictions(
+    y_pred, image_shape, score_threshold=0.2, iou_threshold=0.5, max_detections=50
+):
+    """A dense detector's outputs (`dense_detector`) to detections: a score
+    per class and location, a threshold, then NMS class by class.
+
+    Args and returns as `decode_predictions`, with `y_pred` of shape
+    `(batch, N, 4 + C)`: boxes as "xyxy" fractions of the image, then class
+    logits.
+
+    Example:
+
+    >>> import numpy as np
+    >>> raw = np.full((1, 2, 6), -9.0, "float32")  # every class unlikely
+    >>> raw[0, :, :4] = [[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.5]]
+    >>> raw[0, :, 4] = [3.0, 2.0]  # both sure of class 0: the better is kept
+    >>> out = decode_dense_predictions(raw, (100, 100))
+    >>> int(out["num_detections"][0]), out["boxes"][0, 0].numpy().tolist()
+    (1, [10.0, 10.0, 50.0, 50.0])
+    """
+    yxyx, scores = dense_boxes_and_scores(y_pred)
+    return _suppress(
+        yxyx[:, :, None, :],
+        scores,
+        image_shape,
+        score_threshold,
+        iou_threshold,
+        max_detections,
+    )
+
+
 def _split(y_pred, boxes_per_cell):
     """`yolo_loss.split_predictions` in TensorFlow ops."""
     boxes = y_pred[..., : 5 * boxes_per_cell]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from components.checks import invalid_value
+from components.detection.dense_model import dense_detector
 from components.detection.rcnn_model import (
     fast_rcnn_network,
     faster_rcnn_network,
@@ -14,6 +15,7 @@ from components.detection.yolo_model import yolo_detector
 
 DETECTORS = {
     "yolo": yolo_detector,
+    "dense": dense_detector,
     "rcnn": rcnn_network,
     "fast_rcnn": fast_rcnn_network,
     "faster_rcnn": faster_rcnn_network,

@@ -54,6 +54,30 @@ def test_faster_rcnn_exports_with_its_proposals_and_roi_pooling(fmt, tmp_path):
     np.testing.assert_array_equal(found["labels"], expected["labels"])
 
 
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+def test_a_dense_detector_exports_with_its_suppression_in_builtin_ops(fmt, tmp_path):
+    # Untrained, at a threshold that keeps detections: the boxes from the
+    # distances (softplus, a constant grid of centres) and the class-by-class
+    # suppression must give Keras's detections in the runtime.
+    from components import detection
+
+    keras.utils.set_random_seed(0)
+    network = detection.build("dense", (64, 64, 3), 3, width=4, stages=(1, 1, 1, 1))
+    decoded = detection.dense_inference_model(network, score_threshold=0.005)
+    served = serving.detector_serving_model(decoded, ["a", "b", "c"])
+    model, metadata = edge.edge_model(served)
+    assert metadata["decoding"] == "dense"
+    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), "uint8")
+    expected = decoded.predict(images.astype("float32") / 255, verbose=0)
+    path = edge.export(model, metadata, str(tmp_path / "dense"), fmt)
+    found = runtimes.load(path).predict(images)
+    np.testing.assert_array_equal(found["num_detections"], expected["num_detections"])
+    assert expected["num_detections"].min() > 0
+    for key in ("scores", "boxes"):
+        np.testing.assert_allclose(found[key], expected[key], atol=1e-3)
+    np.testing.assert_array_equal(found["labels"], expected["labels"])
+
+
 def test_rcnn_and_fast_rcnn_are_refused_in_one_line():
     from components import detection
 
