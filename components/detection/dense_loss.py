@@ -106,6 +106,7 @@ class TaskAlignedLoss(keras.losses.Loss):
         No gradient flows through them."""
         y_true = ops.cast(y_true, "float32")
         y_pred = ops.stop_gradient(ops.cast(y_pred, "float32"))
+        self._check(y_true, y_pred)
         boxes, labels = y_true[..., :4], ops.cast(y_true[..., 4], "int32")
         real = ops.cast(labels >= 0, "float32")  # (B, M)
         one_hot = ops.one_hot(ops.maximum(labels, 0), self.num_classes)
@@ -149,6 +150,25 @@ class TaskAlignedLoss(keras.losses.Loss):
         class_targets = ops.einsum("bnm,bmc->bnc", owner, one_hot) * weight[..., None]
         box_targets = ops.einsum("bnm,bmk->bnk", owner, boxes)
         return class_targets, box_targets, positive
+
+    def _check(self, y_true, y_pred):
+        """Static shapes that do not fit: one line naming the argument."""
+        locations, depth = len(self._points), 4 + self.num_classes
+        if len(y_true.shape) != 3 or y_true.shape[-1] != 5:
+            raise ValueError(
+                f"y_true must be (batch, objects, 5): each object's xyxy box as "
+                f"fractions of the image and its class (-1: padding); got shape "
+                f"{tuple(y_true.shape)}."
+            )
+        if len(y_pred.shape) != 3 or tuple(y_pred.shape[1:]) not in (
+            (locations, depth),
+            (None, depth),
+        ):
+            raise ValueError(
+                f"y_pred must be (batch, {locations}, {depth}): the level_shapes "
+                f"{self.level_shapes} give {locations} locations and num_classes="
+                f"{self.num_classes} a depth of 4 + C; got shape {tuple(y_pred.shape)}."
+            )
 
     def terms(self, y_true, y_pred):
         """The weighted terms per image, `classes` and `boxes`, each divided

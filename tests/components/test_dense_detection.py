@@ -157,6 +157,18 @@ def test_an_image_without_objects_has_no_positive_and_only_the_class_term():
     assert terms["classes"] == pytest.approx(0.5 * bce, rel=1e-5)
 
 
+def test_shapes_that_do_not_fit_are_refused_naming_the_argument():
+    shapes = [(4, 4)]
+    truth, pred, _ = _random_case(5, shapes, batch=1)
+    loss = TaskAlignedLoss((64, 64), shapes, num_classes=3)
+    with pytest.raises(ValueError, match=r"y_true must be \(batch, objects, 5\)"):
+        loss(truth[..., :4], pred)
+    with pytest.raises(ValueError, match=r"y_pred must be \(batch, 16, 7\)"):
+        loss(truth, pred[:, :10])
+    with pytest.raises(ValueError, match="num_classes=2"):
+        TaskAlignedLoss((64, 64), shapes, num_classes=2)(truth, pred)
+
+
 def test_pairwise_iou_against_a_hand_computation():
     a = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 1.0, 3.0]], "float32")
     b = np.array([[1.0, 1.0, 3.0, 3.0], [0.0, 0.0, 2.0, 2.0]], "float32")
