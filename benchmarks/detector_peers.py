@@ -19,13 +19,16 @@ pixels (`score`). The detectors: this project's `recipes.yolo` and
 model yaml, no pretrained weights (`pip install -e ".[peers]"`; skipped with
 the reason when missing). Two budgets:
 
-- `default`: the project's recipes at their defaults; YOLOv8n is given the
-  time the project's YOLO took (Ultralytics' `time=`);
+- `default`: the project's recipes at their defaults (or `--epochs`);
+  YOLOv8n is given the time the first project detector of `--detectors`
+  took (Ultralytics' `time=`);
 - `plateau`: YOLOv8n until its validation fitness has not improved for 10
   epochs (`patience=10`) or 2 hours; each project recipe is then given that
   time, as epochs at its measured time per epoch.
 
     python -m benchmarks.detector_peers --sets shapes --budget default
+    python -m benchmarks.detector_peers --sets shapes --detectors yolo_dense \
+        yolov8n --epochs 26                 # YOLOv8n given the dense head's time
     python -m benchmarks.detector_peers --budget plateau          # hours
     python -m benchmarks.detector_peers --quick                   # minutes
 
@@ -331,7 +334,7 @@ def peer_missing():
 # ---------------------------------------------------------------------------
 
 
-def benchmark_set(name, folder, budget, detectors, quick):
+def benchmark_set(name, folder, budget, detectors, quick, epochs=None):
     counts, size = (QUICK_SIZES if quick else SIZES)[name]
     root = write_set(name, os.path.join(folder, name), counts)
     truth, files = test_truth(root)
@@ -355,14 +358,14 @@ def benchmark_set(name, folder, budget, detectors, quick):
         for detector in project:
             record(
                 detector,
-                *run_project(detector, root, size, f"{runs}/{detector}", quick=quick),
+                *run_project(detector, root, size, f"{runs}/{detector}", epochs, quick),
             )
         if "yolov8n" in detectors:
             reason = peer_missing()
             if reason:
                 skipped["yolov8n"] = reason
             else:
-                given = found.get("yolo", {}).get("train_seconds")
+                given = found[project[0]]["train_seconds"] if project else None
                 record(
                     "yolov8n",
                     *run_yolov8n(
@@ -441,6 +444,12 @@ def parse_args(argv):
     parser.add_argument("--budget", default="default", choices=("default", "plateau"))
     parser.add_argument("--quick", action="store_true", help="Tiny sets, minutes.")
     parser.add_argument(
+        "--epochs",
+        type=int,
+        help="The project recipes' epochs under --budget default (their own "
+        "default when left out).",
+    )
+    parser.add_argument(
         "--folder",
         default=os.path.join("runs", "detector_peers"),
         help="Where the sets and runs are written (sets are reused).",
@@ -460,7 +469,9 @@ def main(argv=None):
     info = machine.describe()
     print(machine.summary_line(info), flush=True)
     results = {
-        name: benchmark_set(name, args.folder, args.budget, args.detectors, args.quick)
+        name: benchmark_set(
+            name, args.folder, args.budget, args.detectors, args.quick, args.epochs
+        )
         for name in args.sets
     }
     print()
