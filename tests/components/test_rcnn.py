@@ -298,7 +298,15 @@ def test_every_detector_builds_by_name_and_bad_names_are_refused():
     ):
         net = detection.build(name, (32, 32, 1), 3, **small, **extra)
         assert net.output["class_logits"].shape[-1] == 4, name  # 3 + background
-    assert detection.available() == ["fast_rcnn", "faster_rcnn", "rcnn", "yolo"]
+    dense = detection.build("dense", (32, 32, 1), 3, width=4, stages=(1, 1, 1))
+    assert dense.output.shape == (None, 4 * 4, 4 + 3)  # the stride-8 map
+    assert detection.available() == [
+        "dense",
+        "fast_rcnn",
+        "faster_rcnn",
+        "rcnn",
+        "yolo",
+    ]
     with pytest.raises(ValueError, match="`name`"):
         detection.build("ssd", (32, 32, 1), 3)
 
