@@ -84,7 +84,10 @@ from recipes.run import Run, detecting, flags, reports, training
 
 _flag = flags.flag
 QUICK = {"train_images": 600, "test_images": 100, "epochs": 6, "width": 8}
-HEADS = {"v1": 256, "dense": 64}  # each head's default width
+# Each head's default width. The dense head's 128 against 64, at 18 epochs
+# on the drawn shapes: mAP@[.5:.95] 0.712 against 0.673 for 10% more time;
+# on the digit canvases' defaults 0.787 against 0.627 (docs/recipes/yolo.md).
+HEADS = {"v1": 256, "dense": 128}
 
 
 @dataclasses.dataclass
@@ -96,7 +99,7 @@ class Config(detecting.DetectionConfig):
         "assignment; see 'Beyond the paper').",
     )
     head_width: int | None = _flag(
-        None, "Channels of the head's 3x3 layers (default: v1 256, dense 64)."
+        None, "Channels of the head's 3x3 layers (default: v1 256, dense 128)."
     )
     grid_size: int = _flag(7, "S: the grid is S x S.")
     boxes_per_cell: int = _flag(2, "B: boxes predicted per cell.")
