@@ -281,23 +281,21 @@ def plot_targets(config, splits, path):
 
 
 def build_model(config, splits):
-    if config.dense:
-        return detection.build(
-            "dense",
-            splits.image_shape,
-            splits.num_classes,
-            backbone=config.backbone,
-            head_width=config.head_width,
-            **detecting.backbone_options(config),
-        )
+    grid = (
+        {}
+        if config.dense
+        else {
+            "grid_size": config.grid_size,
+            "boxes_per_cell": config.boxes_per_cell,
+        }
+    )
     return detection.build(
-        "yolo",
+        "dense" if config.dense else "yolo",
         splits.image_shape,
         splits.num_classes,
         backbone=config.backbone,
-        grid_size=config.grid_size,
-        boxes_per_cell=config.boxes_per_cell,
         head_width=config.head_width,
+        **grid,
         **detecting.backbone_options(config),
     )
 
@@ -324,14 +322,14 @@ def compile_detector(config, model, splits):
         loss = detection.TaskAlignedLoss(
             splits.image_shape, level_shapes(model), splits.num_classes
         )
-        return training.compile_model(config, model, steps, loss, metrics=())
-    loss = detection.YoloLoss(
-        config.grid_size,
-        config.boxes_per_cell,
-        splits.num_classes,
-        config.lambda_coord,
-        config.lambda_noobj,
-    )
+    else:
+        loss = detection.YoloLoss(
+            config.grid_size,
+            config.boxes_per_cell,
+            splits.num_classes,
+            config.lambda_coord,
+            config.lambda_noobj,
+        )
     return training.compile_model(config, model, steps, loss, metrics=())
 
 

@@ -8,13 +8,13 @@ from components.checks import check_positive_int, invalid_value
 
 
 class _Decoding(keras.layers.Layer):
-    """What both decodings share: thresholds, the detection count, the output."""
+    """What the decodings share: thresholds, the detection count, the output."""
 
     def __init__(
         self,
         image_shape,
-        score_threshold,
-        iou_threshold,
+        score_threshold=0.2,
+        iou_threshold=0.5,
         max_detections=50,
         **kwargs,
     ):
@@ -34,6 +34,9 @@ class _Decoding(keras.layers.Layer):
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.max_detections = check_positive_int("max_detections", max_detections)
+
+    def compute_output_spec(self, raw):
+        return self._output_spec(raw.shape[0])
 
     def _output_spec(self, batch):
         size = self.max_detections
@@ -56,6 +59,19 @@ class _Decoding(keras.layers.Layer):
 
 def _with_decoding(inputs, raw, decoding, name):
     return keras.Model(inputs, decoding(raw), name=f"{name}_inference")
+
+
+def _decoded(model, decoding_class, score_threshold, iou_threshold, **kwargs):
+    """A one-tensor network followed by its decoding layer."""
+    decoding = decoding_class(
+        model.inputs[0].shape[1:],
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        name="decoding",
+        **kwargs,
+    )
+    # One input tensor, not a list: the exported signature then takes images.
+    return _with_decoding(model.inputs[0], model.output, decoding, model.name)
 
 
 @keras.saving.register_keras_serializable(package="components")
@@ -112,9 +128,6 @@ class YoloDecoding(_Decoding):
             self.max_detections,
         )
 
-    def compute_output_spec(self, raw):
-        return self._output_spec(raw.shape[0])
-
     def get_config(self):
         return {**super().get_config(), "boxes_per_cell": self.boxes_per_cell}
 
@@ -132,15 +145,7 @@ def yolo_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs
     Returns:
         A `keras.Model` named `<model.name>_inference` sharing `model`'s layers.
     """
-    decoding = YoloDecoding(
-        model.inputs[0].shape[1:],
-        score_threshold=score_threshold,
-        iou_threshold=iou_threshold,
-        name="decoding",
-        **kwargs,
-    )
-    # One input tensor, not a list: the exported signature then takes images.
-    return _with_decoding(model.inputs[0], model.output, decoding, model.name)
+    return _decoded(model, YoloDecoding, score_threshold, iou_threshold, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="components")
@@ -164,18 +169,6 @@ class DenseDecoding(_Decoding):
     (2, 50, 4)
     """
 
-    def __init__(
-        self,
-        image_shape,
-        score_threshold=0.2,
-        iou_threshold=0.5,
-        max_detections=50,
-        **kwargs,
-    ):
-        super().__init__(
-            image_shape, score_threshold, iou_threshold, max_detections, **kwargs
-        )
-
     def call(self, raw):
         from components.detection.postprocess import decode_dense_predictions
 
@@ -187,21 +180,11 @@ class DenseDecoding(_Decoding):
             self.max_detections,
         )
 
-    def compute_output_spec(self, raw):
-        return self._output_spec(raw.shape[0])
-
 
 def dense_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs):
     """`model` (a `dense_detector`) followed by `DenseDecoding`: images in,
     boxes out, as `yolo_inference_model`."""
-    decoding = DenseDecoding(
-        model.inputs[0].shape[1:],
-        score_threshold=score_threshold,
-        iou_threshold=iou_threshold,
-        name="decoding",
-        **kwargs,
-    )
-    return _with_decoding(model.inputs[0], model.output, decoding, model.name)
+    return _decoded(model, DenseDecoding, score_threshold, iou_threshold, **kwargs)
 
 
 REGION_OUTPUTS = ("rois", "class_logits", "box_deltas")

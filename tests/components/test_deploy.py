@@ -29,6 +29,24 @@ def test_every_builder_exports_and_matches_keras(name, fmt, tmp_path):
     assert metadata["class_names"] == list("abcde")
 
 
+def _assert_export_detects_as_keras(decoded, fmt, tmp_path):
+    """Exports a decoding detector; the runtime must give Keras's detections
+    on three random 64 x 64 images (some found in each). Returns the export's
+    metadata."""
+    served = serving.detector_serving_model(decoded, ["a", "b", "c"])
+    model, metadata = edge.edge_model(served)
+    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), "uint8")
+    expected = decoded.predict(images.astype("float32") / 255, verbose=0)
+    path = edge.export(model, metadata, str(tmp_path / "detector"), fmt)
+    found = runtimes.load(path).predict(images)
+    np.testing.assert_array_equal(found["num_detections"], expected["num_detections"])
+    assert expected["num_detections"].min() > 0
+    for key in ("scores", "boxes"):
+        np.testing.assert_allclose(found[key], expected[key], atol=1e-3)
+    np.testing.assert_array_equal(found["labels"], expected["labels"])
+    return metadata
+
+
 @pytest.mark.parametrize("fmt", ["litert", "onnx"])
 def test_faster_rcnn_exports_with_its_proposals_and_roi_pooling(fmt, tmp_path):
     # Untrained, with a threshold that keeps detections: the proposals
@@ -41,17 +59,7 @@ def test_faster_rcnn_exports_with_its_proposals_and_roi_pooling(fmt, tmp_path):
     keras.utils.set_random_seed(0)
     network = detection.build("faster_rcnn", (64, 64, 3), 3, backbone="vgg")
     decoded = detection.region_inference_model(network, score_threshold=0.3)
-    served = serving.detector_serving_model(decoded, ["a", "b", "c"])
-    model, metadata = edge.edge_model(served)
-    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), "uint8")
-    expected = decoded.predict(images.astype("float32") / 255, verbose=0)
-    path = edge.export(model, metadata, str(tmp_path / "frcnn"), fmt)
-    found = runtimes.load(path).predict(images)
-    np.testing.assert_array_equal(found["num_detections"], expected["num_detections"])
-    assert expected["num_detections"].min() > 0
-    for key in ("scores", "boxes"):
-        np.testing.assert_allclose(found[key], expected[key], atol=1e-3)
-    np.testing.assert_array_equal(found["labels"], expected["labels"])
+    _assert_export_detects_as_keras(decoded, fmt, tmp_path)
 
 
 @pytest.mark.parametrize("fmt", ["litert", "onnx"])
@@ -64,18 +72,8 @@ def test_a_dense_detector_exports_with_its_suppression_in_builtin_ops(fmt, tmp_p
     keras.utils.set_random_seed(0)
     network = detection.build("dense", (64, 64, 3), 3, width=4, stages=(1, 1, 1, 1))
     decoded = detection.dense_inference_model(network, score_threshold=0.005)
-    served = serving.detector_serving_model(decoded, ["a", "b", "c"])
-    model, metadata = edge.edge_model(served)
+    metadata = _assert_export_detects_as_keras(decoded, fmt, tmp_path)
     assert metadata["decoding"] == "dense"
-    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), "uint8")
-    expected = decoded.predict(images.astype("float32") / 255, verbose=0)
-    path = edge.export(model, metadata, str(tmp_path / "dense"), fmt)
-    found = runtimes.load(path).predict(images)
-    np.testing.assert_array_equal(found["num_detections"], expected["num_detections"])
-    assert expected["num_detections"].min() > 0
-    for key in ("scores", "boxes"):
-        np.testing.assert_allclose(found[key], expected[key], atol=1e-3)
-    np.testing.assert_array_equal(found["labels"], expected["labels"])
 
 
 def test_rcnn_and_fast_rcnn_are_refused_in_one_line():
