@@ -20,6 +20,9 @@ The paths:
   instead of oneDNN's (`TF_ENABLE_ONEDNN_OPTS=0`), or with the training step
   compiled by XLA (`jit_compile=True`): the choices issue 36 measures per
   CPU kind;
+- `project-autotune`: the same with tf.data's autotuning model on, as the
+  pipelines had it before `components.data.pipeline_options` turned it off
+  (an epoch's end waited for the model's next wake-up);
 - `keras-jax`, `keras-torch`: the same Keras model and compile settings on
   that backend, fed NumPy arrays (`steps_per_execution` 1 on torch, the only
   value Keras's torch trainer takes);
@@ -41,6 +44,7 @@ with the reason; PyTorch comes with `pip install -e ".[bench]"`.
     python -m benchmarks.throughput --models vgg32 --repeats 3
     python -m benchmarks.throughput --paths keras-jax pytorch   # no TensorFlow needed
     python -m benchmarks.throughput --paths project project-eigen project-xla pytorch
+    python -m benchmarks.throughput --paths project project-autotune pytorch
 
 The machine (CPU model, its vector extensions, the kernel libraries'
 settings) is printed before and after the table and kept in the JSON
@@ -74,6 +78,7 @@ PATHS = {
     # and with XLA compiling the training step (`jit_compile=True`).
     "project-eigen": ("tensorflow", "tensorflow"),
     "project-xla": ("tensorflow", "tensorflow"),
+    "project-autotune": ("tensorflow", "tensorflow"),
     "keras-jax": ("jax", "jax"),
     "keras-torch": ("torch", "torch"),
     "pytorch": (None, "torch"),
@@ -153,6 +158,10 @@ def keras_trainer(path, spec, steps, spe):
             training=True,
             seed=0,
         )
+        if path == "project-autotune":
+            options = tf.data.Options()
+            options.autotune.enabled = True
+            pipeline = pipeline.with_options(options)
         if spec["kind"] == "vgg":  # classify's default monitors
             callbacks = training.training_callbacks(config, x[:64])
 

@@ -246,7 +246,7 @@ def make_pipeline(config, splits, split, regions=None, epoch_seeds=None, share=N
         return {"images": batch["images"], "rois": batch["regions"]}, targets
 
     dataset = dataset.map(inputs_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.pipeline_options())
 
 
 def plot_regions(config, splits, model, path):

@@ -202,7 +202,7 @@ def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
         return batch["images"], encode(config, splits, boxes["boxes"], boxes["labels"])
 
     dataset = dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.distribution_options())
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.pipeline_options())
 
 
 def report_head(config, splits, model, run):

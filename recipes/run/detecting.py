@@ -320,7 +320,11 @@ def evaluation_split(splits, split, batch_size=64):
     `--max-objects` cap left out of the training targets; else they are read
     from the examples' targets (no image held)."""
     examples = data.stream_examples(splits.stream(split))
-    images = examples.map(lambda e: e["images"]).batch(batch_size)
+    images = (
+        examples.map(lambda e: e["images"])
+        .batch(batch_size)
+        .with_options(data.pipeline_options())
+    )
     if splits.truth and split in splits.truth:
         boxes, labels = splits.truth[split]
     else:
