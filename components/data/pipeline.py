@@ -272,16 +272,16 @@ def distribution_options():
 def pipeline_options():
     """The `tf.data.Options` of every pipeline the project hands to Keras.
 
-    `distribution_options()`, with tf.data's autotuning model off. Its
-    optimization thread wakes at 10 ms, 20 ms, 40 ms, ... after an
-    iterator starts, and under `fit` the end of an epoch (or of a
-    `predict`) often waited for its next wake-up: a 1.5 s pass of 16
-    steps took 2.55 s, an epoch of 22 s took 41 s. Without it the same
-    run of 25 epochs took 42 s instead of 57 (`python -m
-    benchmarks.throughput --paths project project-autotune`). `AUTOTUNE`
-    still means something without the model: a parallel `map` runs on
-    every core (at most 16), and `prefetch` grows its buffer whenever
-    the consumer had to wait.
+    `distribution_options()`, with tf.data's autotuning model off. The
+    model's thread wakes 10 ms after an iterator starts, then after 20 ms,
+    40 ms, ... (at 10 ms x (2^k - 1)), and under `fit` the end of an epoch
+    often waited for its next wake-up: a 1.5 s pass of 16 steps took
+    2.55 s, an epoch of 22 s took 41 s. Without it the classify recipe's
+    VGG trained at 588 images/s instead of 401 (`python -m
+    benchmarks.throughput --paths project project-autotune`,
+    docs/speed.md). `AUTOTUNE` still means something without the model:
+    a parallel `map` runs on every core (at most 16), and `prefetch`
+    grows its buffer whenever the consumer had to wait.
 
     Example:
 

@@ -4,8 +4,8 @@ autotuning model (`components.data.pipeline_options`).
 With the model on, the end of an epoch under `fit` often waited for the
 model thread's next wake-up (at 10 ms x (2^k - 1) after the iterator
 started): one pass of 16 steps took 2.55 s instead of 1.5, an epoch of 22 s
-took 41 (`python -m benchmarks.throughput --paths project project-autotune`).
-Timing is the benchmark's to show; this checks that no pipeline brings the
+took 41. Timing is the benchmark's to show (`python -m benchmarks.throughput
+--paths project project-autotune pytorch`); this checks that no pipeline brings the
 model back, and that the sharding the multi-worker strategy needs stays.
 """
 
@@ -81,6 +81,4 @@ def test_faster_rcnn_pipelines(split):
     config, _ = flags.parse_config(rcnn.Config, argv, "", "", rcnn.QUICK)
     splits = detecting.load_splits(config)
     seeds = data.EpochSeeds(0) if split == "train" else None
-    assert_tuned_by_hand(
-        rcnn.make_pipeline(config, splits, split, epoch_seeds=seeds)
-    )
+    assert_tuned_by_hand(rcnn.make_pipeline(config, splits, split, epoch_seeds=seeds))

@@ -131,8 +131,12 @@ def _repeated(x, y, seed, batch_size=32):
     """`(x, y)` reshuffled every pass, in batches, without end."""
     import tensorflow as tf
 
+    from components.data.pipeline import pipeline_options
+
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    return dataset.shuffle(len(x), seed=seed).repeat().batch(batch_size)
+    dataset = dataset.shuffle(len(x), seed=seed).repeat().batch(batch_size)
+    # Without tf.data's autotuner, whose wake-ups the end of `fit` waited for.
+    return dataset.with_options(pipeline_options())
 
 
 def configured_rate(optimizer):
