@@ -31,6 +31,8 @@ the reason when missing). Two budgets:
         yolov8n --epochs 26                 # YOLOv8n given the dense head's time
     python -m benchmarks.detector_peers --budget plateau          # hours
     python -m benchmarks.detector_peers --quick                   # minutes
+    python -m benchmarks.detector_peers --sets shapes --detectors yolo_dense \
+        yolov8n --epochs 22 --peer-python peers/bin/python   # Ultralytics apart
 
 The table gives, per set and detector, mAP@0.5 and mAP@[.5:.95] on the test
 images, the training seconds and the budget; the JSON (`--out`) keeps them
@@ -232,15 +234,17 @@ def _by_file(found):
     ]
 
 
-def run_yolov8n(root, size, run_dir, seconds=None, epochs=300, patience=None):
+def run_yolov8n(
+    root, size, run_dir, seconds=None, epochs=300, patience=None, python=None
+):
     """Trains YOLOv8n in a process of its own (PyTorch and TensorFlow in one
-    process crashed); returns `(train seconds, epochs, COCO rows for the test
-    files)`."""
+    process crashed), run by `python` (this interpreter by default); returns
+    `(train seconds, epochs, COCO rows for the test files)`."""
     os.makedirs(run_dir, exist_ok=True)
     out = os.path.join(run_dir, "peer.json")
     job = {"root": root, "size": size, "run_dir": run_dir, "seconds": seconds}
     job.update(epochs=epochs, patience=patience)
-    command = [sys.executable, "-m", "benchmarks.detector_peers"]
+    command = [python or sys.executable, "-m", "benchmarks.detector_peers"]
     command += ["--peer-job", json.dumps(job), "--out", out]
     _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
     with open(out) as f:
@@ -321,11 +325,24 @@ def _check(done, command):
         )
 
 
-def peer_missing():
+def peer_missing(python=None):
+    """Why YOLOv8n cannot run under `python` (this interpreter by default),
+    or `None`."""
     import importlib.util
 
-    if importlib.util.find_spec("ultralytics") is None:
-        return 'ultralytics is not installed (pip install -e ".[peers]")'
+    if python is None or python == sys.executable:
+        if importlib.util.find_spec("ultralytics") is None:
+            return 'ultralytics is not installed (pip install -e ".[peers]")'
+        return None
+    try:
+        done = subprocess.run(
+            [python, "-c", "import ultralytics"], capture_output=True, text=True
+        )
+    except OSError as error:
+        return f"--peer-python {python}: {error.strerror}"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"--peer-python {python} cannot import ultralytics ({last})"
     return None
 
 
@@ -334,7 +351,9 @@ def peer_missing():
 # ---------------------------------------------------------------------------
 
 
-def benchmark_set(name, folder, budget, detectors, quick, epochs=None):
+def benchmark_set(
+    name, folder, budget, detectors, quick, epochs=None, peer_python=None
+):
     counts, size = (QUICK_SIZES if quick else SIZES)[name]
     root = write_set(name, os.path.join(folder, name), counts)
     truth, files = test_truth(root)
@@ -361,7 +380,7 @@ def benchmark_set(name, folder, budget, detectors, quick, epochs=None):
                 *run_project(detector, root, size, f"{runs}/{detector}", epochs, quick),
             )
         if "yolov8n" in detectors:
-            reason = peer_missing()
+            reason = peer_missing(peer_python)
             if reason:
                 skipped["yolov8n"] = reason
             else:
@@ -374,10 +393,11 @@ def benchmark_set(name, folder, budget, detectors, quick, epochs=None):
                         f"{runs}/yolov8n",
                         seconds=given,
                         epochs=1 if quick else 300,
+                        python=peer_python,
                     ),
                 )
     else:
-        reason = peer_missing()
+        reason = peer_missing(peer_python)
         if reason:
             raise SystemExit(f"--budget plateau needs YOLOv8n: {reason}")
         record(
@@ -389,6 +409,7 @@ def benchmark_set(name, folder, budget, detectors, quick, epochs=None):
                 seconds=60 if quick else PLATEAU_CAP_SECONDS,
                 epochs=2 if quick else 1000,
                 patience=PLATEAU_PATIENCE,
+                python=peer_python,
             ),
         )
         budget_seconds = found["yolov8n"]["train_seconds"]
@@ -455,6 +476,12 @@ def parse_args(argv):
         help="Where the sets and runs are written (sets are reused).",
     )
     parser.add_argument("--out", help="Also write the results as JSON here.")
+    parser.add_argument(
+        "--peer-python",
+        help="The Python that trains YOLOv8n, for Ultralytics kept in an "
+        "environment of its own (its opencv-python replaces the contrib build "
+        "selective search needs); this one by default.",
+    )
     parser.add_argument("--peer-job", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -470,7 +497,13 @@ def main(argv=None):
     print(machine.summary_line(info), flush=True)
     results = {
         name: benchmark_set(
-            name, args.folder, args.budget, args.detectors, args.quick, args.epochs
+            name,
+            args.folder,
+            args.budget,
+            args.detectors,
+            args.quick,
+            args.epochs,
+            args.peer_python,
         )
         for name in args.sets
     }

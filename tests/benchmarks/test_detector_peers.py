@@ -1,6 +1,8 @@
 """The peer benchmark's common scorer: every detector rated the same way."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +80,18 @@ def test_the_peer_is_skipped_with_its_reason_when_missing(monkeypatch):
         lambda name, *a: None if name == "ultralytics" else real(name, *a),
     )
     assert "pip install" in detector_peers.peer_missing()
+
+
+def test_a_peer_python_that_cannot_run_it_is_named(tmp_path):
+    # Ultralytics kept in an environment of its own (--peer-python): an
+    # interpreter that is not there, or that lacks it, is named with why.
+    missing = str(tmp_path / "no-such-python")
+    reason = detector_peers.peer_missing(missing)
+    assert reason.startswith(f"--peer-python {missing}:")
+    venv = tmp_path / "bare"  # a fresh environment: no ultralytics in it
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True
+    )
+    bare = str(venv / "bin" / "python")
+    reason = detector_peers.peer_missing(bare)
+    assert "cannot import ultralytics" in reason and "ModuleNotFoundError" in reason
