@@ -443,11 +443,14 @@ def main(argv=None):
     # Evaluate.
     batch = 64 if config.variant != "rcnn" else 8
     test = detecting.evaluation_split(splits, "test", batch)
-    detections, timing = detect(config, model, test, splits.image_shape)
+    # The test images are scored, and the pictures drawn, for best.keras.
+    with detecting.best_weights(run, inference, scored) as scored_model:
+        detections, timing = detect(config, model, test, splits.image_shape)
     shown = {
         "extra": {"variant": config.variant, **timing},
         "curves": [tracker.name for tracker in model.loss_trackers],  # the 4 losses
         "title": TITLES[config.variant],
+        "scored": scored_model,
     }
     return detecting.finish(
         run, splits, inference, test, detections, validation=scored, **shown

@@ -58,7 +58,8 @@ The run directory holds `config.json`, `metrics.json` (`map50`, `map`, the
 precision and recall at the best F1, the loss terms on the test canvases,
 timings, the best epoch), `ground_truth.json` and `detections.json` (COCO
 format: re-score them with pycocotools), `model.keras` (the last epoch) and
-`best.keras` (the best validation mAP@[.5:.95]), `history.csv` and
+`best.keras` (the best validation mAP@[.5:.95]; the test figures and
+pictures are its own, as Ultralytics' are best.pt's), `history.csv` and
 `results.csv` (per epoch: losses, validation precision, recall, mAP@0.5,
 mAP@[.5:.95], learning rate), `results.png`, `curves.png`, `targets.png`,
 `gallery.png`, `val_predictions.png` (validation labels beside the
@@ -438,10 +439,12 @@ def main(argv=None):
         callbacks=[epoch_seeds, validation.callback],
     )
 
+    # The test images are scored, and the pictures drawn, for best.keras.
     test = detecting.evaluation_split(splits, "test", config.batch_size)
-    detections, timing = detect(config, model, test, splits.image_shape, decode)
-    terms = loss_terms(config, model, splits)
-    test_loss = model.evaluate(make_pipeline(config, splits, "test"), verbose=0)
+    with detecting.best_weights(run, inference, validation) as scored:
+        detections, timing = detect(config, model, test, splits.image_shape, decode)
+        terms = loss_terms(config, model, splits)
+        test_loss = model.evaluate(make_pipeline(config, splits, "test"), verbose=0)
     reports.report(
         [
             "loss terms per test canvas: "
@@ -449,7 +452,7 @@ def main(argv=None):
         ]
     )
     timing.update(loss_terms=terms, test_loss=round(float(test_loss), 5))
-    shown = {"extra": timing, "curves": ("loss",), "title": "YOLO"}
+    shown = {"extra": timing, "curves": ("loss",), "title": "YOLO", "scored": scored}
     return detecting.finish(
         run, splits, inference, test, detections, validation=validation, **shown
     )

@@ -104,6 +104,7 @@ class DetectionValidation(keras.callbacks.Callback):
         self.best, self.best_epoch, self.best_logs = -math.inf, None, {}
         self.wait, self.stopped_epoch = 0, 0
         self.detections = None  # of the last validation
+        self.detections_epoch = None  # its epoch
         self._read = False
 
     def on_train_begin(self, logs=None):
@@ -127,7 +128,10 @@ class DetectionValidation(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         epochs = (self.params or {}).get("epochs", 0)
         due = (epoch + 1) % self.every == 0 or epoch + 1 >= epochs
-        scores = self.evaluate() if due else dict.fromkeys(KEYS, math.nan)
+        scores = dict.fromkeys(KEYS, math.nan)
+        if due:
+            scores = self.evaluate()
+            self.detections_epoch = epoch
         logs.update(scores)
         logs["learning_rate"] = _learning_rate(self.model)
         self._track(epoch, logs, save=True)

@@ -8,9 +8,12 @@ canvases with the same code, and never import each other.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -471,8 +474,46 @@ def validation(run, splits, detect, served):
     return Validation(callback, split)
 
 
+@contextlib.contextmanager
+def best_weights(run, network, validation=None):
+    """The test split is scored as Ultralytics scores best.pt.
+
+    Inside, `network` (the decoding model that best.keras serves) holds the
+    best validation epoch's weights, read back from best.keras, and
+    `validation`'s last detections are that model's (for
+    `val_predictions.png`); after, the last epoch's weights again, from
+    which model.keras is saved. Yields the name of the model scored:
+    `"best.keras"`, or `"model.keras"` where no validation saved one.
+    """
+    path = run.file("best.keras")
+    if not os.path.isfile(path):
+        yield "model.keras"
+        return
+    saved = keras.saving.load_model(path, safe_mode=True)
+    last = network.get_weights()
+    network.set_weights(serving.serving_info(saved)["network"].get_weights())
+    try:
+        callback = validation.callback if validation is not None else None
+        if callback is not None and callback.detections_epoch != callback.best_epoch:
+            callback.evaluate()
+            callback.detections_epoch = callback.best_epoch
+        yield "best.keras"
+    finally:
+        network.set_weights(last)
+
+
 def finish(
-    run, splits, model, test, detections, *, extra, curves, title, validation=None
+    run,
+    splits,
+    model,
+    test,
+    detections,
+    *,
+    extra,
+    curves,
+    title,
+    validation=None,
+    scored="model.keras",
 ):
     """Scores the detections with pycocotools, writes every artifact, reports.
 
@@ -482,12 +523,15 @@ def finish(
         model: The trained model, decoding included (saved as `model.keras`
             behind raw-image preprocessing, with the class names).
         test: The test split's `EvaluationSplit`.
-        detections: Dict of `decode_predictions` arrays for the test images.
+        detections: Dict of `decode_predictions` arrays for the test images,
+            from the model `scored` names (see `best_weights`).
         extra: Dict of recipe figures (timings...) added to `metrics.json`.
         curves: History keys to plot in `curves.png`.
         title: Name of the detector in the report.
         validation: Optional `Validation` of the training: `results.csv`,
             `results.png`, `val_predictions.png` and the best epoch.
+        scored: `"best.keras"` or `"model.keras"`: the saved model whose
+            test detections these are (`metrics.json`'s `scored_model`).
 
     Returns:
         The metrics dict (also in `metrics.json`).
@@ -506,6 +550,7 @@ def finish(
         "map75": scores["map75"],
         "per_class_ap50": scores["per_class_ap50"],
         "per_class_ap": scores["per_class_ap"],
+        "scored_model": scored,
         "test_images": int(test.count),
         "test_objects": int((labels >= 0).sum()),
         "epochs": run.config.epochs,
@@ -548,7 +593,8 @@ def finish(
         model=served,
         lines=[
             title,
-            f"mAP@0.5: {metrics['map50']:.4f}   mAP@[.5:.95]: {metrics['map']:.4f}",
+            f"mAP@0.5: {metrics['map50']:.4f}   mAP@[.5:.95]: {metrics['map']:.4f}"
+            f"   ({scored} on the test images)",
             "AP@0.5 per class: "
             + ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class_ap50"].items()),
             timing,

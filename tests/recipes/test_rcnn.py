@@ -89,7 +89,9 @@ def test_each_variant_overfits_a_handful_of_canvases(variant, tmp_path):
     # canvases (and, before Faster R-CNN, their selective-search regions)
     # gives the boxes the recipe scored.
     # The model itself takes raw uint8 pixels (and regions in their frame).
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    # The test images were scored with best.keras (model.keras is the last).
+    assert metrics["scored_model"] == "best.keras"
+    model = keras.saving.load_model(run_dir / "best.keras", safe_mode=True)
     info = serving.serving_info(model)
     assert info["needs_rois"] == (variant != "faster")
     config, _ = flags.parse_config(

@@ -72,7 +72,10 @@ def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_p
     # gives the boxes the recipe scored on the test canvases; the model
     # itself takes them as raw uint8 pixels, and the export serves the same.
     # (tests/recipes/test_predict.py checks boxes on images of other sizes.)
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    # The test images were scored with best.keras, as Ultralytics scores
+    # best.pt (model.keras is the last epoch's).
+    assert metrics["scored_model"] == "best.keras"
+    model = keras.saving.load_model(run_dir / "best.keras", safe_mode=True)
     info = serving.serving_info(model)
     assert info["class_names"] == tuple("0123456789") and info["kind"] == "detector"
     config, _ = flags.parse_config(yolo.Config, TINY, "", "", yolo.QUICK)
@@ -109,7 +112,8 @@ def test_dense_head_overfits_a_handful_of_canvases_and_its_saved_model_decodes(
     assert sum(terms.values()) == pytest.approx(metrics["test_loss"], rel=1e-3)
     assert metrics["map50"] >= OVERFIT_MAP50, metrics["per_class_ap50"]
     assert not (run_dir / "targets.png").exists()  # the v1 grid's picture
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    scored = run_dir / metrics["scored_model"]
+    model = keras.saving.load_model(scored, safe_mode=True)
     info = serving.serving_info(model)
     config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
     images = yolo.ground_truth(yolo.load_splits(config), "test")[0]
@@ -119,6 +123,32 @@ def test_dense_head_overfits_a_handful_of_canvases_and_its_saved_model_decodes(
     np.testing.assert_allclose(
         [r["bbox"] for r in again], [r["bbox"] for r in rows], atol=1e-3
     )
+
+
+def test_best_weights_scores_best_keras_then_gives_the_last_back(tmp_path):
+    from recipes.run import detecting
+
+    class Run:  # where the run keeps best.keras
+        def file(self, name):
+            return str(tmp_path / name)
+
+    config, _ = flags.parse_config(yolo.Config, TINY, "", "", yolo.QUICK)
+    splits = yolo.load_splits(config)
+    model = yolo.build_model(config, splits)
+    inference = detection.yolo_inference_model(model, 0.2, 0.5)
+    with detecting.best_weights(Run(), inference) as scored:
+        assert scored == "model.keras"  # no validation saved a best
+    served = serving.detector_serving_model(inference, splits.class_names)
+    served.save(tmp_path / "best.keras")
+    best = [w.copy() for w in inference.get_weights()]
+    last = [w + 1.0 for w in best]  # training went on after the best epoch
+    inference.set_weights(last)
+    with detecting.best_weights(Run(), inference) as scored:
+        assert scored == "best.keras"
+        for found, expected in zip(model.get_weights(), best, strict=True):
+            np.testing.assert_array_equal(found, expected)
+    for found, expected in zip(model.get_weights(), last, strict=True):
+        np.testing.assert_array_equal(found, expected)
 
 
 @pytest.mark.parametrize(
@@ -166,6 +196,10 @@ def test_validation_while_training_keeps_the_best_epoch_as_best_keras(tmp_path):
     np.testing.assert_allclose(rates, cosine, atol=1e-7)
     best = max(validated, key=validated.get)
     assert metrics["best"]["epoch"] == best
+    # The test figures are best.keras's: under --overfit-subset the test
+    # canvases are the validation ones, so its test mAP is that epoch's.
+    assert metrics["scored_model"] == "best.keras"
+    assert metrics["map"] == pytest.approx(validated[best], abs=1e-6)
     # best.keras holds that epoch's weights: rescored on the validation
     # canvases (the same 8 under --overfit-subset), it gets that epoch's mAP.
     config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
