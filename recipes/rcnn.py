@@ -429,7 +429,7 @@ def main(argv=None):
     inference = detection.region_inference_model(
         model.network, config.score_threshold, config.iou_threshold
     )
-    scored = detecting.validation(
+    scoring = detecting.validation(
         run,
         splits,
         lambda network, split: detect(
@@ -439,21 +439,21 @@ def main(argv=None):
             inference, splits.class_names, resize=config.resize
         ),
     )
-    run.fit(model, train, validation, callbacks=[epoch_seeds, scored.callback])
+    run.fit(model, train, validation, callbacks=[epoch_seeds, scoring.callback])
     # Evaluate.
     batch = 64 if config.variant != "rcnn" else 8
     test = detecting.evaluation_split(splits, "test", batch)
     # The test images are scored, and the pictures drawn, for best.keras.
-    with detecting.best_weights(run, inference, scored) as scored_model:
+    with detecting.best_weights(run, inference, scoring) as scored:
         detections, timing = detect(config, model, test, splits.image_shape)
     shown = {
         "extra": {"variant": config.variant, **timing},
         "curves": [tracker.name for tracker in model.loss_trackers],  # the 4 losses
         "title": TITLES[config.variant],
-        "scored": scored_model,
+        "scored": scored,
     }
     return detecting.finish(
-        run, splits, inference, test, detections, validation=scored, **shown
+        run, splits, inference, test, detections, validation=scoring, **shown
     )
 
 
