@@ -271,7 +271,7 @@ def report_data(run, splits, count=8):
         run.write_json("data_summary.json", splits.summary)
     reports.report(lines)
     images, boxes, labels = [], [], []
-    for example in data.stream_examples(splits.stream("train")).take(count):
+    for example in first_examples(splits, "train", count):
         images.append(example["images"].numpy())
         boxes.append(example["bounding_boxes"]["boxes"].numpy())
         labels.append(example["bounding_boxes"]["labels"].numpy())
@@ -286,6 +286,15 @@ def report_data(run, splits, count=8):
         run.file("labels.png"),
         title="training images with their loaded boxes",
     )
+
+
+def first_examples(splits, split, count):
+    """The first `count` examples of a split, unbatched. The index is cut
+    before the examples are cached: a cached in-memory split read only in
+    part made tf.data warn, on every run, that it discarded the cache."""
+    stream = splits.stream(split)
+    first = dataclasses.replace(stream, index=stream.index.take(count))
+    return data.stream_examples(first)
 
 
 GALLERY = 12  # test images drawn in gallery.png
@@ -335,10 +344,10 @@ def evaluation_split(splits, split, batch_size=64):
         found = list(targets.as_numpy_iterator())
         boxes = np.concatenate([t["boxes"] for t in found])
         labels = np.concatenate([t["labels"] for t in found])
-    gallery = next(iter(examples.map(lambda e: e["images"]).batch(GALLERY)))
-    return EvaluationSplit(
-        images, boxes, labels, len(labels), gallery.numpy(), batch_size
+    gallery = np.stack(
+        [e["images"].numpy() for e in first_examples(splits, split, GALLERY)]
     )
+    return EvaluationSplit(images, boxes, labels, len(labels), gallery, batch_size)
 
 
 def ground_truth(splits, split):

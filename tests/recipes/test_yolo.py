@@ -216,3 +216,57 @@ def test_validation_while_training_keeps_the_best_epoch_as_best_keras(tmp_path):
         assert detection.coco_evaluate(truth, rescored)["map"] == pytest.approx(
             validated[12], abs=1e-6
         )
+
+
+FIRST_IMAGES = """
+import sys, types
+from recipes import yolo
+from recipes.run import detecting, flags
+config, _ = flags.parse_config(
+    yolo.Config, ["--quick", "--image-size", "56", "--test-images", "20"],
+    "", "", yolo.QUICK)
+splits = yolo.load_splits(config)
+run = types.SimpleNamespace(
+    config=config, file=lambda name: sys.argv[1] + "/" + name, write_json=None)
+detecting.report_data(run, splits)
+split = detecting.evaluation_split(splits, "test", 8)
+print(len(split.gallery))
+"""
+
+
+def test_the_first_images_are_read_without_a_cache_warning(tmp_path):
+    # The canvases are held in memory and cached; labels.png and the gallery
+    # read only the first few, and tf.data warned on every run that it
+    # discarded the partly written cache. The tests silence TensorFlow's log,
+    # so a process of its own shows it.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_IMAGES, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "did not fully read" not in done.stderr
+    assert (tmp_path / "labels.png").exists() and done.stdout.split()[-1] == "12"
+
+
+def test_the_gallery_is_the_splits_first_images():
+    from recipes.run import detecting
+
+    config, _ = flags.parse_config(
+        yolo.Config,
+        ["--quick", "--image-size", "56", "--test-images", "20"],
+        "",
+        "",
+        yolo.QUICK,
+    )
+    split = detecting.evaluation_split(yolo.load_splits(config), "test", 8)
+    images = np.concatenate(list(split.images.as_numpy_iterator()))
+    assert split.gallery.shape[0] == detecting.GALLERY < len(images)
+    np.testing.assert_array_equal(split.gallery, images[: detecting.GALLERY])
