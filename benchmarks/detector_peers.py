@@ -19,7 +19,8 @@ pixels (`score`). The detectors: this project's `recipes.yolo` and
 model yaml, no pretrained weights (`pip install -e ".[peers]"`; skipped with
 the reason when missing). Two budgets:
 
-- `default`: the project's recipes at their defaults (or `--epochs`);
+- `default`: the project's recipes at their defaults (or `--epochs` and
+  `--batch-size`);
   YOLOv8n is given the time the first project detector of `--detectors`
   took (Ultralytics' `time=`);
 - `plateau`: YOLOv8n until its validation fitness has not improved for 10
@@ -28,7 +29,7 @@ the reason when missing). Two budgets:
 
     python -m benchmarks.detector_peers --sets shapes --budget default
     python -m benchmarks.detector_peers --sets shapes --detectors yolo_dense \
-        yolov8n --epochs 26                 # YOLOv8n given the dense head's time
+        yolov8n --epochs 18 --batch-size 4  # YOLOv8n given the dense head's time
     python -m benchmarks.detector_peers --budget plateau          # hours
     python -m benchmarks.detector_peers --quick                   # minutes
     python -m benchmarks.detector_peers --sets shapes --detectors yolo_dense \
@@ -196,9 +197,11 @@ def score(truth, detections):
 # ---------------------------------------------------------------------------
 
 
-def run_project(recipe, root, size, run_dir, epochs=None, quick=False):
-    """Trains a project recipe on the set; returns `(train seconds, epochs,
-    COCO rows for the test files)`."""
+def project_command(
+    recipe, root, size, run_dir, epochs=None, quick=False, batch_size=None
+):
+    """The command that trains a project recipe on the set: its defaults,
+    with `epochs` and `batch_size` where given."""
     module, extra = {
         "yolo": ("recipes.yolo", []),
         "yolo_dense": ("recipes.yolo", ["--head", "dense"]),
@@ -211,6 +214,15 @@ def run_project(recipe, root, size, run_dir, epochs=None, quick=False):
         command += ["--quick"]
     if epochs:
         command += ["--epochs", str(epochs)]
+    if batch_size:
+        command += ["--batch-size", str(batch_size)]
+    return command
+
+
+def run_project(recipe, root, size, run_dir, epochs=None, quick=False, batch_size=None):
+    """Trains a project recipe on the set; returns `(train seconds, epochs,
+    COCO rows for the test files)`."""
+    command = project_command(recipe, root, size, run_dir, epochs, quick, batch_size)
     _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
@@ -352,7 +364,14 @@ def peer_missing(python=None):
 
 
 def benchmark_set(
-    name, folder, budget, detectors, quick, epochs=None, peer_python=None
+    name,
+    folder,
+    budget,
+    detectors,
+    quick,
+    epochs=None,
+    peer_python=None,
+    batch_size=None,
 ):
     counts, size = (QUICK_SIZES if quick else SIZES)[name]
     root = write_set(name, os.path.join(folder, name), counts)
@@ -377,7 +396,15 @@ def benchmark_set(
         for detector in project:
             record(
                 detector,
-                *run_project(detector, root, size, f"{runs}/{detector}", epochs, quick),
+                *run_project(
+                    detector,
+                    root,
+                    size,
+                    f"{runs}/{detector}",
+                    epochs,
+                    quick,
+                    batch_size,
+                ),
             )
         if "yolov8n" in detectors:
             reason = peer_missing(peer_python)
@@ -416,7 +443,13 @@ def benchmark_set(
         for detector in project:
             # One epoch measured, then as many as fit in the peer's time.
             probe = run_project(
-                detector, root, size, f"{runs}/{detector}-probe", epochs=1, quick=quick
+                detector,
+                root,
+                size,
+                f"{runs}/{detector}-probe",
+                epochs=1,
+                quick=quick,
+                batch_size=batch_size,
             )
             epochs = max(1, int(budget_seconds // max(probe[0], 1e-3)))
             record(
@@ -428,6 +461,7 @@ def benchmark_set(
                     f"{runs}/{detector}",
                     epochs=epochs,
                     quick=quick,
+                    batch_size=batch_size,
                 ),
             )
     rows.update(found)
@@ -471,6 +505,12 @@ def parse_args(argv):
         "default when left out).",
     )
     parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="The project recipes' batch size (their own default when left "
+        "out); --batch-size 4 is the dense head's best measured on the shapes.",
+    )
+    parser.add_argument(
         "--folder",
         default=os.path.join("runs", "detector_peers"),
         help="Where the sets and runs are written (sets are reused).",
@@ -504,6 +544,7 @@ def main(argv=None):
             args.quick,
             args.epochs,
             args.peer_python,
+            args.batch_size,
         )
         for name in args.sets
     }

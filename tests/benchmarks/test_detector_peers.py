@@ -95,3 +95,18 @@ def test_a_peer_python_that_cannot_run_it_is_named(tmp_path):
     bare = str(venv / "bin" / "python")
     reason = detector_peers.peer_missing(bare)
     assert "cannot import ultralytics" in reason and "ModuleNotFoundError" in reason
+
+
+def test_the_project_command_passes_epochs_and_batch_size_only_when_given():
+    # A recipe left at its defaults gets neither flag; asked for, both go
+    # through to the recipe, as `--epochs 18 --batch-size 4` must.
+    plain = detector_peers.project_command("yolo_dense", "/set", 224, "/run")
+    assert "--epochs" not in plain and "--batch-size" not in plain
+    assert plain[plain.index("--head") + 1] == "dense"
+    given = detector_peers.project_command(
+        "yolo_dense", "/set", 224, "/run", epochs=18, batch_size=4
+    )
+    assert given[given.index("--epochs") + 1] == "18"
+    assert given[given.index("--batch-size") + 1] == "4"
+    args = detector_peers.parse_args(["--batch-size", "4", "--sets", "shapes"])
+    assert args.batch_size == 4 and args.epochs is None
