@@ -23,6 +23,7 @@ from components.data.image_files import ImageFileError, list_images, read_image
 from components.data.image_folders import load_image_folder
 from components.data.image_ops import RESIZES, check_resize, letterbox_frame
 from components.data.npz_source import load_npz, read_npz_images
+from components.data.object_sizes import object_size_line, object_sizes
 from components.data.pipeline import (
     WorkerShare,
     decode_share,
@@ -82,6 +83,8 @@ __all__ = [
     "load_tfds_detection",
     "make_pipeline",
     "load_yolo_detection",
+    "object_size_line",
+    "object_sizes",
     "parse_augment",
     "read_image",
     "read_npz_images",

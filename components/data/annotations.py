@@ -32,6 +32,7 @@ from components.checks import check_positive_int
 from components.data.canvases import DetectionSplits
 from components.data.image_files import ImageFileError, read_header
 from components.data.image_ops import check_image_size, check_resize, letterbox_frame
+from components.data.object_sizes import object_size_line, object_sizes
 from components.data.splits import check_fractions
 from components.data.streams import check_cache, file_stream
 
@@ -139,7 +140,8 @@ def data_summary(records, parts, class_names, slots):
 
 def summary_lines(summary, max_objects=None):
     """The data summary as report lines: one a split, a split's `note`
-    (e.g. that the test split is the validation images) under it, and the
+    (e.g. that the test split is the validation images) under it, the
+    training objects' sizes at the input (`object_size_line`), and the
     boxes a `max_objects` cap dropped."""
     lines = []
     for key, part in summary.items():
@@ -151,6 +153,9 @@ def summary_lines(summary, max_objects=None):
         )
         if part.get("note"):
             lines.append(part["note"])
+        sizes = part.get("objects_at_input")
+        if key == "train" and sizes and object_size_line(key, sizes):
+            lines.append(object_size_line(key, sizes))
     dropped = sum(
         p["boxes_dropped_by_max_objects"]
         for p in summary.values()
@@ -292,6 +297,8 @@ def _records_to_splits(
         truth[key] = (_scaled(all_boxes, all_labels, sizes, size, resize), all_labels)
     datasets = {key: stream.decoded() for key, stream in streams.items()}
     summary = data_summary(records, parts, class_names, slots)
+    for key, (boxes, labels) in truth.items():
+        summary[key]["objects_at_input"] = object_sizes(boxes, labels, size)
     if shared:
         streams["test"], truth["test"] = streams["validation"], truth["validation"]
         datasets["test"] = datasets["validation"]
