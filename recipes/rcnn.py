@@ -56,7 +56,7 @@ each step with its code right below it:
     python -m recipes.rcnn --overfit-subset 8 --epochs 100 --learning-rate 3e-3
 
 The run directory holds what the YOLO recipe's does: `config.json`,
-`metrics.json` (`map50`, `map`, timings), `ground_truth.json` and
+`metrics.json` (`map50`, `map`, AP by object size, timings), `ground_truth.json` and
 `detections.json` (COCO format), `model.keras`, `history.csv` (the four
 losses), `curves.png`, `regions.png` and `gallery.png`.
 """

@@ -56,7 +56,7 @@ has not improved for N validations.
 
 The run directory holds `config.json`, `metrics.json` (`map50`, `map`, the
 precision and recall at the best F1, the loss terms on the test canvases,
-timings, the best epoch), `ground_truth.json` and `detections.json` (COCO
+AP by object size, timings, the best epoch), `ground_truth.json` and `detections.json` (COCO
 format: re-score them with pycocotools), `model.keras` (the last epoch) and
 `best.keras` (the best validation mAP@[.5:.95]; the test figures and
 pictures are its own, as Ultralytics' are best.pt's), `history.csv` and

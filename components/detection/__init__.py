@@ -21,6 +21,7 @@ from components.detection.anchors import (
 from components.detection.boxes import check_boxes as check_boxes
 from components.detection.coco_eval import (
     DetectionRows,
+    ap_by_size,
     coco_detections,
     coco_evaluate,
     coco_ground_truth,
@@ -130,6 +131,7 @@ __all__ = [
     "YoloDecoding",
     "YoloLoss",
     "anchor_grid",
+    "ap_by_size",
     "available",
     "build",
     "coco_detections",

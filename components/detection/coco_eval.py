@@ -1,4 +1,5 @@
-"""COCO-style evaluation through pycocotools: mAP@0.5, mAP@[.5:.95], per-class AP."""
+"""COCO-style evaluation through pycocotools: mAP@0.5, mAP@[.5:.95], per-class AP,
+AP by object size."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from components.checks import check_positive_int
 # Images scored per pycocotools call (`evaluate_in_chunks`): a few MiB of
 # detections at a time, and few enough calls that their overhead is noise.
 IMAGES_PER_CHUNK = 256
+# Edges between the size groups of `ap_by_size`, in pixels: 16 is two
+# strides of the dense detector's finest level, 32 COCO's "small" edge.
+SIZE_EDGES = (16.0, 32.0)
 # The merged records' "max detections": larger than any record, so that
 # accumulate() cuts nothing (each image was cut to pycocotools' 100 already).
 _NO_CUT = 2**62
@@ -180,12 +184,83 @@ def coco_evaluate(ground_truth, detections):
     }
 
 
+def ap_by_size(ground_truth, detections, sides=SIZE_EDGES):
+    """AP of the objects grouped by size, with pycocotools' area ranges.
+
+    A size is the square root of the box's area (its side, for a square),
+    as pycocotools measures it; `sides` are the edges between the groups,
+    in pixels of the images the boxes are in. pycocotools scores each group
+    as COCO's small / medium / large: objects of the other groups, and
+    unmatched detections of their sizes, are ignored.
+
+    Args:
+        ground_truth: Dict from `coco_ground_truth`.
+        detections: List of COCO result rows.
+        sides: Increasing positive floats.
+
+    Returns:
+        A dict from each group's name (`"under_16_px"`, `"16_32_px"`,
+        `"over_32_px"` for the default edges) to its `objects` count,
+        `ap50`, `map` (over IoU 0.50:0.95) and `recall50` (the share of its
+        objects found at IoU 0.5 at any score); the figures are `None` for a
+        group without objects.
+
+    Example:
+
+    >>> gt = coco_ground_truth([[[0, 0, 8, 8], [0, 0, 40, 40]]], [[0, 0]],
+    ...                        (64, 64), ["a"])
+    >>> rows = [{"image_id": 0, "category_id": 1, "bbox": [0, 0, 40, 40],
+    ...          "score": 1.0}]
+    >>> sizes = ap_by_size(gt, rows)
+    >>> sizes["under_16_px"]["recall50"], sizes["over_32_px"]["ap50"]
+    (0.0, 1.0)
+    """
+    edges = [float(v) for v in sides]
+    if not edges or min(edges) <= 0 or edges != sorted(set(edges)):
+        raise ValueError(
+            f"`sides` must be increasing positive sizes in pixels; received {sides!r}."
+        )
+    bounds = [0.0, *edges, float("inf")]
+    names = [f"under_{edges[0]:g}_px"]
+    names += [f"{a:g}_{b:g}_px" for a, b in zip(edges, edges[1:])]
+    names += [f"over_{edges[-1]:g}_px"]
+    # pycocotools ignores an object whose area is outside [low, high].
+    ranges = [[lo * lo, min(hi * hi, 1e10)] for lo, hi in zip(bounds, bounds[1:])]
+    # pycocotools scores no crowd region as an object to find.
+    areas = np.array(
+        [a["area"] for a in ground_truth["annotations"] if not a.get("iscrowd")],
+        "float64",
+    )
+    counts = [int(np.sum((areas >= lo) & (areas < hi))) for lo, hi in ranges]
+    nothing = {"ap50": None, "map": None, "recall50": None}
+    if not detections or not ground_truth["annotations"]:
+        found = {"ap50": 0.0, "map": 0.0, "recall50": 0.0}
+        return {
+            name: {"objects": n, **(found if n else nothing)}
+            for name, n in zip(names, counts)
+        }
+    evaluation = evaluate_in_chunks(ground_truth, detections, area_ranges=ranges)
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress
+        evaluation.accumulate()
+    out = {}
+    for a, (name, n) in enumerate(zip(names, counts)):
+        precision = evaluation.eval["precision"][:, :, :, a, -1]
+        recall = evaluation.eval["recall"][:, :, a, -1]
+        figures = (_mean(precision[0]), _mean(precision), _mean(recall[0]))
+        out[name] = {"objects": n}
+        out[name].update(
+            nothing if not n else dict(zip(nothing, (round(v, 5) for v in figures)))
+        )
+    return out
+
+
 def evaluate_in_chunks(
     ground_truth,
     detections,
     iou_thresholds=None,
     all_areas_only=False,
     images_per_chunk=IMAGES_PER_CHUNK,
+    area_ranges=None,
 ):
     """pycocotools' `COCOeval.evaluate()`, a chunk of images at a time.
 
@@ -206,6 +281,8 @@ def evaluate_in_chunks(
         iou_thresholds: Optional IoU thresholds (pycocotools' ten by default).
         all_areas_only: Whether to score only the area range "all".
         images_per_chunk: Positive integer.
+        area_ranges: Optional `[[low, high], ...]` areas in pixels, scored
+            instead of pycocotools' all / small / medium / large.
 
     Returns:
         A `COCOeval` ready for `accumulate()`: its `evalImgs` hold one merged
@@ -247,6 +324,9 @@ def evaluate_in_chunks(
             params.iouThrs = np.asarray(iou_thresholds, "float64")
         if all_areas_only:
             params.areaRng, params.areaRngLbl = params.areaRng[:1], ["all"]
+        elif area_ranges is not None:
+            params.areaRng = [list(map(float, r)) for r in area_ranges]
+            params.areaRngLbl = [f"range{i}" for i in range(len(area_ranges))]
         image_ids = sorted(truth.getImgIds())
         merged = {}
         for start in range(0, len(image_ids), images_per_chunk):

@@ -571,9 +571,10 @@ def finish(
     operating = plot_test_curves(truth, rows, run.file)
     metrics["precision"] = round(float(operating["precision_at_best"]), 5)
     metrics["recall"] = round(float(operating["recall_at_best"]), 5)
-    lines = []
+    metrics["by_size"] = detection.ap_by_size(truth, rows)
+    lines = [size_line(metrics["by_size"])]
     if validation is not None:
-        lines = _validation_files(run, splits, validation)
+        lines += _validation_files(run, splits, validation)
         callback = validation.callback
         if callback.best_epoch is not None:
             metrics["best"] = {"epoch": callback.best_epoch + 1, **callback.best_logs}
@@ -610,6 +611,25 @@ def finish(
             *lines,
         ],
     )
+
+
+def size_line(by_size):
+    """The report's line of `ap_by_size`: which sizes the detector misses.
+
+    Example:
+
+    >>> print(size_line({"under_16_px": {"objects": 2, "ap50": 0.5},
+    ...                  "over_16_px": {"objects": 0, "ap50": None}}))
+    AP@0.5 by object size (square root of its area): under 16 px 0.500 (2 objects), over 16 px - (0 objects)
+    """
+    parts = []
+    for name, group in by_size.items():
+        value = "-" if group["ap50"] is None else f"{group['ap50']:.3f}"
+        words = name.replace("_px", " px").replace("_", " ", 1)
+        if words[0].isdigit():  # "16_32 px" reads "16-32 px"
+            words = words.replace(" ", "-", 1)
+        parts.append(f"{words} {value} ({group['objects']} objects)")
+    return "AP@0.5 by object size (square root of its area): " + ", ".join(parts)
 
 
 def _validation_files(run, splits, validation):

@@ -161,3 +161,39 @@ def test_rows_of_images_the_truth_does_not_have_are_refused():
     )
     with pytest.raises(ValueError, match="2 image"):
         detection.coco_evaluate(truth, more)
+
+
+def test_ap_by_size_at_cocos_edges_is_pycocotools_small_medium_and_large():
+    truth, rows = _case()
+    reference = one_pycocotools_evaluation(truth, rows)
+    sizes = detection.ap_by_size(truth, rows, sides=(32, 96))
+    assert list(sizes) == ["under_32_px", "32_96_px", "over_96_px"]
+    groups = list(sizes.values())
+    # summarize()'s stats[3:6]: AP of small, medium and large, IoU .50:.95.
+    assert [g["map"] for g in groups] == pytest.approx(
+        list(reference.stats[3:6]), abs=1e-5
+    )
+    for area, group in enumerate(groups, start=1):  # area 0 is "all"
+        precision = reference.eval["precision"][0, :, :, area, -1]
+        recall = reference.eval["recall"][0, :, area, -1]
+        assert group["ap50"] == pytest.approx(
+            precision[precision > -1].mean(), abs=1e-5
+        )
+        assert group["recall50"] == pytest.approx(recall[recall > -1].mean(), abs=1e-5)
+    objects = [a for a in truth["annotations"] if not a["iscrowd"]]
+    assert sum(g["objects"] for g in groups) == len(objects)
+    assert min(g["objects"] for g in groups) > 20  # every group scored
+
+
+def test_ap_by_size_names_bad_edges_and_groups_without_objects():
+    truth, rows = _case(images=10)
+    with pytest.raises(ValueError, match="sides"):
+        detection.ap_by_size(truth, rows, sides=(32, 16))
+    # Nothing is over 10,000 px: that group has no figures, not a zero.
+    sizes = detection.ap_by_size(truth, rows, sides=(32, 10_000))
+    assert sizes["over_10000_px"] == {
+        "objects": 0,
+        "ap50": None,
+        "map": None,
+        "recall50": None,
+    }

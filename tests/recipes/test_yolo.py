@@ -68,6 +68,10 @@ def test_overfits_a_handful_of_canvases_and_writes_coco_files_that_rescore(tmp_p
     again = detection.coco_evaluate(truth, rows)
     assert again["map50"] == pytest.approx(metrics["map50"])
     assert again["map"] == pytest.approx(metrics["map"])
+    # AP by object size, of the same files; its groups hold every object.
+    assert metrics["by_size"] == detection.ap_by_size(truth, rows)
+    counted = sum(g["objects"] for g in metrics["by_size"].values())
+    assert counted == metrics["test_objects"]
     # The saved detector decodes: loaded in safe mode, the detector inside
     # gives the boxes the recipe scored on the test canvases; the model
     # itself takes them as raw uint8 pixels, and the export serves the same.
