@@ -154,8 +154,9 @@ def summary_lines(summary, max_objects=None):
         if part.get("note"):
             lines.append(part["note"])
         sizes = part.get("objects_at_input")
-        if key == "train" and sizes and object_size_line(key, sizes):
-            lines.append(object_size_line(key, sizes))
+        line = object_size_line(key, sizes) if key == "train" and sizes else None
+        if line:
+            lines.append(line)
     dropped = sum(
         p["boxes_dropped_by_max_objects"]
         for p in summary.values()

@@ -11,13 +11,15 @@ import io
 import numpy as np
 
 from components.checks import check_positive_int
+from components.data.object_sizes import SMALL_SIDE
 
 # Images scored per pycocotools call (`evaluate_in_chunks`): a few MiB of
 # detections at a time, and few enough calls that their overhead is noise.
 IMAGES_PER_CHUNK = 256
-# Edges between the size groups of `ap_by_size`, in pixels: 16 is two
-# strides of the dense detector's finest level, 32 COCO's "small" edge.
-SIZE_EDGES = (16.0, 32.0)
+# Edges between the size groups of `ap_by_size`, in pixels: the data
+# summary's small objects (two strides of the dense detector's finest
+# level), then COCO's "small" edge.
+SIZE_EDGES = (SMALL_SIDE, 32.0)
 # The merged records' "max detections": larger than any record, so that
 # accumulate() cuts nothing (each image was cut to pycocotools' 100 already).
 _NO_CUT = 2**62
@@ -226,31 +228,24 @@ def ap_by_size(ground_truth, detections, sides=SIZE_EDGES):
     names += [f"over_{edges[-1]:g}_px"]
     # pycocotools ignores an object whose area is outside [low, high].
     ranges = [[lo * lo, min(hi * hi, 1e10)] for lo, hi in zip(bounds, bounds[1:])]
-    # pycocotools scores no crowd region as an object to find.
-    areas = np.array(
-        [a["area"] for a in ground_truth["annotations"] if not a.get("iscrowd")],
-        "float64",
-    )
-    counts = [int(np.sum((areas >= lo) & (areas < hi))) for lo, hi in ranges]
-    nothing = {"ap50": None, "map": None, "recall50": None}
-    if not detections or not ground_truth["annotations"]:
-        found = {"ap50": 0.0, "map": 0.0, "recall50": 0.0}
-        return {
-            name: {"objects": n, **(found if n else nothing)}
-            for name, n in zip(names, counts)
-        }
     evaluation = evaluate_in_chunks(ground_truth, detections, area_ranges=ranges)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress
         evaluation.accumulate()
     out = {}
-    for a, (name, n) in enumerate(zip(names, counts)):
+    for a, name in enumerate(names):
+        # The objects pycocotools scored in the group (crowds never count).
+        records = evaluation.evalImgs[a :: len(ranges)]
+        count = sum(int((~r["gtIgnore"]).sum()) for r in records if r is not None)
         precision = evaluation.eval["precision"][:, :, :, a, -1]
         recall = evaluation.eval["recall"][:, :, a, -1]
         figures = (_mean(precision[0]), _mean(precision), _mean(recall[0]))
-        out[name] = {"objects": n}
-        out[name].update(
-            nothing if not n else dict(zip(nothing, (round(v, 5) for v in figures)))
-        )
+        out[name] = {
+            "objects": count,
+            **{
+                key: round(value, 5) if count else None
+                for key, value in zip(("ap50", "map", "recall50"), figures)
+            },
+        }
     return out
 
 
