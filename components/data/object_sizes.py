@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# Two strides of the dense detector's finest level (8 px): under it an
-# object covers at most a few of the locations that can answer for it.
-SMALL_SIDE = 16.0
+# The same edge as `ap_by_size`'s first group, so that the summary's
+# "under 16 px" and the report's are the same objects.
+from components.detection.coco_eval import SMALL_SIDE
 # The share of small objects from which the summary suggests a larger input.
 SMALL_SHARE = 0.10
 

@@ -11,14 +11,18 @@ import io
 import numpy as np
 
 from components.checks import check_positive_int
-from components.data.object_sizes import SMALL_SIDE
 
 # Images scored per pycocotools call (`evaluate_in_chunks`): a few MiB of
 # detections at a time, and few enough calls that their overhead is noise.
 IMAGES_PER_CHUNK = 256
-# Edges between the size groups of `ap_by_size`, in pixels: the data
-# summary's small objects (two strides of the dense detector's finest
-# level), then COCO's "small" edge.
+# Two strides of the dense detector's finest level (8 px): under it an
+# object covers at most a few of the locations that can answer for it.
+# The data summary (components.data.object_sizes) counts objects under it.
+# It lives here, not there, because components.detection must import
+# without TensorFlow and components.data does not.
+SMALL_SIDE = 16.0
+# Edges between the size groups of `ap_by_size`, in pixels: the small
+# objects above, then COCO's "small" edge.
 SIZE_EDGES = (SMALL_SIDE, 32.0)
 # The merged records' "max detections": larger than any record, so that
 # accumulate() cuts nothing (each image was cut to pycocotools' 100 already).
