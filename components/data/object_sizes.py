@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# The same edge as `ap_by_size`'s first group, so that the summary's
-# "under 16 px" and the report's are the same objects.
 from components.detection.coco_eval import SMALL_SIDE
+
+# SMALL_SIDE is `ap_by_size`'s first edge, so that the summary's "under
+# 16 px" and the report's are the same objects.
 # The share of small objects from which the summary suggests a larger input.
 SMALL_SHARE = 0.10
 
