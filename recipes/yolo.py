@@ -107,6 +107,11 @@ class Config(detecting.DetectionConfig):
     lambda_coord: float = _flag(5.0, "Weight of the box regression.")
     lambda_noobj: float = _flag(0.5, "Weight of the no-object confidence.")
     augment: bool = _flag(True, "Translation and scale jitter (boxes follow).")
+    flip: bool = _flag(
+        False,
+        "With --augment, mirror half the training images left to right (only "
+        "for classes a mirror keeps: shapes, not digits).",
+    )
     quick: bool = _flag(False, "A small, fast run (600 canvases, 6 epochs).")
     run_dir: str | None = _flag(None, "Run directory (default runs/yolo/<time>).")
     # 8 epochs of batch 16 reach the mAP of 20 of batch 64 in 0.40x the time
@@ -121,6 +126,8 @@ class Config(detecting.DetectionConfig):
         if self.head_width is None:
             self.head_width = HEADS[self.head]
         self.validate_detection(("head_width", "grid_size", "boxes_per_cell"))
+        if self.flip and not self.augment:
+            raise ValueError("--flip mirrors within --augment: drop --no-augment.")
 
     @property
     def dense(self):
@@ -195,7 +202,7 @@ def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
     whole = share is not None and share.whole_batches
     dataset = dataset.batch(config.batch_size, drop_remainder=whole)
     if training and config.augment and not config.overfit_subset:
-        augment = data.build_box_augmentation(seed=config.seed)
+        augment = data.build_box_augmentation(seed=config.seed, flip=config.flip)
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
 
     def to_targets(batch):

@@ -8,10 +8,13 @@ import tensorflow as tf
 from components.checks import invalid_value
 
 
-def build_box_augmentation(translate=0.1, zoom=0.15, min_side=4.0, seed=None):
+def build_box_augmentation(
+    translate=0.1, zoom=0.15, min_side=4.0, seed=None, flip=False
+):
     """Translation and scale jitter for detection batches, boxes kept right.
 
-    Keras's `RandomTranslation` and `RandomZoom` transform the boxes of a
+    Keras's `RandomTranslation` and `RandomZoom` (and, with `flip`,
+    `RandomFlip`) transform the boxes of a
     `{"images", "bounding_boxes": {"boxes", "labels"}}` batch with the image
     ("xyxy" pixels) and clip them to it. A box pushed (almost) out of the
     image, narrower or lower than `min_side` pixels once clipped, becomes
@@ -22,6 +25,9 @@ def build_box_augmentation(translate=0.1, zoom=0.15, min_side=4.0, seed=None):
         zoom: Float in [0, 1). Largest zoom in or out, as a fraction.
         min_side: Float. Smallest box side (pixels) kept after clipping.
         seed: Integer or `None`.
+        flip: Boolean. Also mirror half the images left to right: only for
+            classes that a mirror keeps (shapes, animals; not digits or
+            letters).
 
     Returns:
         A function from a batched dict to an augmented batched dict (tf.data).
@@ -41,6 +47,14 @@ def build_box_augmentation(translate=0.1, zoom=0.15, min_side=4.0, seed=None):
         if not 0.0 <= value < 1.0:
             raise ValueError(invalid_value(name, value, "a float in [0, 1)"))
     layers = []
+    if flip:
+        layers.append(
+            keras.layers.RandomFlip(
+                "horizontal",
+                bounding_box_format="xyxy",
+                seed=None if seed is None else seed + 2,
+            )
+        )
     if translate:
         layers.append(
             keras.layers.RandomTranslation(

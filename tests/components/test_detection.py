@@ -384,6 +384,31 @@ def test_box_augmentation_moves_boxes_with_the_pixels():
         np.testing.assert_allclose(moved[i, 0], ink, atol=1.5)
 
 
+def test_box_augmentation_flip_mirrors_half_the_images_and_their_boxes():
+    rng = np.random.default_rng(1)
+    images = np.zeros((32, 40, 64, 1), "float32")
+    boxes = np.full((32, 2, 4), -1.0, "float32")
+    labels = np.full((32, 2), -1, "int32")
+    for i in range(32):
+        x, y = rng.integers(2, 40), rng.integers(2, 20)
+        images[i, y : y + 12, x : x + 18] = 1.0
+        boxes[i, 0] = [x, y, x + 18, y + 12]
+        labels[i, 0] = i
+    augment = data.build_box_augmentation(translate=0.0, zoom=0.0, flip=True, seed=5)
+    batch = {"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}}
+    out = next(iter(tf.data.Dataset.from_tensors(batch).map(augment)))
+    pixels, moved = out["images"].numpy(), out["bounding_boxes"]["boxes"].numpy()
+    mirrored = [bool(np.array_equal(pixels[i], images[i, :, ::-1])) for i in range(32)]
+    # Each image is itself or its mirror, the box following its pixels.
+    for i in range(32):
+        assert mirrored[i] or np.array_equal(pixels[i], images[i])
+        x0, y0, x1, y1 = boxes[i, 0]
+        expected = [64 - x1, y0, 64 - x0, y1] if mirrored[i] else boxes[i, 0]
+        np.testing.assert_allclose(moved[i, 0], expected, atol=1e-4)
+    assert 8 <= sum(mirrored) <= 24  # about half, drawn per image
+    assert out["bounding_boxes"]["labels"].numpy()[:, 1].tolist() == [-1] * 32
+
+
 @pytest.mark.backend_independent
 def test_tfds_detection_loader_on_mock_voc(tmp_path):
     import tensorflow_datasets as tfds

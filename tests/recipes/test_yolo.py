@@ -165,6 +165,7 @@ def test_best_weights_scores_best_keras_then_gives_the_last_back(tmp_path):
         (["--grid-size", "0"], "grid_size"),
         (["--score-threshold", "2"], "score_threshold"),
         (["--image-size", "100", "--quick"], "not a multiple of grid_size=7"),
+        (["--flip", "--no-augment"], "--flip mirrors within --augment"),
     ],
 )
 def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
