@@ -19,10 +19,10 @@ pixels (`score`). The detectors: this project's `recipes.yolo` and
 model yaml, no pretrained weights (`pip install -e ".[peers]"`; skipped with
 the reason when missing). Two budgets:
 
-- `default`: the project's recipes at their defaults (or `--epochs` and
-  `--batch-size`);
-  YOLOv8n is given the time the first project detector of `--detectors`
-  took (Ultralytics' `time=`);
+- `default`: the project's recipes at their defaults (or `--epochs`,
+  `--batch-size` and `--learning-rate`); YOLOv8n is given the time the
+  first project detector of `--detectors` took (Ultralytics' `time=`), or
+  `--peer-seconds`;
 - `plateau`: YOLOv8n until its validation fitness has not improved for 10
   epochs (`patience=10`) or 2 hours; each project recipe is then given that
   time, as epochs at its measured time per epoch.
@@ -34,6 +34,10 @@ the reason when missing). Two budgets:
     python -m benchmarks.detector_peers --quick                   # minutes
     python -m benchmarks.detector_peers --sets shapes --detectors yolo_dense \
         yolov8n --epochs 22 --peer-python peers/bin/python   # Ultralytics apart
+    python -m benchmarks.detector_peers --sets shapes --detectors yolov8n \
+        --peer-seconds 577 --peer-option batch=4 --peer-option nbs=4
+
+YOLOv8n runs at Ultralytics' defaults unless `--peer-option` says otherwise.
 
 The table gives, per set and detector, mAP@0.5 and mAP@[.5:.95] on the test
 images, the training seconds and the budget; the JSON (`--out`) keeps them
@@ -43,6 +47,7 @@ with the machine (`benchmarks.machine`).
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import io
 import json
@@ -58,6 +63,12 @@ from benchmarks import machine, shapes
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETS = ("shapes", "canvases", "canvases-hard")
 DETECTORS = ("yolo", "yolo_dense", "faster_rcnn", "yolov8n")
+# The project recipes' flags the benchmark passes through (None: the default).
+RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate")
+# Ultralytics' train() options the benchmark sets itself: the set, the budget
+# and where the run goes. --peer-option may not change them.
+PEER_FIXED = ("data", "imgsz", "epochs", "time", "patience", "device", "project")
+PEER_FIXED += ("name", "exist_ok", "pretrained")
 PLATEAU_PATIENCE = 10
 PLATEAU_CAP_SECONDS = 2 * 3600
 # Image counts (train, val, test) and the network's input side per set.
@@ -197,11 +208,14 @@ def score(truth, detections):
 # ---------------------------------------------------------------------------
 
 
-def project_command(
-    recipe, root, size, run_dir, epochs=None, quick=False, batch_size=None
-):
+def project_command(recipe, root, size, run_dir, quick=False, **flags):
     """The command that trains a project recipe on the set: its defaults,
-    with `epochs` and `batch_size` where given."""
+    with the `RECIPE_FLAGS` given (`None`: the recipe's default)."""
+    unknown = sorted(set(flags) - set(RECIPE_FLAGS))
+    if unknown:
+        raise ValueError(
+            f"project_command takes the flags {', '.join(RECIPE_FLAGS)}; got {unknown}."
+        )
     module, extra = {
         "yolo": ("recipes.yolo", []),
         "yolo_dense": ("recipes.yolo", ["--head", "dense"]),
@@ -212,17 +226,16 @@ def project_command(
     command += ["--verbose", "0", "--resize", "letterbox"]
     if quick:
         command += ["--quick"]
-    if epochs:
-        command += ["--epochs", str(epochs)]
-    if batch_size:
-        command += ["--batch-size", str(batch_size)]
+    for name in RECIPE_FLAGS:
+        if flags.get(name) is not None:
+            command += ["--" + name.replace("_", "-"), str(flags[name])]
     return command
 
 
-def run_project(recipe, root, size, run_dir, epochs=None, quick=False, batch_size=None):
+def run_project(recipe, root, size, run_dir, quick=False, **flags):
     """Trains a project recipe on the set; returns `(train seconds, epochs,
     COCO rows for the test files)`."""
-    command = project_command(recipe, root, size, run_dir, epochs, quick, batch_size)
+    command = project_command(recipe, root, size, run_dir, quick, **flags)
     _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
@@ -247,7 +260,14 @@ def _by_file(found):
 
 
 def run_yolov8n(
-    root, size, run_dir, seconds=None, epochs=300, patience=None, python=None
+    root,
+    size,
+    run_dir,
+    seconds=None,
+    epochs=300,
+    patience=None,
+    python=None,
+    options=None,
 ):
     """Trains YOLOv8n in a process of its own (PyTorch and TensorFlow in one
     process crashed), run by `python` (this interpreter by default); returns
@@ -255,7 +275,7 @@ def run_yolov8n(
     os.makedirs(run_dir, exist_ok=True)
     out = os.path.join(run_dir, "peer.json")
     job = {"root": root, "size": size, "run_dir": run_dir, "seconds": seconds}
-    job.update(epochs=epochs, patience=patience)
+    job.update(epochs=epochs, patience=patience, options=options or {})
     command = [python or sys.executable, "-m", "benchmarks.detector_peers"]
     command += ["--peer-job", json.dumps(job), "--out", out]
     _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
@@ -263,13 +283,16 @@ def run_yolov8n(
         return tuple(json.load(f))
 
 
-def train_yolov8n(root, size, run_dir, seconds=None, epochs=300, patience=None):
-    """Trains YOLOv8n from its model yaml (no pretrained weights) on CPU;
+def train_yolov8n(
+    root, size, run_dir, seconds=None, epochs=300, patience=None, options=None
+):
+    """Trains YOLOv8n from its model yaml (no pretrained weights) on CPU,
+    with Ultralytics' own `options` (such as `{"batch": 4}`) on top;
     returns `(train seconds, epochs, COCO rows for the test files)`."""
     from ultralytics import YOLO
 
     model = YOLO("yolov8n.yaml")
-    options = {
+    settings = {
         "data": os.path.join(root, "data.yaml"),
         "imgsz": size,
         "epochs": epochs,
@@ -285,12 +308,13 @@ def train_yolov8n(root, size, run_dir, seconds=None, epochs=300, patience=None):
         "workers": 2,
     }
     if seconds:
-        options["time"] = seconds / 3600
+        settings["time"] = seconds / 3600
     if patience:
-        options["patience"] = patience
+        settings["patience"] = patience
+    settings.update(check_peer_options(options or {}))
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        model.train(**options)
+        model.train(**settings)
     seconds = time.perf_counter() - start
     best = os.path.join(run_dir, "train", "weights", "best.pt")
     trained = YOLO(best if os.path.isfile(best) else model.ckpt_path)
@@ -337,6 +361,33 @@ def _check(done, command):
         )
 
 
+def parse_peer_option(text):
+    """`KEY=VALUE` of `--peer-option` as `(key, value)`: the value a Python
+    literal where it reads as one (`4`, `0.01`, `False`), else the string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"--peer-option must be KEY=VALUE (an Ultralytics train option, "
+            f"such as batch=4); got {text!r}."
+        )
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass
+    return key.strip(), value
+
+
+def check_peer_options(options):
+    """`options` for Ultralytics, refusing those the benchmark sets itself."""
+    fixed = sorted(set(options) & set(PEER_FIXED))
+    if fixed:
+        raise ValueError(
+            f"--peer-option cannot set {', '.join(fixed)}: the benchmark sets "
+            f"{', '.join(PEER_FIXED)} itself (the set, the budget, the run folder)."
+        )
+    return dict(options)
+
+
 def peer_missing(python=None):
     """Why YOLOv8n cannot run under `python` (this interpreter by default),
     or `None`."""
@@ -363,16 +414,11 @@ def peer_missing(python=None):
 # ---------------------------------------------------------------------------
 
 
-def benchmark_set(
-    name,
-    folder,
-    budget,
-    detectors,
-    quick,
-    epochs=None,
-    peer_python=None,
-    batch_size=None,
-):
+def benchmark_set(name, folder, budget, detectors, quick, recipe=None, peer=None):
+    """One set's table rows. `recipe`: the project recipes' `RECIPE_FLAGS`;
+    `peer`: YOLOv8n's `python`, Ultralytics `options` and, under the
+    default budget, `seconds` (else the first project detector's time)."""
+    recipe, peer = dict(recipe or {}), dict(peer or {})
     counts, size = (QUICK_SIZES if quick else SIZES)[name]
     root = write_set(name, os.path.join(folder, name), counts)
     truth, files = test_truth(root)
@@ -391,78 +437,57 @@ def benchmark_set(
         }
         print(f"{name} {detector}: {found[detector]}", flush=True)
 
+    def peer_run(**budget_options):
+        return run_yolov8n(
+            root,
+            size,
+            f"{runs}/yolov8n",
+            python=peer.get("python"),
+            options=peer.get("options"),
+            **budget_options,
+        )
+
     runs = os.path.join(folder, "runs", name, budget)
     if budget == "default":
         for detector in project:
             record(
                 detector,
-                *run_project(
-                    detector,
-                    root,
-                    size,
-                    f"{runs}/{detector}",
-                    epochs,
-                    quick,
-                    batch_size,
-                ),
+                *run_project(detector, root, size, f"{runs}/{detector}", quick, **recipe),
             )
         if "yolov8n" in detectors:
-            reason = peer_missing(peer_python)
+            reason = peer_missing(peer.get("python"))
             if reason:
                 skipped["yolov8n"] = reason
             else:
-                given = found[project[0]]["train_seconds"] if project else None
+                given = peer.get("seconds")
+                if given is None and project:
+                    given = found[project[0]]["train_seconds"]
                 record(
-                    "yolov8n",
-                    *run_yolov8n(
-                        root,
-                        size,
-                        f"{runs}/yolov8n",
-                        seconds=given,
-                        epochs=1 if quick else 300,
-                        python=peer_python,
-                    ),
+                    "yolov8n", *peer_run(seconds=given, epochs=1 if quick else 300)
                 )
     else:
-        reason = peer_missing(peer_python)
+        reason = peer_missing(peer.get("python"))
         if reason:
             raise SystemExit(f"--budget plateau needs YOLOv8n: {reason}")
         record(
             "yolov8n",
-            *run_yolov8n(
-                root,
-                size,
-                f"{runs}/yolov8n",
+            *peer_run(
                 seconds=60 if quick else PLATEAU_CAP_SECONDS,
                 epochs=2 if quick else 1000,
                 patience=PLATEAU_PATIENCE,
-                python=peer_python,
             ),
         )
         budget_seconds = found["yolov8n"]["train_seconds"]
         for detector in project:
             # One epoch measured, then as many as fit in the peer's time.
+            flags = {**recipe, "epochs": 1}
             probe = run_project(
-                detector,
-                root,
-                size,
-                f"{runs}/{detector}-probe",
-                epochs=1,
-                quick=quick,
-                batch_size=batch_size,
+                detector, root, size, f"{runs}/{detector}-probe", quick, **flags
             )
-            epochs = max(1, int(budget_seconds // max(probe[0], 1e-3)))
+            flags["epochs"] = max(1, int(budget_seconds // max(probe[0], 1e-3)))
             record(
                 detector,
-                *run_project(
-                    detector,
-                    root,
-                    size,
-                    f"{runs}/{detector}",
-                    epochs=epochs,
-                    quick=quick,
-                    batch_size=batch_size,
-                ),
+                *run_project(detector, root, size, f"{runs}/{detector}", quick, **flags),
             )
     rows.update(found)
     return {"rows": rows, "skipped": skipped, "image_size": size, "counts": counts}
@@ -511,6 +536,27 @@ def parse_args(argv):
         "out); --batch-size 4 is the dense head's best measured on the shapes.",
     )
     parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help="The project recipes' learning rate (their own default when left "
+        "out); 0.002 is the dense head's best measured on the shapes.",
+    )
+    parser.add_argument(
+        "--peer-option",
+        action="append",
+        default=[],
+        type=parse_peer_option,
+        metavar="KEY=VALUE",
+        help="An Ultralytics train option for YOLOv8n, such as batch=4 or "
+        "nbs=4 (repeat for more); its defaults otherwise.",
+    )
+    parser.add_argument(
+        "--peer-seconds",
+        type=float,
+        help="YOLOv8n's training time under --budget default (default: the time "
+        "the first project detector of --detectors took).",
+    )
+    parser.add_argument(
         "--folder",
         default=os.path.join("runs", "detector_peers"),
         help="Where the sets and runs are written (sets are reused).",
@@ -523,7 +569,12 @@ def parse_args(argv):
         "selective search needs); this one by default.",
     )
     parser.add_argument("--peer-job", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.peer_option = check_peer_options(dict(args.peer_option))
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def main(argv=None):
@@ -535,16 +586,15 @@ def main(argv=None):
         return found
     info = machine.describe()
     print(machine.summary_line(info), flush=True)
+    recipe = {name: getattr(args, name) for name in RECIPE_FLAGS}
+    peer = {
+        "python": args.peer_python,
+        "options": args.peer_option,
+        "seconds": args.peer_seconds,
+    }
     results = {
         name: benchmark_set(
-            name,
-            args.folder,
-            args.budget,
-            args.detectors,
-            args.quick,
-            args.epochs,
-            args.peer_python,
-            args.batch_size,
+            name, args.folder, args.budget, args.detectors, args.quick, recipe, peer
         )
         for name in args.sets
     }
@@ -554,6 +604,8 @@ def main(argv=None):
     output = {
         "budget": args.budget,
         "quick": args.quick,
+        "recipe_flags": recipe,
+        "peer_options": peer["options"],
         "results": results,
         "machine": info,
     }

@@ -97,16 +97,38 @@ def test_a_peer_python_that_cannot_run_it_is_named(tmp_path):
     assert "cannot import ultralytics" in reason and "ModuleNotFoundError" in reason
 
 
-def test_the_project_command_passes_epochs_and_batch_size_only_when_given():
-    # A recipe left at its defaults gets neither flag; asked for, both go
-    # through to the recipe, as `--epochs 18 --batch-size 4` must.
+def test_the_project_command_passes_its_flags_only_when_given():
+    # A recipe left at its defaults gets none of the flags; asked for, each
+    # goes through to the recipe, as the shapes' `--epochs 18 --batch-size 4
+    # --learning-rate 0.002` must.
     plain = detector_peers.project_command("yolo_dense", "/set", 224, "/run")
-    assert "--epochs" not in plain and "--batch-size" not in plain
+    for flag in ("--epochs", "--batch-size", "--learning-rate"):
+        assert flag not in plain
     assert plain[plain.index("--head") + 1] == "dense"
     given = detector_peers.project_command(
-        "yolo_dense", "/set", 224, "/run", epochs=18, batch_size=4
+        "yolo_dense", "/set", 224, "/run", epochs=18, batch_size=4, learning_rate=0.002
     )
     assert given[given.index("--epochs") + 1] == "18"
     assert given[given.index("--batch-size") + 1] == "4"
+    assert given[given.index("--learning-rate") + 1] == "0.002"
     args = detector_peers.parse_args(["--batch-size", "4", "--sets", "shapes"])
-    assert args.batch_size == 4 and args.epochs is None
+    assert args.batch_size == 4 and args.epochs is None and args.learning_rate is None
+    with pytest.raises(ValueError, match="momentum"):
+        detector_peers.project_command("yolo", "/set", 224, "/run", momentum=0.9)
+
+
+def test_peer_options_are_parsed_and_the_benchmarks_own_are_refused(capsys):
+    args = detector_peers.parse_args(
+        ["--peer-option", "batch=4", "--peer-option", "optimizer=SGD"]
+        + ["--peer-option", "cos_lr=True", "--peer-seconds", "577"]
+    )
+    assert args.peer_option == {"batch": 4, "optimizer": "SGD", "cos_lr": True}
+    assert args.peer_seconds == 577.0
+    assert detector_peers.parse_args([]).peer_option == {}
+    # The set, the budget and the run folder are the benchmark's: an option
+    # that changes them would make the table compare something else.
+    for bad, said in (("epochs=5", "cannot set epochs"), ("batch", "KEY=VALUE")):
+        with pytest.raises(SystemExit) as exit_info:
+            detector_peers.parse_args(["--peer-option", bad])
+        assert exit_info.value.code == 2
+        assert said in capsys.readouterr().err
