@@ -29,7 +29,7 @@ the reason when missing). Two budgets:
 
     python -m benchmarks.detector_peers --sets shapes --budget default
     python -m benchmarks.detector_peers --sets shapes --detectors yolo_dense \
-        yolov8n --epochs 18 --batch-size 4  # YOLOv8n given the dense head's time
+        yolov8n --epochs 18 --batch-size 4 --learning-rate 0.002  # equal time
     python -m benchmarks.detector_peers --budget plateau          # hours
     python -m benchmarks.detector_peers --quick                   # minutes
     python -m benchmarks.detector_peers --sets shapes --detectors yolo_dense \

@@ -48,7 +48,8 @@ class targets are those alignments, and the boxes regress with 1 - CIoU
 accordingly; the rest of the recipe is the same.
 
     python -m recipes.yolo --head dense --dataset yolo:shapes/data.yaml \
-        --image-size 224 --resize letterbox --batch-size 4 --epochs 18
+        --image-size 224 --resize letterbox --batch-size 4 --epochs 18 \
+        --learning-rate 0.002
 
 The validation images are scored with pycocotools every `--val-every`
 epochs (1: each); `--patience N` stops a run whose validation mAP@[.5:.95]
