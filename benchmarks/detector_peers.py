@@ -67,8 +67,10 @@ DETECTORS = ("yolo", "yolo_dense", "faster_rcnn", "yolov8n")
 RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate")
 # Ultralytics' train() options the benchmark sets itself: the set, the budget
 # and where the run goes. --peer-option may not change them.
-PEER_FIXED = ("data", "imgsz", "epochs", "time", "patience", "device", "project")
-PEER_FIXED += ("name", "exist_ok", "pretrained")
+PEER_FIXED = (
+    *("data", "imgsz", "epochs", "time", "patience"),
+    *("device", "project", "name", "exist_ok", "pretrained"),
+)
 PLATEAU_PATIENCE = 10
 PLATEAU_CAP_SECONDS = 2 * 3600
 # Image counts (train, val, test) and the network's input side per set.

@@ -360,17 +360,24 @@ def test_test_canvases_draw_only_test_handwriting(monkeypatch):
     assert not set(parts["test"]) & (set(parts["train"]) | set(parts["validation"]))
 
 
-def test_box_augmentation_moves_boxes_with_the_pixels():
-    rng = np.random.default_rng(0)
-    images = np.zeros((8, 64, 64, 1), "float32")
-    boxes = np.full((8, 2, 4), -1.0, "float32")
-    labels = np.full((8, 2), -1, "int32")
-    for i in range(8):
-        x, y = rng.integers(12, 36, 2)
-        w, h = rng.integers(10, 16, 2)
+def _one_box_batch(rects, height, width):
+    """Images each holding one filled rectangle `(x, y, w, h)`, its box and
+    label (the image's index), and a padding row after it."""
+    count = len(rects)
+    images = np.zeros((count, height, width, 1), "float32")
+    boxes = np.full((count, 2, 4), -1.0, "float32")
+    labels = np.full((count, 2), -1, "int32")
+    for i, (x, y, w, h) in enumerate(rects):
         images[i, y : y + h, x : x + w] = 1.0
         boxes[i, 0] = [x, y, x + w, y + h]
         labels[i, 0] = i
+    return images, boxes, labels
+
+
+def test_box_augmentation_moves_boxes_with_the_pixels():
+    rng = np.random.default_rng(0)
+    rects = [(*rng.integers(12, 36, 2), *rng.integers(10, 16, 2)) for _ in range(8)]
+    images, boxes, labels = _one_box_batch(rects, 64, 64)
     augment = data.build_box_augmentation(translate=0.1, zoom=0.15, seed=3)
     batch = {"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}}
     # In a tf.data pipeline, where it runs (on any Keras backend).
@@ -386,14 +393,8 @@ def test_box_augmentation_moves_boxes_with_the_pixels():
 
 def test_box_augmentation_flip_mirrors_half_the_images_and_their_boxes():
     rng = np.random.default_rng(1)
-    images = np.zeros((32, 40, 64, 1), "float32")
-    boxes = np.full((32, 2, 4), -1.0, "float32")
-    labels = np.full((32, 2), -1, "int32")
-    for i in range(32):
-        x, y = rng.integers(2, 40), rng.integers(2, 20)
-        images[i, y : y + 12, x : x + 18] = 1.0
-        boxes[i, 0] = [x, y, x + 18, y + 12]
-        labels[i, 0] = i
+    rects = [(rng.integers(2, 40), rng.integers(2, 20), 18, 12) for _ in range(32)]
+    images, boxes, labels = _one_box_batch(rects, 40, 64)
     augment = data.build_box_augmentation(translate=0.0, zoom=0.0, flip=True, seed=5)
     batch = {"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}}
     out = next(iter(tf.data.Dataset.from_tensors(batch).map(augment)))
