@@ -22,6 +22,7 @@ from components.data.epoch_seeds import EpochSeeds
 from components.data.image_files import ImageFileError, list_images, read_image
 from components.data.image_folders import load_image_folder
 from components.data.image_ops import RESIZES, check_resize, letterbox_frame
+from components.data.mosaic import mosaic, tile_four
 from components.data.npz_source import load_npz, read_npz_images
 from components.data.object_sizes import object_size_line, object_sizes
 from components.data.pipeline import (
@@ -78,6 +79,7 @@ __all__ = [
     "load_npz",
     "load_digit_canvases",
     "load_digits",
+    "mosaic",
     "load_textures",
     "load_tfds",
     "load_tfds_detection",
@@ -96,5 +98,6 @@ __all__ = [
     "subset_stream",
     "summary_lines",
     "texture_arrays",
+    "tile_four",
     "worker_share",
 ]

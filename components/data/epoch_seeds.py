@@ -6,6 +6,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# A seed is `seed * EPOCHS_PER_SEED + epoch`: the epoch can be read back.
+EPOCHS_PER_SEED = 1_000_000
+
 
 class EpochSeeds(keras.callbacks.Callback):
     """Seeds each epoch's shuffle from `(seed, epoch)`: a callback and a source.
@@ -38,7 +41,16 @@ class EpochSeeds(keras.callbacks.Callback):
         self.epoch = int(epoch)
 
     def current(self):
-        return np.int64(self.seed * 1_000_000 + self.epoch)
+        return np.int64(self.seed * EPOCHS_PER_SEED + self.epoch)
+
+    @staticmethod
+    def epoch_of(epoch_seed):
+        """The epoch number inside a seed of `current` (tensor or integer).
+
+        >>> EpochSeeds.epoch_of(7000003)
+        3
+        """
+        return epoch_seed % EPOCHS_PER_SEED
 
     def dataset(self):
         """A one-element dataset holding the seed of the epoch being started.

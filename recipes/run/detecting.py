@@ -270,22 +270,23 @@ def report_data(run, splits, count=8):
         lines += data.summary_lines(splits.summary, run.config.max_objects)
         run.write_json("data_summary.json", splits.summary)
     reports.report(lines)
-    images, boxes, labels = [], [], []
-    for example in first_examples(splits, "train", count):
-        images.append(example["images"].numpy())
-        boxes.append(example["bounding_boxes"]["boxes"].numpy())
-        labels.append(example["bounding_boxes"]["labels"].numpy())
-    empty = {"num_detections": np.zeros(len(images), "int32")}
-    plot_gallery(
-        images,
-        boxes,
-        labels,
-        empty,
-        1.0,
+    plot_examples(
+        first_examples(splits, "train", count),
         splits.class_names,
         run.file("labels.png"),
-        title="training images with their loaded boxes",
+        "training images with their loaded boxes",
     )
+
+
+def plot_examples(examples, class_names, path, title):
+    """Examples (`{"images", "bounding_boxes"}` dicts) drawn with their boxes."""
+    images, boxes, labels = [], [], []
+    for example in examples:
+        images.append(np.asarray(example["images"]))
+        boxes.append(np.asarray(example["bounding_boxes"]["boxes"]))
+        labels.append(np.asarray(example["bounding_boxes"]["labels"]))
+    empty = {"num_detections": np.zeros(len(images), "int32")}
+    plot_gallery(images, boxes, labels, empty, 1.0, class_names, path, title=title)
 
 
 def first_examples(splits, split, count):
