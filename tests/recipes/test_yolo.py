@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import detection, serving
+from components import data, detection, serving
 from recipes import yolo
 from recipes.run import flags
 from tests.recipes.run_checks import assert_same_detections
@@ -166,6 +166,9 @@ def test_best_weights_scores_best_keras_then_gives_the_last_back(tmp_path):
         (["--score-threshold", "2"], "score_threshold"),
         (["--image-size", "100", "--quick"], "not a multiple of grid_size=7"),
         (["--flip", "--no-augment"], "--flip mirrors within --augment"),
+        (["--mosaic", "--no-augment"], "--mosaic tiles within --augment"),
+        (["--mosaic", "--epochs", "4", "--close-mosaic", "4"], "never tiles"),
+        (["--close-mosaic", "-1"], "close_mosaic"),
     ],
 )
 def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
@@ -175,6 +178,33 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_mosaic_tiles_the_first_epochs_then_whole_images(tmp_path):
+    run_dir = tmp_path / "run"
+    argv = ["--quick", "--image-size", "56", "--stages", "1,1,1"]
+    argv += ["--train-images", "32", "--epochs", "4", "--batch-size", "8"]
+    argv += ["--head", "dense", "--head-width", "16", "--verbose", "0", "--mosaic"]
+    yolo.main([*argv, "--run-dir", str(run_dir)])
+    assert (run_dir / "mosaic.png").exists()
+    config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
+    assert config.close_mosaic == 2  # the default: 10, at most half the epochs
+    splits = yolo.load_splits(config)
+    spec = data.stream_examples(splits.stream("train")).element_spec
+    rows = spec["bounding_boxes"]["boxes"].shape[0]
+    seeds = data.EpochSeeds(config.seed)
+    pipeline = yolo.make_pipeline(config, splits, "train", seeds)
+
+    def boxes_past_one_image(epoch):
+        seeds.on_epoch_begin(epoch)
+        counts = []
+        for _, targets in pipeline:  # dense targets: boxes, then the label
+            assert targets.shape[1] == 4 * rows
+            counts.append(int(tf.reduce_sum(tf.cast(targets[:, rows:, 4] >= 0, "int32"))))
+        return sum(counts)
+
+    # Mosaics hold more boxes than one image can; whole images never do.
+    assert [boxes_past_one_image(e) > 0 for e in range(4)] == [True, True, False, False]
 
 
 def test_validation_while_training_keeps_the_best_epoch_as_best_keras(tmp_path):
