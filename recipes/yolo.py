@@ -65,7 +65,8 @@ pictures are its own, as Ultralytics' are best.pt's), `history.csv` and
 mAP@[.5:.95], learning rate), `results.png`, `curves.png`, `targets.png`,
 `gallery.png`, `val_predictions.png` (validation labels beside the
 predictions), and for the test images `PR_curve.png`, `F1_curve.png` and
-`confusion_matrix.png`.
+`confusion_matrix.png`; with `--mosaic`, `mosaic.png` (training mosaics and
+the boxes they keep).
 """
 
 from __future__ import annotations
