@@ -15,10 +15,10 @@ TILES = ((0, 0), (1, 0), (0, 1), (1, 1))
 def tile_four(images, boxes, labels, join, magnification, min_side=2.0, min_visible=0.1):
     """Mosaics of fixed geometry: the deterministic core of `mosaic`.
 
-    Mosaic `j` places image `j` of the four `images[j]` so that its
-    bottom-right corner meets the join point of a `2H x 2W` canvas, and
-    images `[j, 1..3]` to its top-right, bottom-left and bottom-right; each
-    image shows only its quadrant of the canvas. The output is the `H x W`
+    Mosaic `n` tiles the four images `images[n, 0..3]` on a `2H x 2W`
+    canvas: image 0 with its bottom-right corner at the join point, images
+    1, 2 and 3 to the join point's top-right, bottom-left and bottom-right;
+    each image shows only its quadrant of the canvas. The output is the `H x W`
     view centred on the canvas, magnified by `magnification` (0.5 shows the
     whole canvas at half size, 1 its middle at full size). Outside every
     image the output is 0 (the letterbox's black).
