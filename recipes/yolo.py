@@ -240,8 +240,11 @@ def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.pipeline_options())
 
 
-def plot_mosaics(splits, epoch_seeds, path, count=8):
-    """`mosaic.png`: the first epoch's first `count` mosaics, boxes drawn."""
+def plot_mosaics(config, splits, epoch_seeds, path, count=8):
+    """With `--mosaic`, `mosaic.png`: the first epoch's first `count`
+    mosaics, boxes drawn."""
+    if not config.mosaic:
+        return
     examples = data.stream_examples(splits.stream("train"), epoch_seeds)
     mosaics = data.mosaic(examples, epoch_seeds, epochs=1).take(count)
     detecting.plot_examples(
@@ -452,8 +455,7 @@ def main(argv=None):
     report_head(config, splits, model, run)
 
     epoch_seeds = data.EpochSeeds(config.seed)
-    if config.mosaic:
-        plot_mosaics(splits, epoch_seeds, run.file("mosaic.png"))
+    plot_mosaics(config, splits, epoch_seeds, run.file("mosaic.png"))
     with run.scope():
         compile_detector(config, model, splits)
     # The saved model decodes too: images in, boxes, labels and scores out.

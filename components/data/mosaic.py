@@ -12,7 +12,9 @@ from components.data.epoch_seeds import EpochSeeds
 TILES = ((0, 0), (1, 0), (0, 1), (1, 1))
 
 
-def tile_four(images, boxes, labels, join, magnification, min_side=2.0, min_visible=0.1):
+def tile_four(
+    images, boxes, labels, join, magnification, min_side=2.0, min_visible=0.1
+):
     """Mosaics of fixed geometry: the deterministic core of `mosaic`.
 
     Mosaic `n` tiles the four images `images[n, 0..3]` on a `2H x 2W`
@@ -119,7 +121,9 @@ def tile_four(images, boxes, labels, join, magnification, min_side=2.0, min_visi
         & (area >= min_visible * whole_area)
     )
     per_mosaic = 4 * boxes.shape[2]
-    out_boxes = tf.reshape(tf.where(keep[..., None], clipped, -1.0), [count, per_mosaic, 4])
+    out_boxes = tf.reshape(
+        tf.where(keep[..., None], clipped, -1.0), [count, per_mosaic, 4]
+    )
     out_labels = tf.reshape(tf.where(keep, labels, -1), [count, per_mosaic])
     return tiled, out_boxes, out_labels
 
@@ -203,34 +207,39 @@ def mosaic(
         images = tf.cast(group["images"], tf.float32)
         boxes = tf.cast(group["bounding_boxes"]["boxes"], tf.float32)
         labels = tf.cast(group["bounding_boxes"]["labels"], tf.int32)
-        count = tf.shape(images)[0]
-        # Mosaic j takes images j, j+1, j+2, j+3 (of a short last group too).
-        order = (tf.range(count)[:, None] + tf.range(4)[None, :]) % count
-        seed = tf.stack([epoch_seed, position])
-        draws = tf.random.stateless_uniform([count, 3], seed=seed)
-        canvas = tf.constant([width, height], tf.float32)
-        join = canvas * (0.5 + draws[:, :2])
-        zoom = low + (high - low) * draws[:, 2]
-        tiled, tiled_boxes, tiled_labels = tile_four(
-            tf.gather(images, order),
-            tf.gather(boxes, order),
-            tf.gather(labels, order),
-            join,
-            zoom,
-            min_side=min_side,
-            min_visible=min_visible,
-        )
-        padding = [[0, 0], [0, 3 * rows]]
-        plain = (
-            images,
-            tf.pad(boxes, padding + [[0, 0]], constant_values=-1.0),
-            tf.pad(labels, padding, constant_values=-1),
-        )
-        on = tf.constant(True) if limit is None else EpochSeeds.epoch_of(epoch_seed) < limit
-        images, boxes, labels = tf.cond(
-            on, lambda: (tiled, tiled_boxes, tiled_labels), lambda: plain
-        )
-        return {"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}}
+
+        def tiled():
+            count = tf.shape(images)[0]
+            # Mosaic j takes images j, j+1, j+2, j+3 (of a short last group too).
+            order = (tf.range(count)[:, None] + tf.range(4)[None, :]) % count
+            seed = tf.stack([epoch_seed, position])
+            draws = tf.random.stateless_uniform([count, 3], seed=seed)
+            canvas = tf.constant([width, height], tf.float32)
+            return tile_four(
+                tf.gather(images, order),
+                tf.gather(boxes, order),
+                tf.gather(labels, order),
+                canvas * (0.5 + draws[:, :2]),
+                low + (high - low) * draws[:, 2],
+                min_side=min_side,
+                min_visible=min_visible,
+            )
+
+        def whole():
+            padding = [[0, 0], [0, 3 * rows]]
+            return (
+                images,
+                tf.pad(boxes, padding + [[0, 0]], constant_values=-1.0),
+                tf.pad(labels, padding, constant_values=-1),
+            )
+
+        if limit is None:
+            shown, kept, named = tiled()
+        else:
+            # The work sits inside the branches: a closed epoch does none of it.
+            on = EpochSeeds.epoch_of(epoch_seed) < limit
+            shown, kept, named = tf.cond(on, tiled, whole)
+        return {"images": shown, "bounding_boxes": {"boxes": kept, "labels": named}}
 
     def per_epoch(epoch_seed):
         groups = dataset.batch(4).enumerate()

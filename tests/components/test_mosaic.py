@@ -166,6 +166,7 @@ def test_mosaic_tiles_until_close_then_passes_whole_images_through():
         names = set(np.round(pixels[..., 0][shown] / pixels[..., 1][shown], 3))
         assert names and names <= group, (index, names, group)
 
+
 def test_mosaic_without_a_close_tiles_every_epoch_and_different_epochs_differ():
     seeds = data.EpochSeeds(0)
     tiled = data.mosaic(_examples(8), seeds)

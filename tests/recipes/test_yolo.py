@@ -200,7 +200,9 @@ def test_mosaic_tiles_the_first_epochs_then_whole_images(tmp_path):
         counts = []
         for _, targets in pipeline:  # dense targets: boxes, then the label
             assert targets.shape[1] == 4 * rows
-            counts.append(int(tf.reduce_sum(tf.cast(targets[:, rows:, 4] >= 0, "int32"))))
+            counts.append(
+                int(tf.reduce_sum(tf.cast(targets[:, rows:, 4] >= 0, "int32")))
+            )
         return sum(counts)
 
     # Mosaics hold more boxes than one image can; whole images never do.
