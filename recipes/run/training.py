@@ -57,6 +57,11 @@ class TrainingConfig:
         "cosine",
         f"Learning-rate schedule: cosine (per step), constant, {', '.join(KINDS)}.",
     )
+    warmup_epochs: float = flag(
+        0.0,
+        "Epochs over which the learning rate rises linearly from 0 before the "
+        "cosine decay (Goyal et al. 2017; Ultralytics' warmup_epochs).",
+    )
     lr_drop: float = flag(0.5, "Factor of each step of the 'step' schedule.")
     lr_every: int = flag(10, "Epochs between steps of the 'step' schedule.")
     lr_k: float = flag(0.1, "Decay constant of 'exponential' and 'inverse_time'.")
@@ -108,6 +113,7 @@ class TrainingConfig:
                     "lr_schedule", self.lr_schedule, f"one of {', '.join(LR_SCHEDULES)}"
                 )
             )
+        check_warmup(self.warmup_epochs, self.epochs, self.lr_schedule)
         if self.lr_schedule in KINDS:
             annealing_schedule(
                 self.lr_schedule,
@@ -133,17 +139,41 @@ class TrainingConfig:
             raise ValueError(invalid_value("max_norm", self.max_norm, "a float > 0"))
 
 
+def check_warmup(warmup_epochs, epochs, lr_schedule):
+    """A warm-up needs the cosine schedule and must end before the run does."""
+    if not isinstance(warmup_epochs, (int, float)) or not 0 <= warmup_epochs < epochs:
+        raise ValueError(
+            invalid_value(
+                "warmup_epochs", warmup_epochs, f"a float in [0, epochs={epochs})"
+            )
+        )
+    if warmup_epochs and lr_schedule != "cosine":
+        raise ValueError(
+            "--warmup-epochs needs --lr-schedule cosine (the warm-up is the start "
+            f"of Keras's CosineDecay), not {lr_schedule!r}."
+        )
+
+
 def compile_model(config, model, steps_per_epoch, loss, metrics=("accuracy",)):
     """Compiles `model` with the configured optimizer and learning-rate schedule.
 
-    `cosine` decays per step over the whole run; the notes' step, exponential
-    and 1/t schedules are applied per epoch by `training_callbacks`.
+    `cosine` decays per step over the whole run, after `--warmup-epochs` of
+    linear rise from 0 (Keras's own `CosineDecay` warm-up); the notes' step,
+    exponential and 1/t schedules are applied per epoch by `training_callbacks`.
     """
     rate = config.learning_rate
     if config.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(
-            rate, decay_steps=max(1, config.epochs * steps_per_epoch)
-        )
+        total = max(1, config.epochs * steps_per_epoch)
+        warmup = round(config.warmup_epochs * steps_per_epoch)
+        if warmup:
+            rate = keras.optimizers.schedules.CosineDecay(
+                0.0,
+                decay_steps=max(1, total - warmup),
+                warmup_target=rate,
+                warmup_steps=warmup,
+            )
+        else:
+            rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=total)
     model.compile(
         optimizer=build_optimizer(
             config.optimizer,
