@@ -187,6 +187,28 @@ def test_distance_boxes_put_each_side_at_its_distance_in_strides():
     np.testing.assert_allclose(out[0, 2, :4], expected, rtol=1e-5)
 
 
+def test_under_mixed_precision_the_boxes_are_float32_and_a_step_trains():
+    import keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = dense_detector((64, 64, 3), 2, width=4, stages=(1, 1, 1, 1))
+        loss = TaskAlignedLoss((64, 64), level_shapes(model), num_classes=2)
+        model.compile(optimizer="adam", loss=loss)
+        truth = np.array([[[0.1, 0.1, 0.5, 0.6, 1.0]]] * 2, "float32")
+        images = np.random.default_rng(0).random((2, 64, 64, 3), "float32")
+        history = model.fit(images, truth, epochs=2, verbose=0).history
+        # A bfloat16 box corner keeps 8 bits: (0.75 + 1e-3) would round to 0.75.
+        raw = np.zeros((1, 2, 2, 5), "float32")
+        raw[0, 0, 0, 2] = np.log(np.expm1(1.002))  # right side 0.501 of the image
+        right = np.asarray(DistanceBoxes()(raw))[0, 0, 2]
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.output.dtype == "float32"
+    assert right.dtype == np.float32 and right == pytest.approx(0.751, abs=1e-5)
+    assert np.all(np.isfinite(history["loss"]))
+
+
 def test_dense_detector_levels_follow_the_backbone_and_min_stride():
     model = dense_detector((64, 64, 3), 2, width=4, stages=(1, 1, 1, 1))
     assert level_shapes(model) == [(8, 8), (4, 4)]
