@@ -361,16 +361,38 @@ def keras_reference(model, info, edge_model, images, detector):
     return {key: np.asarray(value) for key, value in found.items()}
 
 
+def check_samples(samples):
+    if samples < 1:
+        raise ValueError(
+            f"Invalid value for --samples: expected a positive integer; "
+            f"received {samples}."
+        )
+
+
+def judge_export(reference, exported, labels, shape, quantize, detector):
+    """The figures, the failed conditions and the parity rule they answer to."""
+    if detector:
+        figures, failures = judge_detections(
+            reference, exported, labels, shape, quantize
+        )
+        return figures, failures, DETECTOR_PARITY[quantize]
+    figures, failures = judge(reference, exported, labels, quantize)
+    return figures, failures, PARITY[quantize]
+
+
+def record_check(path, check):
+    """Adds the check to the metadata written beside the export."""
+    with open(path + ".json") as f:
+        written = json.load(f)
+    reports.atomic_write_json(path + ".json", {**written, "check": check})
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     with flags.usage_errors(parser):
         edge.check_export(args.format, args.quantize)
-        if args.samples < 1:
-            raise ValueError(
-                f"Invalid value for --samples: expected a positive integer; "
-                f"received {args.samples}."
-            )
+        check_samples(args.samples)
         model, info, config = load_model(args.model)
         edge_model, metadata = edge.edge_model(model)
         shape = edge_model.input.shape[1:]
@@ -390,14 +412,9 @@ def main(argv=None):
         exported, latency, used_tensorflow = run_exported(path, args.format, images)
     except RuntimeError as error:
         parser.exit(EXIT_FAILED, f"{parser.prog}: check failed: {error}\n")
-    if detector:
-        figures, failures = judge_detections(
-            reference, exported, labels, shape, args.quantize
-        )
-        rule = DETECTOR_PARITY[args.quantize]
-    else:
-        figures, failures = judge(reference, exported, labels, args.quantize)
-        rule = PARITY[args.quantize]
+    figures, failures, rule = judge_export(
+        reference, exported, labels, shape, args.quantize, detector
+    )
     size = _size(path)
     check = {
         **figures,
@@ -408,9 +425,7 @@ def main(argv=None):
         "runtime_imported_tensorflow": used_tensorflow,
         "passed": not failures,
     }
-    with open(path + ".json") as f:
-        written = json.load(f)
-    reports.atomic_write_json(path + ".json", {**written, "check": check})
+    record_check(path, check)
     print(table(args.format, args.quantize, size, latency, figures, detector))
     if failures:
         worst = figures["worst_image"]
