@@ -37,6 +37,7 @@ import tempfile
 import numpy as np
 
 from components import data
+from components.checks import check_positive_int
 from components.deploy import edge
 from recipes.run import flags, reports
 from recipes.run.saved import load_model
@@ -361,14 +362,6 @@ def keras_reference(model, info, edge_model, images, detector):
     return {key: np.asarray(value) for key, value in found.items()}
 
 
-def check_samples(samples):
-    if samples < 1:
-        raise ValueError(
-            f"Invalid value for --samples: expected a positive integer; "
-            f"received {samples}."
-        )
-
-
 def judge_export(reference, exported, labels, shape, quantize, detector):
     """The figures, the failed conditions and the parity rule they answer to."""
     if detector:
@@ -392,7 +385,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with flags.usage_errors(parser):
         edge.check_export(args.format, args.quantize)
-        check_samples(args.samples)
+        check_positive_int("samples", args.samples)
         model, info, config = load_model(args.model)
         edge_model, metadata = edge.edge_model(model)
         shape = edge_model.input.shape[1:]

@@ -10,8 +10,12 @@ def rates_at(config, steps_per_epoch, steps):
     """The compiled optimizer's learning rate after each of `steps` updates."""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     training.compile_model(config, model, steps_per_epoch, "mse", metrics=())
-    schedule = model.optimizer._learning_rate
-    return np.array([float(schedule(step)) for step in steps])
+    optimizer = model.optimizer
+    rates = []
+    for step in steps:
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    return np.array(rates)
 
 
 def test_warmup_rises_linearly_from_zero_then_follows_the_cosine():
