@@ -76,9 +76,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from components import data, detection, serving
+from components import callbacks, data, detection, serving
 from components.checks import check_positive_int, invalid_value
-from components.detection.dense_model import level_shapes
 from recipes.run import Run, detecting, flags, reports, training
 
 # ---------------------------------------------------------------------------
@@ -90,16 +89,62 @@ QUICK = {"train_images": 600, "test_images": 100, "epochs": 6, "width": 8}
 # Each head's default width. The dense head's 128 against 64, at 18 epochs
 # on the drawn shapes: mAP@[.5:.95] 0.712 against 0.673 for 10% more time;
 # on the digit canvases' defaults 0.787 against 0.627 (docs/recipes/yolo.md).
-HEADS = {"v1": 256, "dense": 128}
+HEADS = {"v1": 256, "dense": 128, "yolov8": None}
+# The detector's options that each kind's network builder and loss take
+# from the flags (`Detector.create`): data, so the recipe never asks which
+# kind it builds.
+NETWORK_FLAGS = {
+    "v1": ("backbone", "head_width", "grid_size", "boxes_per_cell"),
+    "dense": ("backbone", "head_width"),
+    "yolov8": ("size",),
+}
+LOSS_FLAGS = {"v1": ("lambda_coord", "lambda_noobj"), "dense": (), "yolov8": ()}
+# --head auto on a user's data (coco:, yolo:, tfds:): the settings of the
+# default detector, within --time minutes. Chosen before the drawn-shapes
+# runs that docs/recipes/yolo.md reports, from what YOLOv8's trainer does
+# on a small data set: letterboxed input, left-right flips, batch 8, Adam at
+# 0.002 with one epoch of warm-up, the averaged weights.
+OWN_DATA = {
+    "head": "yolov8",
+    "time": 10.0,
+    "resize": "letterbox",
+    "flip": True,
+    "batch_size": 8,
+    "learning_rate": 0.002,
+    "warmup_epochs": 1.0,
+    "epochs": 300,  # a ceiling: --time plans the epochs that fit
+}
+CANVAS_SIZE = 112  # the digit canvases' side (and every kind's default elsewhere)
 
 
 @dataclasses.dataclass
 class Config(detecting.DetectionConfig):
     head: str = _flag(
-        "v1",
-        "v1: the paper's S x S grid; dense: a box and class scores at every "
-        "location of the stride-8 and stride-16 maps, task-aligned (YOLOv8's "
-        "assignment; see 'Beyond the paper').",
+        "auto",
+        "auto: yolov8 on a user's data (coco:, yolo:, tfds:) within --time "
+        "minutes, v1 on the digit canvases; v1: the paper's S x S grid; dense: "
+        "a box and class scores at every location of a VGG's stride-8 and "
+        "stride-16 maps; yolov8: a CSP backbone, PAN neck and box sides as "
+        "distributions (see 'Beyond the paper').",
+    )
+    size: str = _flag("n", "--head yolov8: the network's size, n or s.")
+    time: float | None = _flag(
+        None,
+        "Minutes of training, validation included: after each epoch the "
+        "epochs that fit are planned again and the learning rate is a warm-up "
+        "and cosine over them (Ultralytics' time=); --epochs is the ceiling. "
+        "Default: 10 with --head auto on a user's data; 0: off.",
+    )
+    image_size: int | None = _flag(
+        None,
+        "Side of the (square) input. Default: 112, or with --head auto on a "
+        "user's data the smallest multiple of 32 from 160 to 640 at which at "
+        "most 10%% of the training objects are under 16 px.",
+    )
+    averaging: bool = _flag(
+        True,
+        "--head yolov8: validate, keep and save an exponential moving average "
+        "of the weights (YOLOv8's EMA).",
     )
     head_width: int | None = _flag(
         None, "Channels of the head's 3x3 layers (default: v1 256, dense 128)."
@@ -109,10 +154,11 @@ class Config(detecting.DetectionConfig):
     lambda_coord: float = _flag(5.0, "Weight of the box regression.")
     lambda_noobj: float = _flag(0.5, "Weight of the no-object confidence.")
     augment: bool = _flag(True, "Translation and scale jitter (boxes follow).")
-    flip: bool = _flag(
-        False,
+    flip: bool | None = _flag(
+        None,
         "With --augment, mirror half the training images left to right (only "
-        "for classes a mirror keeps: shapes, not digits).",
+        "for classes a mirror keeps: shapes, not digits). Default: on with "
+        "--head auto on a user's data, as Ultralytics' fliplr.",
     )
     mosaic: bool = _flag(
         False,
@@ -130,15 +176,43 @@ class Config(detecting.DetectionConfig):
     # 8 epochs of batch 16 reach the mAP of 20 of batch 64 in 0.40x the time
     # (docs/speed.md): four times the steps per epoch, at the same cost per
     # image on a CPU. 10 epochs of batch 64 reached 0.89.
-    epochs: int = _flag(8, "Training epochs.")
+    epochs: int = _flag(8, "Training epochs (with --time, the most).")
     batch_size: int = _flag(16, "Batch size.")
 
     def validate(self):
+        if self.head == "auto":
+            self._own_data_defaults()
         if self.head not in HEADS:
-            raise ValueError(invalid_value("head", self.head, " or ".join(HEADS)))
+            raise ValueError(
+                invalid_value("head", self.head, " or ".join(["auto", *HEADS]))
+            )
         if self.head_width is None:
             self.head_width = HEADS[self.head]
-        self.validate_detection(("head_width", "grid_size", "boxes_per_cell"))
+        if self.flip is None:
+            self.flip = False
+        if self.time == 0:
+            self.time = None
+        if self.time is not None and not self.time > 0:
+            raise ValueError(invalid_value("time", self.time, "minutes > 0, or 0: off"))
+        if self.time is not None and self.lr_schedule != "cosine":
+            raise ValueError(
+                "--time schedules a warm-up and cosine over the epochs that fit: "
+                f"drop --lr-schedule {self.lr_schedule} (or --time)."
+            )
+        if self.image_size is None and not self._sized_from_data():
+            self.image_size = CANVAS_SIZE
+        if self.head == "yolov8" and self.image_size and self.image_size % 32:
+            raise ValueError(
+                invalid_value(
+                    "image_size", self.image_size, "a multiple of 32 with --head yolov8"
+                )
+            )
+        positive = ("grid_size", "boxes_per_cell")
+        self.validate_detection(positive + (("head_width",) if self.head_width else ()))
+        if self.size not in detection.YOLOV8_SIZES:
+            raise ValueError(
+                invalid_value("size", self.size, " or ".join(detection.YOLOV8_SIZES))
+            )
         if self.flip and not self.augment:
             raise ValueError("--flip mirrors within --augment: drop --no-augment.")
         if self.mosaic and not self.augment:
@@ -152,15 +226,49 @@ class Config(detecting.DetectionConfig):
                 f"{self.epochs} never tiles: lower --close-mosaic below --epochs."
             )
 
-    @property
-    def dense(self):
-        return self.head == "dense"
+    def _own_data_defaults(self):
+        """--head auto: the default detector on a user's data, v1 on canvases.
+        A flag the user set keeps its value: these replace the defaults only."""
+        if self.dataset in detecting.CANVASES:
+            self.head = "v1"
+            return
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for name, value in OWN_DATA.items():
+            if getattr(self, name) == defaults[name]:
+                setattr(self, name, value)
+
+    def _sized_from_data(self):
+        """Whether `load_splits` picks the input size from the objects'."""
+        return self.head == "yolov8" and self.dataset not in detecting.CANVASES
 
 
 # Kept under their old names: the tuning module and users import them from here.
 parse_stages = detecting.parse_stages
-load_splits = detecting.load_splits
 ground_truth = detecting.ground_truth
+
+
+def load_splits(config):
+    """The splits, at `--image-size`; without one on a user's data, at the
+    smallest input that keeps the objects large enough
+    (`data.input_size_for`), read from the training boxes first."""
+    if config.image_size is None:
+        probe = dataclasses.replace(
+            config, image_size=data.LARGEST_INPUT, overfit_subset=0
+        )
+        splits = detecting.load_splits(probe)
+        if splits.truth and "train" in splits.truth:
+            boxes, labels = splits.truth["train"]
+            config.image_size = data.input_size_for(boxes, labels, data.LARGEST_INPUT)
+        else:
+            config.image_size = data.DEFAULT_INPUT
+        reports.report(
+            [
+                f"input size: {config.image_size} px, the smallest at which at most "
+                f"{data.SMALL_SHARE:.0%} of the training objects are under "
+                f"{data.SMALL_SIDE} px (--image-size to choose)"
+            ]
+        )
+    return detecting.load_splits(config)
 
 
 # ---------------------------------------------------------------------------
@@ -177,15 +285,10 @@ ground_truth = detecting.ground_truth
 # at ((c + x) / S * W, (r + y) / S * H) and its width sqrt_w ** 2 * W.
 
 
-def output_depth(config, num_classes):
-    """5B + C: per cell, B boxes (x, y, w, h, confidence) and C class scores."""
-    return 5 * config.boxes_per_cell + num_classes
-
-
 # ---------------------------------------------------------------------------
 # 2. Targets: the cell holding an object's centre is responsible for it
 # ---------------------------------------------------------------------------
-# `encode_yolo_targets` writes, in that cell, the centre relative to the cell
+# `Detector.targets` writes, in that cell, the centre relative to the cell
 # (in [0, 1)), the width and height relative to the image, an objectness of 1
 # and the one-hot class; every other cell is zero. So a target has depth
 # 5 + C (one object per cell) where the output has 5B + C (B candidate boxes
@@ -193,32 +296,17 @@ def output_depth(config, num_classes):
 # one class, so it holds one object: the paper states the limit, and of two
 # centres in one cell this code keeps the larger object (its choice; the paper
 # does not say). It runs inside the tf.data pipeline, after the augmentation
-# has moved the boxes with the image.
+# has moved the boxes with the image. (The dense kinds' targets are the boxes
+# themselves: their loss assigns them to locations from the predictions.)
 
 
-def encode(config, splits, boxes, labels):
-    """The YOLO targets of a batch of boxes (`(batch, S, S, 5 + C)`); for the
-    dense head, the boxes themselves as fractions of the image with their
-    classes (`(batch, M, 5)`: the loss assigns them to locations)."""
-    if config.dense:
-        height, width = splits.image_shape[0], splits.image_shape[1]
-        scale = tf.constant([width, height, width, height], tf.float32)
-        labels = tf.cast(labels, tf.float32)[..., None]
-        return tf.concat([tf.cast(boxes, tf.float32) / scale, labels], axis=-1)
-    return tf.map_fn(
-        lambda pair: detection.encode_yolo_targets(
-            pair[0], pair[1], splits.image_shape, config.grid_size, splits.num_classes
-        ),
-        (boxes, labels),
-        fn_output_signature=tf.float32,
-    )
-
-
-def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
-    """Batches of `(images, YOLO targets)` of one split; training ones (with
+def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None, model=None):
+    """Batches of `(images, targets)` of one split (`model.targets`; built
+    from the flags when `model` is not given); training ones (with
     `epoch_seeds`) shuffled by epoch and augmented. A split of files streams:
     its index is shuffled, its images decoded in parallel (under a
     multi-worker `strategy`, only this worker's rows)."""
+    model = model or build_model(config, splits)
     training = epoch_seeds is not None
     share = data.worker_share(strategy, config.batch_size) if training else None
     dataset = data.stream_examples(splits.stream(split), epoch_seeds, share=share)
@@ -234,7 +322,7 @@ def make_pipeline(config, splits, split, epoch_seeds=None, strategy=None):
 
     def to_targets(batch):
         boxes = batch["bounding_boxes"]
-        return batch["images"], encode(config, splits, boxes["boxes"], boxes["labels"])
+        return batch["images"], model.targets(boxes["boxes"], boxes["labels"])
 
     dataset = dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(data.pipeline_options())
@@ -255,31 +343,19 @@ def plot_mosaics(config, splits, epoch_seeds, path, count=8):
     )
 
 
-def report_head(config, splits, model, run):
-    """What the network predicts, in one or two lines (and `targets.png`)."""
-    if config.dense:
-        shapes = level_shapes(model)
-        grids = " + ".join(f"{rows}x{cols}" for rows, cols in shapes)
-        reports.report(
-            [
-                f"dense output: {tuple(model.output.shape[1:])}: {grids} locations, "
-                f"each a box and {splits.num_classes} class logits"
-            ]
-        )
-        return
-    depth = output_depth(config, splits.num_classes)
-    objects = plot_targets(config, splits, run.file("targets.png"))
-    reports.report(
-        [
-            f"YOLO output: {tuple(model.output.shape[1:])} = S x S x (5B + C) "
-            f"= {config.grid_size} x {config.grid_size} x {depth}",
+def report_head(model, splits, run):
+    """What the network predicts, in a line; for a grid, `targets.png`."""
+    lines = [model.describe()]
+    if model.grid is not None:
+        objects = plot_targets(model, splits, run.file("targets.png"))
+        lines.append(
             f"targets.png: one canvas, {objects} object{'s' * (objects != 1)} and "
-            "the cells responsible for them",
-        ]
-    )
+            "the cells responsible for them"
+        )
+    reports.report(lines)
 
 
-def plot_targets(config, splits, path):
+def plot_targets(model, splits, path):
     """One training canvas, its S x S grid, the responsible cells and the
     boxes read back from its target (they must match the labelled ones)."""
     import matplotlib
@@ -290,13 +366,14 @@ def plot_targets(config, splits, path):
 
     example = next(iter(splits.train.take(1).as_numpy_iterator()))
     image, boxes = example["images"], example["bounding_boxes"]
-    target = encode(config, splits, boxes["boxes"][None], boxes["labels"][None])[0]
+    target = model.targets(boxes["boxes"][None], boxes["labels"][None])[0]
+    grid_size = model.grid[0]
     decoded, classes = detection.decode_yolo_targets(target.numpy(), image.shape)
     height, width = image.shape[:2]
-    cell_h, cell_w = height / config.grid_size, width / config.grid_size
+    cell_h, cell_w = height / grid_size, width / grid_size
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-    for k in range(1, config.grid_size):
+    for k in range(1, grid_size):
         ax.axhline(k * cell_h, color="white", lw=0.5, alpha=0.6)
         ax.axvline(k * cell_w, color="white", lw=0.5, alpha=0.6)
     for row, col in zip(*np.nonzero(target.numpy()[..., 4] > 0.5)):
@@ -310,7 +387,7 @@ def plot_targets(config, splits, path):
         ax.plot((x0 + x1) / 2, (y0 + y1) / 2, "r+")
         ax.text(x0, y0 - 1, splits.class_names[label], color="lime", fontsize=8)
     ax.set_title(
-        f"{config.grid_size}x{config.grid_size} grid: responsible cells (yellow),\n"
+        f"{grid_size}x{grid_size} grid: responsible cells (yellow),\n"
         "centres (+) and boxes decoded back from the target"
     )
     ax.axis("off")
@@ -327,26 +404,23 @@ def plot_targets(config, splits, path):
 # dropped); a map larger than S x S is max-pooled down to it; two 3x3
 # conv-bn-ReLU layers and a 1x1 convolution give the raw S x S x (5B + C)
 # outputs. Sigmoids and the softmax are applied by the loss and the
-# decoding, so the network regresses unconstrained numbers.
+# decoding, so the network regresses unconstrained numbers. The network and
+# what trains and decodes it are one object, `detection.Detector`.
 
 
 def build_model(config, splits):
-    grid = (
-        {}
-        if config.dense
-        else {
-            "grid_size": config.grid_size,
-            "boxes_per_cell": config.boxes_per_cell,
-        }
-    )
-    return detection.build(
-        "dense" if config.dense else "yolo",
+    """The `detection.Detector` of `--head`, with the flags its kind takes."""
+    options = {name: getattr(config, name) for name in NETWORK_FLAGS[config.head]}
+    if "backbone" in options:
+        options.update(detecting.backbone_options(config))
+    return detection.Detector.create(
+        config.head,
         splits.image_shape,
         splits.num_classes,
-        backbone=config.backbone,
-        head_width=config.head_width,
-        **grid,
-        **detecting.backbone_options(config),
+        loss_options={name: getattr(config, name) for name in LOSS_FLAGS[config.head]},
+        score_threshold=config.score_threshold,
+        iou_threshold=config.iou_threshold,
+        **options,
     )
 
 
@@ -365,29 +439,45 @@ def build_model(config, splits):
 
 
 def compile_detector(config, model, splits):
-    """The YOLO loss and the flags' optimizer and schedule (the search
-    compiles its trials here too)."""
+    """The detector's own loss and the flags' optimizer and schedule (the
+    search compiles its trials here too)."""
     steps = -(-splits.sizes["train"] // config.batch_size)
-    if config.dense:
-        loss = detection.TaskAlignedLoss(
-            splits.image_shape, level_shapes(model), splits.num_classes
+    return training.compile_model(
+        config, model, steps, model.make_loss(), metrics=(), scheduled=not config.time
+    )
+
+
+def budget_callbacks(config, model, splits):
+    """`--time`: the plan of epochs and its learning rate (`TimeBudget`);
+    with `--averaging`, the averaged weights (`WeightAveraging`), whose
+    warm-up is a tenth of the steps the first plan holds."""
+    steps = -(-splits.sizes["train"] // config.batch_size)
+    before, after = [], []
+    if config.averaging and model.bins:
+        warmup = min(2000.0, max(1.0, 0.1 * steps * config.epochs))
+        if config.time:
+            # A first plan: Ultralytics' horizon at its scale, shortened to
+            # what a run of this length can average.
+            warmup = min(2000.0, max(1.0, steps))
+        before.append(callbacks.WeightAveraging(warmup_steps=warmup))
+    if config.time:
+        after.append(
+            callbacks.TimeBudget(
+                config.time * 60.0,
+                config.learning_rate,
+                steps,
+                config.epochs,
+                warmup_epochs=config.warmup_epochs,
+            )
         )
-    else:
-        loss = detection.YoloLoss(
-            config.grid_size,
-            config.boxes_per_cell,
-            splits.num_classes,
-            config.lambda_coord,
-            config.lambda_noobj,
-        )
-    return training.compile_model(config, model, steps, loss, metrics=())
+    return before, after
 
 
 def loss_terms(config, model, splits):
     """Each term's mean per test canvas: which errors the detector still makes."""
     totals, count = {}, 0
-    for images, targets in make_pipeline(config, splits, "test"):
-        terms = model.loss.terms(targets, model(images, training=False))
+    for images, targets in make_pipeline(config, splits, "test", model=model):
+        terms = model.loss_terms(targets, model(images, training=False))
         for name, values in terms.items():
             totals[name] = totals.get(name, 0.0) + float(np.sum(values))
         count += int(images.shape[0])
@@ -399,41 +489,20 @@ def loss_terms(config, model, splits):
 # ---------------------------------------------------------------------------
 # Each box's score for a class is P(class | object) * confidence; boxes under
 # --score-threshold go, and NMS drops, class by class, a box that overlaps a
-# better one by more than --iou-threshold (`decode_predictions`). The saved
-# `model.keras` ends in the same decoding (`YoloDecoding`): loaded, its
-# `predict` on images returns `boxes` (xyxy pixels), `labels`, `scores` and
-# `num_detections`, and `model.export()` serves the same.
+# better one by more than --iou-threshold (`Detector.decode`). The saved
+# `model.keras` ends in the same decoding (`Detector.inference_model`):
+# loaded, its `predict` on images returns `boxes` (xyxy pixels), `labels`,
+# `scores` and `num_detections`, and `model.export()` serves the same.
 
 
-def decoder(config, image_shape):
-    """The decoding of a batch of raw outputs, as one traced function."""
-
-    @tf.function(reduce_retracing=True)
-    def decode(batch):
-        if config.dense:
-            return detection.decode_dense_predictions(
-                batch, image_shape, config.score_threshold, config.iou_threshold
-            )
-        return detection.decode_predictions(
-            batch,
-            image_shape,
-            config.boxes_per_cell,
-            config.score_threshold,
-            config.iou_threshold,
-        )
-
-    return decode
-
-
-def detect(config, model, test, image_shape, decode=None):
+def detect(model, test):
     """Raw outputs, then detections; with images/s and post-processing ms/image.
 
     `test` is an `EvaluationSplit` (its images read as they are predicted) or
-    an array of images; `decode` a `decoder` to reuse (a new one otherwise)."""
+    an array of images."""
     raw, predict_seconds = detecting.timed_predict(model, test)
     count = len(raw)
-    decode = decode or decoder(config, image_shape)
-    detections, post_seconds = detecting.decode_in_batches(decode, raw)
+    detections, post_seconds = detecting.timed(model.decode, raw)
     timing = {
         "inference_images_per_second": round(count / predict_seconds, 1),
         "postprocess_ms_per_image": round(1000 * post_seconds / count, 3),
@@ -452,49 +521,39 @@ def main(argv=None):
     splits, model = run.prepare(load_splits, build_model)
     config = run.open().config
     detecting.report_data(run, splits)
-    report_head(config, splits, model, run)
+    report_head(model, splits, run)
 
     epoch_seeds = data.EpochSeeds(config.seed)
     plot_mosaics(config, splits, epoch_seeds, run.file("mosaic.png"))
     with run.scope():
         compile_detector(config, model, splits)
     # The saved model decodes too: images in, boxes, labels and scores out.
-    if config.dense:
-        inference = detection.dense_inference_model(
-            model, config.score_threshold, config.iou_threshold
-        )
-    else:
-        inference = detection.yolo_inference_model(
-            model,
-            config.score_threshold,
-            config.iou_threshold,
-            boxes_per_cell=config.boxes_per_cell,
-        )
+    inference = model.inference_model()
     # Validation mAP every --val-every epochs; the best kept as best.keras.
-    decode = decoder(config, splits.image_shape)
     validation = detecting.validation(
         run,
         splits,
-        lambda network, split: detecting.decode_in_batches(
-            decode, network.predict(split.images, verbose=0)
-        )[0],
+        lambda network, split: model.decode(model.predict_raw(split.images, verbose=0)),
         serving.detector_serving_model(
             inference, splits.class_names, resize=config.resize
         ),
     )
+    before, after = budget_callbacks(config, model, splits)
     run.fit(
         model,
-        make_pipeline(config, splits, "train", epoch_seeds, run.strategy),
-        make_pipeline(config, splits, "validation"),
-        callbacks=[epoch_seeds, validation.callback],
+        make_pipeline(config, splits, "train", epoch_seeds, run.strategy, model),
+        make_pipeline(config, splits, "validation", model=model),
+        callbacks=[epoch_seeds, *before, validation.callback, *after],
     )
 
     # The test images are scored, and the pictures drawn, for best.keras.
     test = detecting.evaluation_split(splits, "test", config.batch_size)
     with detecting.best_weights(run, inference, validation) as scored:
-        detections, timing = detect(config, model, test, splits.image_shape, decode)
+        detections, timing = detect(model, test)
         terms = loss_terms(config, model, splits)
-        test_loss = model.evaluate(make_pipeline(config, splits, "test"), verbose=0)
+        test_loss = model.evaluate(
+            make_pipeline(config, splits, "test", model=model), verbose=0
+        )
     reports.report(
         [
             "loss terms per test canvas: "

@@ -19,7 +19,9 @@ from components.callbacks.divergence import DivergenceStop
 from components.callbacks.histograms import HistogramLogger
 from components.callbacks.max_norm import MaxNormConstraint
 from components.callbacks.momentum import MomentumScheduler, VariableMomentum
+from components.callbacks.time_budget import TimeBudget
 from components.callbacks.update_ratio import UpdateRatioMonitor
+from components.callbacks.weight_averaging import WeightAveraging
 
 __all__ = [
     "KINDS",
@@ -31,8 +33,10 @@ __all__ = [
     "LearningRateAnnealing",
     "MaxNormConstraint",
     "MomentumScheduler",
+    "TimeBudget",
     "UpdateRatioMonitor",
     "VariableMomentum",
+    "WeightAveraging",
     "annealing_schedule",
     "read_state",
 ]

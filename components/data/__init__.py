@@ -24,7 +24,14 @@ from components.data.image_folders import load_image_folder
 from components.data.image_ops import RESIZES, check_resize, letterbox_frame
 from components.data.mosaic import mosaic, tile_four
 from components.data.npz_source import load_npz, read_npz_images
-from components.data.object_sizes import object_size_line, object_sizes
+from components.data.object_sizes import (
+    DEFAULT_INPUT,
+    LARGEST_INPUT,
+    SMALL_SHARE,
+    input_size_for,
+    object_size_line,
+    object_sizes,
+)
 from components.data.pipeline import (
     WorkerShare,
     decode_share,
@@ -44,6 +51,7 @@ from components.data.textures import TEXTURE_CLASSES, load_textures, texture_arr
 from components.data.tfds_detection import load_tfds_detection
 from components.data.tfds_source import load_tfds
 from components.data.yolo_source import load_yolo_detection
+from components.detection.coco_eval import SMALL_SIDE
 
 __all__ = [
     "AUGMENTATIONS",
@@ -85,6 +93,11 @@ __all__ = [
     "make_pipeline",
     "load_yolo_detection",
     "mosaic",
+    "DEFAULT_INPUT",
+    "LARGEST_INPUT",
+    "SMALL_SHARE",
+    "SMALL_SIDE",
+    "input_size_for",
     "object_size_line",
     "object_sizes",
     "parse_augment",

@@ -157,6 +157,7 @@ def _decoding_parts(info):
                 settings["boxes_per_cell"] = config["boxes_per_cell"]
             elif isinstance(layer, DenseDecoding):
                 settings["kind"] = "dense"
+                settings["num_classes"] = config["num_classes"]
             outputs = layer.input
             if isinstance(layer, RegionDecoding) and isinstance(outputs, list):
                 # The decoding's dict input, flattened in sorted key order
@@ -183,10 +184,12 @@ class PortableDecoding(keras.layers.Layer):
         max_detections,
         kind="region",
         boxes_per_cell=None,
+        num_classes=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.kind = kind
+        self.num_classes = num_classes
         self.image_shape = tuple(image_shape)
         self.thresholds = (float(score_threshold), float(iou_threshold))
         self.max_detections = int(max_detections)
@@ -198,7 +201,7 @@ class PortableDecoding(keras.layers.Layer):
         if self.kind == "yolo":
             yxyx, scores = postprocess.yolo_boxes_and_scores(raw, self.boxes_per_cell)
         elif self.kind == "dense":
-            yxyx, scores = postprocess.dense_boxes_and_scores(raw)
+            yxyx, scores = postprocess.dense_boxes_and_scores(raw, self.num_classes)
         else:
             yxyx, scores = postprocess.region_boxes_and_scores(raw, self.image_shape)
         return postprocess.portable_nms(

@@ -44,6 +44,7 @@ from components.detection.decoding import (
 )
 from components.detection.dense_loss import TaskAlignedLoss
 from components.detection.dense_model import dense_detector
+from components.detection.detector import Detector
 from components.detection.proposals import (
     propose_regions,
     selective_search,
@@ -89,6 +90,13 @@ from components.detection.yolo_loss import (
 from components.detection.yolo_model import (
     yolo_detector,
 )
+from components.detection.yolov8 import SIZES as YOLOV8_SIZES
+from components.detection.yolov8 import (
+    DistributionBoxes,
+    c2f_block,
+    sppf,
+    yolov8_detector,
+)
 
 # These run inside tf.data pipelines (TensorFlow ops), so they are imported on
 # first use: the networks, losses and layers above also load under Keras on
@@ -115,6 +123,12 @@ def __dir__():
 
 
 __all__ = [
+    "Detector",
+    "DistributionBoxes",
+    "YOLOV8_SIZES",
+    "c2f_block",
+    "sppf",
+    "yolov8_detector",
     "DenseDecoding",
     "TaskAlignedLoss",
     "dense_detector",

@@ -167,7 +167,16 @@ class DenseDecoding(_Decoding):
     >>> out = layer(np.zeros((2, 80, 7), "float32"))
     >>> tuple(out["boxes"].shape)
     (2, 50, 4)
+
+    With `num_classes`, only the C channels after the box are classes (a
+    `yolov8_detector`'s box distributions follow them).
     """
+
+    def __init__(self, image_shape, num_classes=None, **kwargs):
+        super().__init__(image_shape, **kwargs)
+        if num_classes is not None:
+            check_positive_int("num_classes", num_classes)
+        self.num_classes = num_classes
 
     def call(self, raw):
         from components.detection.postprocess import decode_dense_predictions
@@ -178,7 +187,11 @@ class DenseDecoding(_Decoding):
             self.score_threshold,
             self.iou_threshold,
             self.max_detections,
+            self.num_classes,
         )
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 def dense_inference_model(model, score_threshold=0.2, iou_threshold=0.5, **kwargs):

@@ -4,9 +4,10 @@ assignment YOLOv8 trains with), as a serializable Keras loss."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
-from components.checks import check_positive_int
+from components.checks import check_positive_int, invalid_value
 from components.detection.dense_model import location_points
 
 
@@ -50,12 +51,22 @@ class TaskAlignedLoss(keras.losses.Loss):
     The terms: binary cross-entropy of every location's class logits against
     those targets (0 at every other location and class), weighted by
     `class_weight`; `1 - CIoU` of each positive's box with its object's
-    (Keras's `compute_ciou`), weighted by its target and by `box_weight`.
-    Both are divided by the sum of the targets over the batch.
+    (Keras's `compute_ciou`), weighted by its target and by `box_weight`;
+    with `bins`, the distribution focal loss (Li et al. 2020) of each side's
+    distribution, weighted likewise and by `distribution_weight`. All are
+    divided by the sum of the targets over the batch.
+
+    The distribution focal loss asks each side's distribution over the
+    distances 0, 1, ..., bins - 1 (in strides) for the true distance `d`: its
+    two neighbours `i = floor(d)` and `i + 1` get the cross-entropy
+    `-((i + 1 - d) log p_i + (d - i) log p_(i+1))`, whose minimum puts the
+    expectation at `d` (`d` clipped to `[0, bins - 1.01]`); the four sides'
+    mean is the location's term.
 
     `y_true` is `(batch, M, 5)`: each object's box as "xyxy" fractions of the
     image and its class, rows with class -1 being padding. `y_pred` is the
-    detector's `(batch, N, 4 + C)`.
+    detector's `(batch, N, 4 + C)`, or with `bins` the `yolov8_detector`'s
+    `(batch, N, 4 + C + 4 * bins)`.
 
     Args:
         image_shape: `(height, width[, channels])` of the detector's input.
@@ -66,6 +77,10 @@ class TaskAlignedLoss(keras.losses.Loss):
         alpha, beta: Floats. Exponents of the score and the IoU.
         class_weight, box_weight: Floats. Weights of the two terms (YOLOv8's
             0.5 and 7.5).
+        bins: Integer. The distributions' bins of each box side (16 for
+            `yolov8_detector`); 0 for boxes without distributions.
+        distribution_weight: Float. Weight of the distribution focal loss
+            (YOLOv8's 1.5).
 
     Example:
 
@@ -88,6 +103,8 @@ class TaskAlignedLoss(keras.losses.Loss):
         beta=6.0,
         class_weight=0.5,
         box_weight=7.5,
+        bins=0,
+        distribution_weight=1.5,
         name="task_aligned_loss",
         **kwargs,
     ):
@@ -98,7 +115,15 @@ class TaskAlignedLoss(keras.losses.Loss):
         self.top_k = check_positive_int("top_k", top_k)
         self.alpha, self.beta = float(alpha), float(beta)
         self.class_weight, self.box_weight = float(class_weight), float(box_weight)
+        self.bins = check_positive_int("bins", bins, 0)
+        if self.bins == 1:
+            raise ValueError(invalid_value("bins", bins, "0 or an integer >= 2"))
+        self.distribution_weight = float(distribution_weight)
         self._points = location_points(self.image_shape, self.level_shapes)
+        # Locations per image side at each point: fractions to strides.
+        self._per_side = np.concatenate(
+            [np.tile([[c, r]], (r * c, 1)) for r, c in self.level_shapes]
+        ).astype("float32")
 
     def assign(self, y_true, y_pred):
         """The targets: per location, the class targets `(batch, N, C)`, the
@@ -131,7 +156,8 @@ class TaskAlignedLoss(keras.losses.Loss):
         nearest = ops.transpose(nearest, (0, 2, 1)) * empty[:, None, :]
         inside = ops.maximum(inside, nearest) * real[:, None, :]
         iou = pairwise_iou(y_pred[..., :4], boxes) * inside
-        scores = ops.einsum("bnc,bmc->bnm", ops.sigmoid(y_pred[..., 4:]), one_hot)
+        logits = y_pred[..., 4 : 4 + self.num_classes]
+        scores = ops.einsum("bnc,bmc->bnm", ops.sigmoid(logits), one_hot)
         align = ops.power(scores, self.alpha) * ops.power(iou, self.beta) * inside
         # The k best locations of each object (fewer where fewer are inside).
         k = min(self.top_k, int(self._points.shape[0]))
@@ -153,7 +179,8 @@ class TaskAlignedLoss(keras.losses.Loss):
 
     def _check(self, y_true, y_pred):
         """Static shapes that do not fit: one line naming the argument."""
-        locations, depth = len(self._points), 4 + self.num_classes
+        locations = len(self._points)
+        depth = 4 + self.num_classes + 4 * self.bins
         if len(y_true.shape) != 3 or y_true.shape[-1] != 5:
             raise ValueError(
                 f"y_true must be (batch, objects, 5): each object's xyxy box as "
@@ -166,8 +193,9 @@ class TaskAlignedLoss(keras.losses.Loss):
         ):
             raise ValueError(
                 f"y_pred must be (batch, {locations}, {depth}): the level_shapes "
-                f"{self.level_shapes} give {locations} locations and num_classes="
-                f"{self.num_classes} a depth of 4 + C; got shape {tuple(y_pred.shape)}."
+                f"{self.level_shapes} give {locations} locations, num_classes="
+                f"{self.num_classes} and bins={self.bins} a depth of 4 + C + 4 * "
+                f"bins; got shape {tuple(y_pred.shape)}."
             )
 
     def terms(self, y_true, y_pred):
@@ -178,7 +206,7 @@ class TaskAlignedLoss(keras.losses.Loss):
         class_targets, box_targets, positive = self.assign(y_true, y_pred)
         batch = ops.cast(ops.shape(y_pred)[0], "float32")
         total = ops.maximum(ops.sum(class_targets), 1.0) / batch
-        logits = y_pred[..., 4:]
+        logits = y_pred[..., 4 : 4 + self.num_classes]
         cross_entropy = ops.sum(
             ops.maximum(logits, 0.0)
             - logits * class_targets
@@ -191,14 +219,49 @@ class TaskAlignedLoss(keras.losses.Loss):
         ciou = ops.reshape(ciou, ops.shape(positive))
         weight = ops.sum(class_targets, axis=-1) * positive
         boxes = ops.sum((1.0 - ciou) * weight, axis=1)
-        return {
+        terms = {
             "classes": self.class_weight * cross_entropy / total,
             "boxes": self.box_weight * boxes / total,
         }
+        if self.bins:
+            focal = self.distribution_focal_loss(y_pred, box_targets)
+            terms["distributions"] = (
+                self.distribution_weight * ops.sum(focal * weight, axis=1) / total
+            )
+        return terms
+
+    def distribution_focal_loss(self, y_pred, box_targets):
+        """Each location's distribution focal loss, the mean over its four
+        sides, `(batch, N)`, against the sides of `box_targets` (its
+        object's "xyxy" box, `(batch, N, 4)`)."""
+        points = ops.convert_to_tensor(self._points)
+        per_side = ops.convert_to_tensor(self._per_side)
+        x, y = points[:, 0], points[:, 1]
+        cols, rows = per_side[:, 0], per_side[:, 1]
+        distance = ops.stack(
+            [
+                (x - box_targets[..., 0]) * cols,
+                (y - box_targets[..., 1]) * rows,
+                (box_targets[..., 2] - x) * cols,
+                (box_targets[..., 3] - y) * rows,
+            ],
+            axis=-1,
+        )
+        distance = ops.clip(distance, 0.0, self.bins - 1.01)
+        lower = ops.floor(distance)
+        upper_weight = distance - lower
+        shape = ops.shape(y_pred)
+        start = 4 + self.num_classes
+        raw = ops.reshape(y_pred[..., start:], (shape[0], shape[1], 4, self.bins))
+        log_p = ops.log_softmax(raw, axis=-1)
+        lower = ops.cast(lower, "int32")
+        log_lower = ops.sum(log_p * ops.one_hot(lower, self.bins), axis=-1)
+        log_upper = ops.sum(log_p * ops.one_hot(lower + 1, self.bins), axis=-1)
+        focal = -((1.0 - upper_weight) * log_lower + upper_weight * log_upper)
+        return ops.mean(focal, axis=-1)
 
     def call(self, y_true, y_pred):
-        terms = self.terms(y_true, y_pred)
-        return terms["classes"] + terms["boxes"]
+        return sum(self.terms(y_true, y_pred).values())
 
     def get_config(self):
         return {
@@ -211,4 +274,6 @@ class TaskAlignedLoss(keras.losses.Loss):
             "beta": self.beta,
             "class_weight": self.class_weight,
             "box_weight": self.box_weight,
+            "bins": self.bins,
+            "distribution_weight": self.distribution_weight,
         }

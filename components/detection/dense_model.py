@@ -86,6 +86,8 @@ class DistanceBoxes(keras.layers.Layer):
     about a pixel at 224 px.
     """
 
+    level_output = True  # `level_shapes` finds the levels by it
+
     def __init__(self, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
@@ -202,9 +204,10 @@ def dense_detector(
 
 
 def level_shapes(model):
-    """`(rows, cols)` of each level of a `dense_detector`, finest first."""
+    """`(rows, cols)` of each level of a `dense_detector` or a
+    `yolov8_detector`, finest first."""
     return [
         (layer.input.shape[1], layer.input.shape[2])
         for layer in model.layers
-        if isinstance(layer, DistanceBoxes)
+        if getattr(layer, "level_output", False)
     ]

@@ -95,11 +95,15 @@ def yolo_boxes_and_scores(y_pred, boxes_per_cell=2):
     )
 
 
-def dense_boxes_and_scores(y_pred):
+def dense_boxes_and_scores(y_pred, num_classes=None):
     """A dense detector's `(batch, N, 4 + C)` outputs as normalized "yxyx"
     boxes `(batch, N, 4)` and class scores `(batch, N, C)` (a sigmoid per
-    class), before any threshold or suppression."""
+    class), before any threshold or suppression. With `num_classes`, only
+    the C channels after the box are classes (a `yolov8_detector`'s box
+    distributions follow them)."""
     y_pred = tf.convert_to_tensor(y_pred, tf.float32)
+    if num_classes is not None:
+        y_pred = y_pred[..., : 4 + num_classes]
     boxes = y_pred[..., :4]
     yxyx = tf.stack(
         [boxes[..., 1], boxes[..., 0], boxes[..., 3], boxes[..., 2]], axis=-1
@@ -108,14 +112,19 @@ def dense_boxes_and_scores(y_pred):
 
 
 def decode_dense_predictions(
-    y_pred, image_shape, score_threshold=0.2, iou_threshold=0.5, max_detections=50
+    y_pred,
+    image_shape,
+    score_threshold=0.2,
+    iou_threshold=0.5,
+    max_detections=50,
+    num_classes=None,
 ):
     """A dense detector's outputs (`dense_detector`) to detections: a score
     per class and location, a threshold, then NMS class by class.
 
     Args and returns as `decode_predictions`, with `y_pred` of shape
     `(batch, N, 4 + C)`: boxes as "xyxy" fractions of the image, then class
-    logits.
+    logits (with `num_classes`, channels past 4 + C are ignored).
 
     Example:
 
@@ -127,7 +136,7 @@ def decode_dense_predictions(
     >>> int(out["num_detections"][0]), out["boxes"][0, 0].numpy().tolist()
     (1, [10.0, 10.0, 50.0, 50.0])
     """
-    yxyx, scores = dense_boxes_and_scores(y_pred)
+    yxyx, scores = dense_boxes_and_scores(y_pred, num_classes)
     return _suppress(
         yxyx[:, :, None, :],
         scores,

@@ -12,10 +12,12 @@ from components.detection.rcnn_model import (
     rcnn_network,
 )
 from components.detection.yolo_model import yolo_detector
+from components.detection.yolov8 import yolov8_detector
 
 DETECTORS = {
     "yolo": yolo_detector,
     "dense": dense_detector,
+    "yolov8": yolov8_detector,
     "rcnn": rcnn_network,
     "fast_rcnn": fast_rcnn_network,
     "faster_rcnn": faster_rcnn_network,

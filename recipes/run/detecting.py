@@ -106,8 +106,9 @@ class DetectionConfig(training.TrainingConfig):
     def validate_detection(self, positive=()):
         """Checks the shared flags and the recipe's `positive` integer flags."""
         self.validate_training()
+        if self.image_size is not None:  # None: chosen from the data at load
+            check_positive_int("image_size", self.image_size)
         for name in (
-            "image_size",
             "train_images",
             "validation_images",
             "test_images",
@@ -386,18 +387,20 @@ def timed_predict(model, inputs, batch=64):
     `inputs` are arrays (a dict of arrays), or an `EvaluationSplit`, whose
     images are read from disk as they are predicted.
     """
+    # A `detection.Detector`'s `predict` decodes: its raw outputs are timed.
+    predict = getattr(model, "predict_raw", model.predict)
     if isinstance(inputs, EvaluationSplit):
         images, count, batch = inputs.images, inputs.count, inputs.batch_size
-        model.predict(images.take(1), verbose=0)
+        predict(images.take(1), verbose=0)
         if count % batch and count > batch:
-            model.predict(images.skip(count // batch), verbose=0)
-        return timed(model.predict, images, verbose=0)
+            predict(images.skip(count // batch), verbose=0)
+        return timed(predict, images, verbose=0)
     count = len(tf.nest.flatten(inputs)[0])
     warm = min(count, batch + count % batch)
-    model.predict(
+    predict(
         tf.nest.map_structure(lambda v: v[:warm], inputs), batch_size=batch, verbose=0
     )
-    return timed(model.predict, inputs, batch_size=batch, verbose=0)
+    return timed(predict, inputs, batch_size=batch, verbose=0)
 
 
 def decode_in_batches(decode, outputs, batch=64):

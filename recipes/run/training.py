@@ -154,15 +154,19 @@ def check_warmup(warmup_epochs, epochs, lr_schedule):
         )
 
 
-def compile_model(config, model, steps_per_epoch, loss, metrics=("accuracy",)):
+def compile_model(
+    config, model, steps_per_epoch, loss, metrics=("accuracy",), scheduled=True
+):
     """Compiles `model` with the configured optimizer and learning-rate schedule.
 
     `cosine` decays per step over the whole run, after `--warmup-epochs` of
     linear rise from 0 (Keras's own `CosineDecay` warm-up); the notes' step,
     exponential and 1/t schedules are applied per epoch by `training_callbacks`.
+    With `scheduled=False` the rate is a plain number that a callback sets
+    (`TimeBudget`: the run's length is not known in steps).
     """
     rate = config.learning_rate
-    if config.lr_schedule == "cosine":
+    if config.lr_schedule == "cosine" and scheduled:
         total = max(1, config.epochs * steps_per_epoch)
         warmup = round(config.warmup_epochs * steps_per_epoch)
         if warmup:
