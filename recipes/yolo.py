@@ -449,28 +449,25 @@ def compile_detector(config, model, splits):
 
 def budget_callbacks(config, model, splits):
     """`--time`: the plan of epochs and its learning rate (`TimeBudget`);
-    with `--averaging`, the averaged weights (`WeightAveraging`), whose
-    warm-up is a tenth of the steps the first plan holds."""
+    with `--averaging`, for a network with box distributions, the averaged
+    weights (`WeightAveraging`, sized to the steps planned)."""
     steps = -(-splits.sizes["train"] // config.batch_size)
-    before, after = [], []
-    if config.averaging and model.bins:
-        warmup = min(2000.0, max(1.0, 0.1 * steps * config.epochs))
-        if config.time:
-            # A first plan: Ultralytics' horizon at its scale, shortened to
-            # what a run of this length can average.
-            warmup = min(2000.0, max(1.0, steps))
-        before.append(callbacks.WeightAveraging(warmup_steps=warmup))
+    budget = None
     if config.time:
-        after.append(
-            callbacks.TimeBudget(
-                config.time * 60.0,
-                config.learning_rate,
-                steps,
-                config.epochs,
-                warmup_epochs=config.warmup_epochs,
-            )
+        budget = callbacks.TimeBudget(
+            config.time * 60.0,
+            config.learning_rate,
+            steps,
+            config.epochs,
+            warmup_epochs=config.warmup_epochs,
         )
-    return before, after
+    before = []
+    if config.averaging and model.bins:
+        total = steps * config.epochs
+        if budget is not None:
+            total = lambda: steps * budget.planned_epochs  # noqa: E731
+        before.append(callbacks.WeightAveraging(total_steps=total))
+    return before, [budget] if budget else []
 
 
 def loss_terms(config, model, splits):
