@@ -62,7 +62,10 @@ from benchmarks import machine, shapes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETS = ("shapes", "canvases", "canvases-hard")
-DETECTORS = ("yolo", "yolo_dense", "faster_rcnn", "yolov8n")
+DETECTORS = ("yolo_default", "yolo", "yolo_dense", "faster_rcnn", "yolov8n")
+# The detectors run as a user runs them on their own data: the command alone,
+# no flag of the benchmark's (input size, resize, schedule are its own).
+AS_IS = ("yolo_default",)
 # The project recipes' flags the benchmark passes through (None: the default).
 RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate")
 # Ultralytics' train() options the benchmark sets itself: the set, the budget
@@ -219,13 +222,16 @@ def project_command(recipe, root, size, run_dir, quick=False, **flags):
             f"project_command takes the flags {', '.join(RECIPE_FLAGS)}; got {unknown}."
         )
     module, extra = {
-        "yolo": ("recipes.yolo", []),
+        "yolo_default": ("recipes.yolo", []),
+        "yolo": ("recipes.yolo", ["--head", "v1"]),
         "yolo_dense": ("recipes.yolo", ["--head", "dense"]),
         "faster_rcnn": ("recipes.rcnn", ["--variant", "faster"]),
     }[recipe]
     command = [sys.executable, "-m", module, *extra, "--dataset", f"yolo:{root}"]
-    command += ["--image-size", str(size), "--run-dir", run_dir, "--overwrite"]
-    command += ["--verbose", "0", "--resize", "letterbox"]
+    command += ["--run-dir", run_dir, "--overwrite", "--verbose", "0"]
+    if recipe in AS_IS:
+        return command + (["--quick", "--time", "1"] if quick else [])
+    command += ["--image-size", str(size), "--resize", "letterbox"]
     if quick:
         command += ["--quick"]
     for name in RECIPE_FLAGS:
@@ -236,13 +242,16 @@ def project_command(recipe, root, size, run_dir, quick=False, **flags):
 
 def run_project(recipe, root, size, run_dir, quick=False, **flags):
     """Trains a project recipe on the set; returns `(train seconds, epochs,
-    COCO rows for the test files)`."""
+    COCO rows for the test files, the input side it trained at)`."""
     command = project_command(recipe, root, size, run_dir, quick, **flags)
     _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
     with open(os.path.join(run_dir, "config.json")) as f:
-        ran = json.load(f)["epochs"]
+        ran = json.load(f)
+    # Epochs run: the history's rows (a --time run plans its own).
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        epochs = max(0, sum(1 for _ in f) - 1) or ran["epochs"]
     out = os.path.join(run_dir, "test_predictions.json")
     folder = os.path.join(root, "images", "test")
     command = [sys.executable, "-m", "recipes.predict", run_dir, folder]
@@ -250,7 +259,7 @@ def run_project(recipe, root, size, run_dir, quick=False, **flags):
     _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
     with open(out) as f:
         found = json.load(f)
-    return metrics["train_seconds"], ran, _by_file(found)
+    return metrics["train_seconds"], epochs, _by_file(found), ran["image_size"]
 
 
 def _by_file(found):
@@ -270,6 +279,7 @@ def run_yolov8n(
     patience=None,
     python=None,
     options=None,
+    threads=None,
 ):
     """Trains YOLOv8n in a process of its own (PyTorch and TensorFlow in one
     process crashed), run by `python` (this interpreter by default); returns
@@ -278,6 +288,7 @@ def run_yolov8n(
     out = os.path.join(run_dir, "peer.json")
     job = {"root": root, "size": size, "run_dir": run_dir, "seconds": seconds}
     job.update(epochs=epochs, patience=patience, options=options or {})
+    job["threads"] = threads
     command = [python or sys.executable, "-m", "benchmarks.detector_peers"]
     command += ["--peer-job", json.dumps(job), "--out", out]
     _check(subprocess.run(command, cwd=ROOT, capture_output=True, text=True), command)
@@ -286,12 +297,34 @@ def run_yolov8n(
 
 
 def train_yolov8n(
-    root, size, run_dir, seconds=None, epochs=300, patience=None, options=None
+    root,
+    size,
+    run_dir,
+    seconds=None,
+    epochs=300,
+    patience=None,
+    options=None,
+    threads=None,
 ):
     """Trains YOLOv8n from its model yaml (no pretrained weights) on CPU,
     with Ultralytics' own `options` (such as `{"batch": 4}`) on top;
-    returns `(train seconds, epochs, COCO rows for the test files)`."""
+    returns `(train seconds, epochs, COCO rows for the test files)`.
+
+    `threads`: PyTorch's threads (the machine's cores by default, as the
+    project's detectors use them); 0 leaves Ultralytics' own choice, one
+    fewer than the cores (`NUM_THREADS`), which it sets when it picks the
+    device."""
+    import ultralytics.utils as ultralytics_utils
     from ultralytics import YOLO
+
+    if threads != 0:
+        count = threads or os.cpu_count()
+        ultralytics_utils.NUM_THREADS = count
+        for module in list(sys.modules.values()):
+            if getattr(module, "__name__", "").startswith("ultralytics") and hasattr(
+                module, "NUM_THREADS"
+            ):
+                module.NUM_THREADS = count
 
     model = YOLO("yolov8n.yaml")
     settings = {
@@ -429,32 +462,39 @@ def benchmark_set(name, folder, budget, detectors, quick, recipe=None, peer=None
     project = [d for d in detectors if d != "yolov8n"]
     found = {}
 
-    def record(detector, seconds, epochs, detections):
+    def record(detector, seconds, epochs, detections, image_size=None):
         for row in detections:
             row["image_id"] = ids[row["image_id"]]
         found[detector] = {
             **score(truth, detections),
             "train_seconds": round(seconds, 1),
             "epochs": epochs,
+            "image_size": image_size,
         }
         print(f"{name} {detector}: {found[detector]}", flush=True)
 
     def peer_run(**budget_options):
+        # At the input side of the first project detector (the default
+        # chooses its own from the objects): the same images, the same size.
+        side = found[project[0]]["image_size"] if project and found else size
         return run_yolov8n(
             root,
-            size,
+            side,
             f"{runs}/yolov8n",
             python=peer.get("python"),
             options=peer.get("options"),
+            threads=peer.get("threads"),
             **budget_options,
-        )
+        ) + (side,)
 
     runs = os.path.join(folder, "runs", name, budget)
     if budget == "default":
         for detector in project:
             record(
                 detector,
-                *run_project(detector, root, size, f"{runs}/{detector}", quick, **recipe),
+                *run_project(
+                    detector, root, size, f"{runs}/{detector}", quick, **recipe
+                ),
             )
         if "yolov8n" in detectors:
             reason = peer_missing(peer.get("python"))
@@ -464,9 +504,7 @@ def benchmark_set(name, folder, budget, detectors, quick, recipe=None, peer=None
                 given = peer.get("seconds")
                 if given is None and project:
                     given = found[project[0]]["train_seconds"]
-                record(
-                    "yolov8n", *peer_run(seconds=given, epochs=1 if quick else 300)
-                )
+                record("yolov8n", *peer_run(seconds=given, epochs=1 if quick else 300))
     else:
         reason = peer_missing(peer.get("python"))
         if reason:
@@ -489,7 +527,9 @@ def benchmark_set(name, folder, budget, detectors, quick, recipe=None, peer=None
             flags["epochs"] = max(1, int(budget_seconds // max(probe[0], 1e-3)))
             record(
                 detector,
-                *run_project(detector, root, size, f"{runs}/{detector}", quick, **flags),
+                *run_project(
+                    detector, root, size, f"{runs}/{detector}", quick, **flags
+                ),
             )
     rows.update(found)
     return {"rows": rows, "skipped": skipped, "image_size": size, "counts": counts}
@@ -499,13 +539,14 @@ def format_table(results, budget):
     lines = [
         f"budget: {budget}",
         f"{'set':<15}{'detector':<13}{'mAP@0.5':>9}{'mAP@[.5:.95]':>14}"
-        f"{'train s':>9}{'epochs':>8}",
+        f"{'train s':>9}{'epochs':>8}{'input':>7}",
     ]
     for name, result in results.items():
         for detector, row in result["rows"].items():
             lines.append(
                 f"{name:<15}{detector:<13}{row['map50']:>9.3f}{row['map']:>14.3f}"
                 f"{row['train_seconds']:>9.0f}{row['epochs'] or '-':>8}"
+                f"{row.get('image_size') or '-':>7}"
             )
         for detector, reason in result["skipped"].items():
             lines.append(f"{name:<15}{detector:<13} skipped: {reason}")
@@ -570,6 +611,12 @@ def parse_args(argv):
         "environment of its own (its opencv-python replaces the contrib build "
         "selective search needs); this one by default.",
     )
+    parser.add_argument(
+        "--peer-threads",
+        type=int,
+        help="YOLOv8n's PyTorch threads (default: the machine's cores, as the "
+        "project's detectors have); 0: Ultralytics' own default (cores - 1).",
+    )
     parser.add_argument("--peer-job", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -593,6 +640,7 @@ def main(argv=None):
         "python": args.peer_python,
         "options": args.peer_option,
         "seconds": args.peer_seconds,
+        "threads": args.peer_threads,
     }
     results = {
         name: benchmark_set(

@@ -35,21 +35,31 @@ Look Once*.
     python -m recipes.yolo                  # ~2.5 minutes on a 2-core CPU
     python -m recipes.yolo --quick          # < 2 minutes
     python -m recipes.yolo --overfit-subset 8 --epochs 60   # the sanity check
-    python -m recipes.yolo --dataset tfds:voc/2007 --image-size 224 --epochs 60
+    python -m recipes.yolo --dataset yolo:shapes/data.yaml  # your own objects
 
-Beyond the paper, `--head dense`: a box and class scores at every location
-of the backbone's stride-8 and stride-16 maps (FCOS's and YOLOv8's design)
-instead of one S x S grid. A box is four distances from its location, a
-class a sigmoid of its own; which locations answer for which object is
-decided from the predictions (task-aligned assignment: the best ten of the
-locations inside the object, by class score times IoU to the sixth), the
-class targets are those alignments, and the boxes regress with 1 - CIoU
-(`components.detection.TaskAlignedLoss`). Steps 2, 4 and 6 above change
-accordingly; the rest of the recipe is the same.
+Beyond the paper, two networks predict at every location of several
+feature maps instead of one S x S grid. A box is four distances from its
+location, a class a sigmoid of its own; which locations answer for which
+object is decided from the predictions (task-aligned assignment: the best
+ten of the locations inside the object, by class score times IoU to the
+sixth), the class targets are those alignments, and the boxes regress with
+1 - CIoU (`components.detection.TaskAlignedLoss`). Steps 2, 4 and 6 above
+change accordingly; the rest of the recipe is the same.
 
-    python -m recipes.yolo --head dense --dataset yolo:shapes/data.yaml \
-        --image-size 224 --resize letterbox --batch-size 4 --epochs 18 \
-        --learning-rate 0.002
+- `--head dense`: the backbone's stride-8 and stride-16 maps, each side of
+  a box one number (FCOS's design).
+- `--head yolov8`: YOLOv8's network written on Keras (a CSP backbone of C2f
+  blocks and SPPF, a PAN neck over strides 8, 16 and 32, a decoupled head),
+  each side of a box a distribution over 16 distances trained with the
+  distribution focal loss, and an exponential moving average of the weights
+  validated and saved (`components.detection.yolov8_detector`).
+
+On a user's data (`--dataset coco:...`, `yolo:...`, `tfds:...`) with no
+`--head`, the recipe trains `yolov8` within `--time` minutes (default 10):
+the input side chosen from the objects' sizes, letterboxed, flipped left to
+right, the epochs that fit planned after each epoch. Each is one
+`components.detection.Detector`: the recipe asks it for targets, loss and
+decoding, whatever its kind.
 
 The validation images are scored with pycocotools every `--val-every`
 epochs (1: each); `--patience N` stops a run whose validation mAP@[.5:.95]
@@ -57,12 +67,13 @@ has not improved for N validations.
 
 The run directory holds `config.json`, `metrics.json` (`map50`, `map`, the
 precision and recall at the best F1, the loss terms on the test canvases,
-AP by object size, timings, the best epoch), `ground_truth.json` and `detections.json` (COCO
-format: re-score them with pycocotools), `model.keras` (the last epoch) and
+AP by object size, timings, the best epoch), `ground_truth.json` and
+`detections.json` (COCO format, scored with pycocotools: for image files,
+each image's `file_name` and boxes in its own pixels), `model.keras` (the last epoch) and
 `best.keras` (the best validation mAP@[.5:.95]; the test figures and
 pictures are its own, as Ultralytics' are best.pt's), `history.csv` and
-`results.csv` (per epoch: losses, validation precision, recall, mAP@0.5,
-mAP@[.5:.95], learning rate), `results.png`, `curves.png`, `targets.png`,
+`results.csv` (per epoch: the loss and each of its terms, validation
+precision, recall, mAP@0.5, mAP@[.5:.95], learning rate), `results.png`, `curves.png`, `targets.png`,
 `gallery.png`, `val_predictions.png` (validation labels beside the
 predictions), and for the test images `PR_curve.png`, `F1_curve.png` and
 `confusion_matrix.png`; with `--mosaic`, `mosaic.png` (training mosaics and
@@ -98,7 +109,11 @@ NETWORK_FLAGS = {
     "dense": ("backbone", "head_width"),
     "yolov8": ("size",),
 }
-LOSS_FLAGS = {"v1": ("lambda_coord", "lambda_noobj"), "dense": (), "yolov8": ()}
+LOSS_FLAGS = {
+    "v1": ("lambda_coord", "lambda_noobj"),
+    "dense": ("class_weight", "box_weight"),
+    "yolov8": ("class_weight", "box_weight", "distribution_weight"),
+}
 # --head auto on a user's data (coco:, yolo:, tfds:): the settings of the
 # default detector, within --time minutes. Chosen before the drawn-shapes
 # runs that docs/recipes/yolo.md reports, from what YOLOv8's trainer does
@@ -153,6 +168,15 @@ class Config(detecting.DetectionConfig):
     boxes_per_cell: int = _flag(2, "B: boxes predicted per cell.")
     lambda_coord: float = _flag(5.0, "Weight of the box regression.")
     lambda_noobj: float = _flag(0.5, "Weight of the no-object confidence.")
+    class_weight: float = _flag(
+        0.5, "--head dense/yolov8: weight of the class term (YOLOv8's 0.5)."
+    )
+    box_weight: float = _flag(
+        7.5, "--head dense/yolov8: weight of the 1 - CIoU term (YOLOv8's 7.5)."
+    )
+    distribution_weight: float = _flag(
+        1.5, "--head yolov8: weight of the distribution focal loss (YOLOv8's 1.5)."
+    )
     augment: bool = _flag(True, "Translation and scale jitter (boxes follow).")
     flip: bool | None = _flag(
         None,
@@ -549,8 +573,10 @@ def main(argv=None):
         detections, timing = detect(model, test)
         terms = loss_terms(config, model, splits)
         test_loss = model.evaluate(
-            make_pipeline(config, splits, "test", model=model), verbose=0
-        )
+            make_pipeline(config, splits, "test", model=model),
+            verbose=0,
+            return_dict=True,  # the loss terms are metrics of their own
+        )["loss"]
     reports.report(
         [
             "loss terms per test canvas: "

@@ -174,20 +174,34 @@ class ClassifyHyperModel(keras_tuner.HyperModel):
         )
 
 
+# The loss weights a search samples, each `(low, high)` on a log scale
+# around its default (the paper's, YOLOv8's), for the weights that the
+# detector's kind takes (`recipes.yolo.LOSS_FLAGS`).
+LOSS_SPACES = {
+    "lambda_coord": (1.0, 10.0),
+    "lambda_noobj": (0.05, 1.0),
+    "class_weight": (0.1, 2.5),
+    "box_weight": (1.5, 30.0),
+    "distribution_weight": (0.3, 6.0),
+}
+
+
 class YoloHyperModel(keras_tuner.HyperModel):
-    """The YOLO recipe's search space (objective: validation loss, lower is better).
+    """The YOLO recipe's search space (objective: validation mAP@[.5:.95],
+    `val_map`, higher is better: what detection is judged by, where the
+    validation loss need not follow it).
 
     As for `ClassifyHyperModel`, a trial is the recipe's own code (its
-    builder, backbone flags, optimizer flags and schedule, loss and
-    pipelines) with some flags set by the hyperparameters. Defaults are the
-    recipe's:
+    detector, backbone flags, optimizer flags and schedule, loss and
+    pipelines) with some flags set by the hyperparameters; each epoch the
+    validation images are scored with pycocotools (`DetectionValidation`).
+    Defaults are the recipe's:
 
     | name | space |
     | --- | --- |
-    | `width` | 8, 16, 24 (backbone width) |
-    | `head_width` | 128, 256 |
-    | `lambda_coord` | 1 ... 10, log scale (paper: 5) |
-    | `lambda_noobj` | 0.05 ... 1, log scale (paper: 0.5) |
+    | `width` | 8, 16, 24 (backbone width; v1 and dense) |
+    | `head_width` | 128, 256 (v1 and dense) |
+    | the kind's loss weights | `LOSS_SPACES`, log scale: v1's `lambda_coord` (paper: 5) and `lambda_noobj` (0.5); dense's and yolov8's `class_weight` (0.5), `box_weight` (7.5), yolov8's `distribution_weight` (1.5) |
     | `learning_rate` | 1e-6 ... 10, log scale (the notes), or linear |
     | `batch_size` | 32, 64 |
 
@@ -204,27 +218,48 @@ class YoloHyperModel(keras_tuner.HyperModel):
         self.config = config
         self.splits = splits
         self.learning_rate_sampling = learning_rate_sampling
+        self.losses = yolo.LOSS_FLAGS[config.head]
+        self.network = ("width", "head_width") if config.head_width else ()
+        self._validation = None
 
     def declare(self, hp):
         """Registers every hyperparameter on `hp` and returns their values."""
-        return {
-            "width": hp.Choice("width", [8, 16, 24], default=self.config.width),
-            "head_width": hp.Choice("head_width", [128, 256], default=256),
-            "lambda_coord": hp.Float(
-                "lambda_coord", 1.0, 10.0, sampling="log", default=5.0
-            ),
-            "lambda_noobj": hp.Float(
-                "lambda_noobj", 0.05, 1.0, sampling="log", default=0.5
-            ),
-            "learning_rate": learning_rate(hp, self.learning_rate_sampling),
-            "batch_size": hp.Choice("batch_size", [32, 64], default=64),
-        }
+        values = {}
+        if self.network:
+            values["width"] = hp.Choice("width", [8, 16, 24], default=self.config.width)
+            values["head_width"] = hp.Choice("head_width", [128, 256], default=256)
+        for name in self.losses:
+            low, high = LOSS_SPACES[name]
+            values[name] = hp.Float(
+                name, low, high, sampling="log", default=getattr(self.config, name)
+            )
+        values["learning_rate"] = learning_rate(hp, self.learning_rate_sampling)
+        values["batch_size"] = hp.Choice("batch_size", [32, 64], default=64)
+        return values
 
     def trial_config(self, values):
         """The recipe's config for a set of hyperparameter values."""
-        names = ("width", "head_width", "lambda_coord", "lambda_noobj")
-        names += ("learning_rate", "batch_size")
+        names = (*self.network, *self.losses, "learning_rate", "batch_size")
         return dataclasses.replace(self.config, **{k: values[k] for k in names})
+
+    def validation(self, split="validation"):
+        """The callback that scores each epoch on `split` (`val_map`, ...)."""
+        if self._validation is None:
+            from components import detection
+            from recipes.run import detecting
+
+            images = detecting.evaluation_split(self.splits, split, 64)
+            self._validation = (
+                images,
+                detection.coco_ground_truth(
+                    images.boxes,
+                    images.labels,
+                    self.splits.image_shape,
+                    self.splits.class_names,
+                ),
+            )
+        images, truth = self._validation
+        return detection_validation(images, truth)
 
     def build(self, hp):
         config = self.trial_config(self.declare(hp))
@@ -238,11 +273,25 @@ class YoloHyperModel(keras_tuner.HyperModel):
         config = self.trial_config(hp.values)
         kwargs.pop("seed", None)
         epoch_seeds = data.EpochSeeds(config.seed)
-        kwargs["callbacks"] = [epoch_seeds, *kwargs.get("callbacks", [])]
+        # The mAP first: the tuner's own callbacks read it from the logs.
+        scoring = self.validation(validation_data)
+        kwargs["callbacks"] = [epoch_seeds, scoring, *kwargs.get("callbacks", [])]
         return fit_or_fail(
             model,
-            yolo.make_pipeline(config, self.splits, train, epoch_seeds),
-            validation_data=yolo.make_pipeline(config, self.splits, validation_data),
+            yolo.make_pipeline(config, self.splits, train, epoch_seeds, model=model),
+            validation_data=yolo.make_pipeline(
+                config, self.splits, validation_data, model=model
+            ),
             shuffle=False,
             **kwargs,
         )
+
+
+def detection_validation(images, truth):
+    """`DetectionValidation` of a detector on an `EvaluationSplit`: its
+    `predict` on the images gives the detections (`detection.Detector`)."""
+    from components import detection
+
+    return detection.DetectionValidation(
+        lambda model: model.predict(images.images, verbose=0), truth
+    )

@@ -41,7 +41,7 @@ from tuning.project_files import check_project
 
 RECIPES = ("classify", "yolo")
 # What a trial is scored on (KerasTuner minimizes a loss, maximizes the rest).
-OBJECTIVES = {"classify": "val_accuracy", "yolo": "val_loss"}
+OBJECTIVES = {"classify": "val_accuracy", "yolo": "val_map"}
 REPORTED = {
     "classify": ["model", "learning_rate", "l2", "dropout", "optimizer", "batch_size"],
     "yolo": [
@@ -49,6 +49,9 @@ REPORTED = {
         "head_width",
         "lambda_coord",
         "lambda_noobj",
+        "class_weight",
+        "box_weight",
+        "distribution_weight",
         "learning_rate",
         "batch_size",
     ],
@@ -172,7 +175,11 @@ def make_tuner(
 ):
     """The KerasTuner tuner of `kind`, reloading a search found in `directory`."""
     common = {
-        "objective": objective,
+        # KerasTuner infers a direction from Keras's own metric names only:
+        # mAP is maximized.
+        "objective": keras_tuner.Objective(objective, "max")
+        if objective == "val_map"
+        else objective,
         "directory": directory,
         "project_name": project_name,
         "seed": tuner_seed(seed),
@@ -219,6 +226,8 @@ def _flag_value(value):
 
 def report(tuner, top, names, objective):
     trials = tuner.oracle.get_best_trials(top)
+    # The names this search sampled (a kind of detector has its own weights).
+    names = [n for n in names if any(n in t.hyperparameters.values for t in trials)]
     header = f"{'trial':<7}{objective:>13}  " + "  ".join(f"{n:>13}" for n in names)
     lines = [header, "-" * len(header)]
     for trial in trials:

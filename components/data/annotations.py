@@ -21,6 +21,7 @@ holds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -101,6 +102,50 @@ def box_frame(original_width, original_height, size, resize):
             tf.stack([tf.cast(v, tf.float32) for v in scale]),
         )
     return np.asarray(offset, "float32"), np.asarray(scale, "float32")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFrames:
+    """The images of one split of files, as the network met them.
+
+    Attributes:
+        files: Tuple of image paths.
+        sizes: `(images, 2)` array of each image's own `(width, height)`.
+        input_size: `(height, width)` of the network's input.
+        resize: `"stretch"` or `"letterbox"`.
+    """
+
+    files: tuple
+    sizes: np.ndarray
+    input_size: tuple
+    resize: str
+
+    def names(self):
+        """Each file relative to the folder that holds them all (COCO's
+        `file_name`)."""
+        folders = [os.path.dirname(os.path.abspath(f)) for f in self.files]
+        root = os.path.commonpath(folders) if folders else ""
+        return [os.path.relpath(os.path.abspath(f), root) for f in self.files]
+
+    def to_original(self, boxes):
+        """Boxes `(images, slots, 4)` in the input's pixels to each image's
+        own, clipped to it (the inverse of the resize; padding rows too).
+
+        Example:
+
+        >>> frames = ImageFrames(("a.jpg",), np.array([[200, 100]]), (64, 64),
+        ...                      "letterbox")
+        >>> frames.to_original(np.array([[[0.0, 16.0, 64.0, 48.0]]]))[0, 0].tolist()
+        [0.0, 0.0, 200.0, 100.0]
+        """
+        boxes = np.asarray(boxes, "float32")
+        out = np.empty_like(boxes)
+        for row, (width, height) in enumerate(self.sizes):
+            offset, scale = box_frame(width, height, self.input_size, self.resize)
+            mapped = boxes[row] / scale - offset
+            limit = np.array([width, height, width, height], "float32")
+            out[row] = np.clip(mapped, 0.0, limit)
+        return out
 
 
 def _scaled(boxes, labels, sizes, size, resize):
@@ -276,7 +321,7 @@ def _records_to_splits(
         boxes = tf.where(labels[:, None] >= 0, (boxes + offset) * scale, -1.0)
         return {"images": image, "bounding_boxes": {"boxes": boxes, "labels": labels}}
 
-    streams, truth = {}, {}
+    streams, truth, originals = {}, {}, {}
     for key, index in parts.items():
         if shared and key == "test":
             continue  # the validation split's, below
@@ -296,12 +341,14 @@ def _records_to_splits(
         )
         _, all_boxes, all_labels = _padded(records, index, most)
         truth[key] = (_scaled(all_boxes, all_labels, sizes, size, resize), all_labels)
+        originals[key] = ImageFrames(tuple(files), np.asarray(sizes), size, resize)
     datasets = {key: stream.decoded() for key, stream in streams.items()}
     summary = data_summary(records, parts, class_names, slots)
     for key, (boxes, labels) in truth.items():
         summary[key]["objects_at_input"] = object_sizes(boxes, labels, size)
     if shared:
         streams["test"], truth["test"] = streams["validation"], truth["validation"]
+        originals["test"] = originals["validation"]
         datasets["test"] = datasets["validation"]
         summary["test"]["same_images_as"] = "validation"
         summary["test"]["note"] = test_note or (
@@ -317,6 +364,7 @@ def _records_to_splits(
         streams={k: streams[k] for k in parts},
         truth={k: truth[k] for k in parts},
         summary=summary,
+        originals={k: originals[k] for k in parts},
         **datasets,
     )
 

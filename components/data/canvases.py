@@ -38,6 +38,9 @@ class DetectionSplits:
             pixels of the resized images: what detections are scored
             against, even where `max_objects` cut the training targets.
         summary: Dict or `None`. What was loaded (`data_summary`).
+        originals: Dict or `None`. For a source of image files, per split,
+            `ImageFrames`: each image's file and its own size, and how it
+            met the input, so boxes can go back to its pixels.
     """
 
     name: str
@@ -52,6 +55,7 @@ class DetectionSplits:
     streams: dict | None = None
     truth: dict | None = None
     summary: dict | None = None
+    originals: dict | None = None
 
     def stream(self, split):
         """The split as a `Stream` (a file source's index and decoder, or the

@@ -302,6 +302,30 @@ def _export_onnx(model, path):
         )
     finally:
         logger.setLevel(level)
+    outputs = model(spec_inputs(model), training=False)
+    names = sorted(outputs) if isinstance(outputs, dict) else ["scores"]
+    _name_onnx_outputs(path, names)
+
+
+def spec_inputs(model):
+    """A symbolic input of `model`'s (for the structure of its outputs)."""
+    return keras.KerasTensor(model.input.shape, model.input.dtype)
+
+
+def _name_onnx_outputs(path, names):
+    """Renames the ONNX graph's outputs (the freezing leaves `Identity:0`,
+    `Identity_1:0`...) to `names`, so that a runtime without our metadata
+    reads `boxes`, `scores`... by name."""
+    import onnx
+
+    graph = onnx.load(path)
+    renames = {out.name: name for out, name in zip(graph.graph.output, names)}
+    for node in graph.graph.node:
+        node.output[:] = [renames.get(o, o) for o in node.output]
+        node.input[:] = [renames.get(i, i) for i in node.input]
+    for out in graph.graph.output:
+        out.name = renames.get(out.name, out.name)
+    onnx.save(graph, path)
 
 
 def _litert_options(quantize, calibration):

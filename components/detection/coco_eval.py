@@ -29,7 +29,7 @@ SIZE_EDGES = (SMALL_SIDE, 32.0)
 _NO_CUT = 2**62
 
 
-def coco_ground_truth(boxes, labels, image_shape, class_names):
+def coco_ground_truth(boxes, labels, image_shape, class_names, images=None):
     """Ground truth as a COCO dataset dict (category id = label + 1).
 
     Args:
@@ -37,15 +37,22 @@ def coco_ground_truth(boxes, labels, image_shape, class_names):
         labels: Integer array `(n_images, max_objects)`, -1 padding.
         image_shape: `(height, width, ...)` of every image.
         class_names: Sequence of C names.
+        images: Optional sequence of one dict per image (`file_name`,
+            `width`, `height`: its own, where the boxes are in its pixels),
+            replacing `image_shape` in the `images` entries.
 
     Returns:
         A dict with `images`, `annotations` and `categories`, ready for
         `json.dump` and for `pycocotools.coco.COCO`.
     """
     height, width = int(image_shape[0]), int(image_shape[1])
+    own = None if images is None else list(images)
     images, annotations = [], []
     for image_id, (image_boxes, image_labels) in enumerate(zip(boxes, labels)):
-        images.append({"id": image_id, "width": width, "height": height})
+        entry = {"id": image_id, "width": width, "height": height}
+        if own is not None:
+            entry.update(own[image_id])
+        images.append(entry)
         for box, label in zip(image_boxes, image_labels):
             if label < 0:
                 continue

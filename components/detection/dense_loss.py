@@ -260,6 +260,11 @@ class TaskAlignedLoss(keras.losses.Loss):
         focal = -((1.0 - upper_weight) * log_lower + upper_weight * log_upper)
         return ops.mean(focal, axis=-1)
 
+    @property
+    def term_names(self):
+        """The keys of `terms`, in order."""
+        return ("classes", "boxes") + (("distributions",) if self.bins else ())
+
     def call(self, y_true, y_pred):
         return sum(self.terms(y_true, y_pred).values())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from keras import ops
 
 from components.checks import check_positive_int, invalid_value
 from components.detection.decoding import DenseDecoding, YoloDecoding
@@ -93,6 +94,12 @@ class Detector(keras.Model):
         self.max_detections = check_positive_int("max_detections", max_detections)
         self.image_shape = tuple(network.inputs[0].shape[1:])
         self.decoding()  # thresholds checked now, not at the first predict
+        self._decode_batch = None
+        # Each term of the loss logged apart (`boxes_loss`, `val_boxes_loss`...).
+        self.term_trackers = [
+            keras.metrics.Mean(name=f"{name}_loss")
+            for name in self.make_loss().term_names
+        ]
 
     @classmethod
     def create(cls, kind, input_shape, num_classes, *, loss_options=None, **options):
@@ -148,6 +155,24 @@ class Detector(keras.Model):
     def compile(self, optimizer="adam", loss=None, **kwargs):
         """`keras.Model.compile` with the kind's loss unless `loss` is given."""
         super().compile(optimizer=optimizer, loss=loss or self.make_loss(), **kwargs)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The compiled loss as the sum of its terms, each term's batch mean
+        also logged (`<term>_loss`). A loss without terms (one the user
+        compiled with) goes Keras's own way."""
+        if not hasattr(self.loss, "terms") or sample_weight is not None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
+        terms = self.loss.terms(y, y_pred)
+        total = 0.0
+        for tracker, name in zip(self.term_trackers, self.loss.term_names):
+            mean = ops.mean(terms[name])
+            tracker.update_state(mean)
+            total = total + mean
+        if self.losses:
+            total = total + ops.sum(self.losses)
+        return total
 
     def targets(self, boxes, labels):
         """A batch's targets from its boxes (`(batch, M, 4)` "xyxy" pixels
@@ -223,7 +248,11 @@ class Detector(keras.Model):
         time (TensorFlow's non-maximum suppression, under any backend)."""
         import tensorflow as tf
 
-        call = tf.function(self.decoding().call, reduce_retracing=True)
+        if self._decode_batch is None:  # traced once, for every later call
+            self._decode_batch = tf.function(
+                self.decoding().call, reduce_retracing=True
+            )
+        call = self._decode_batch
         parts = [
             call(tf.convert_to_tensor(np.asarray(raw[start : start + batch])))
             for start in range(0, len(raw), batch)

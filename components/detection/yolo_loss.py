@@ -146,6 +146,11 @@ class YoloLoss(keras.losses.Loss):
             "classes": ops.sum(has_object * class_error, axis=(-2, -1)),
         }
 
+    @property
+    def term_names(self):
+        """The keys of `terms`, in order."""
+        return ("coordinates", "sizes", "object", "no_object", "classes")
+
     def call(self, y_true, y_pred):
         terms = self.terms(y_true, y_pred)
         return (

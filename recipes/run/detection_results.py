@@ -1,18 +1,24 @@
-"""What a detection run writes about its training, in the files Ultralytics
-users look for: `results.csv` and `results.png` (a row per epoch: the
-losses, validation precision, recall, mAP@0.5, mAP@[.5:.95], the learning
-rate), `PR_curve.png`, `F1_curve.png` and `confusion_matrix.png` of the test
-detections, and `val_predictions.png` (validation images, their labels
-beside the predictions).
-"""
+"""What a detection run leaves, in the files Ultralytics users look for:
+`results.csv` (a row per epoch: the loss and its terms, validation
+precision, recall, mAP@0.5, mAP@[.5:.95], the learning rate), the COCO
+files, `metrics.json`, the pictures and the closing report. The history
+file is read here, once."""
 
 from __future__ import annotations
 
 import csv
 import math
 
-from components import detection
+from components import detection, serving
 from components.detection.validation import read_rows
+from recipes.run import reports
+from recipes.run.detection_pictures import (
+    plot_gallery,
+    plot_label_pairs,
+    plot_results,
+    plot_test_curves,
+)
+from recipes.run.detection_scoring import coco_files
 
 # (history.csv column, results.csv column)
 COLUMNS = (
@@ -26,52 +32,23 @@ COLUMNS = (
 )
 
 
-def draw_panel(panel, image, boxes=(), labels=(), class_names=None):
-    """An image on a matplotlib axis with its true boxes (green; named when
-    `class_names` is given)."""
-    from matplotlib.patches import Rectangle
-
-    panel.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-    for box, label in zip(boxes, labels):
-        if label >= 0:
-            x0, y0, x1, y1 = box
-            panel.add_patch(
-                Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime")
-            )
-            if class_names is not None:
-                panel.text(
-                    x0, y0 - 1, class_names[int(label)], color="lime", fontsize=7
-                )
-
-
-def draw_detections(panel, detections, index, threshold, class_names):
-    """Image `index`'s detections scored `threshold` or more (red, label:score)."""
-    from matplotlib.patches import Rectangle
-
-    for k in range(int(detections["num_detections"][index])):
-        score = detections["scores"][index][k]
-        if score < threshold:
-            continue
-        x0, y0, x1, y1 = detections["boxes"][index][k]
-        name = class_names[int(detections["labels"][index][k])]
-        panel.add_patch(
-            Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="red", ls="--")
-        )
-        panel.text(x0, y0 - 1, f"{name}:{score:.2f}", color="red", fontsize=7)
-
-
-def write_results(history_path, path):
+def write_results(history, path):
     """`results.csv` from the run's CSV history: `epoch` (counted from 1),
     then the columns of `COLUMNS` it holds (empty where an epoch was not
     validated). Returns the rows as dicts of floats."""
     rows = []
-    for row in read_rows(history_path):
+    # A detector's loss terms (`boxes_loss`, `val_boxes_loss`...), after the
+    # total losses, in the order the history holds them.
+    keys = list(history[0]) if history else []
+    terms = [k for k in keys if k.endswith("_loss") and k not in ("loss", "val_loss")]
+    columns = (*COLUMNS[:2], *((k, k) for k in terms), *COLUMNS[2:])
+    for row in history:
         out = {"epoch": int(row["epoch"]) + 1}
-        for key, name in COLUMNS:
+        for key, name in columns:
             if key in row:
                 out[name] = _float(row[key])
         rows.append(out)
-    names = ["epoch", *[n for _, n in COLUMNS if rows and n in rows[0]]]
+    names = ["epoch", *[n for _, n in columns if rows and n in rows[0]]]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(names)
@@ -85,87 +62,151 @@ def write_results(history_path, path):
     return rows
 
 
-def plot_results(rows, path, best_epoch=None):
-    """`results.png`: the losses, precision and recall, and both mAPs per
-    epoch (validated epochs only), the best epoch marked."""
-    import matplotlib
+def finish(
+    run,
+    splits,
+    model,
+    test,
+    detections,
+    *,
+    extra,
+    curves,
+    title,
+    validation=None,
+    scored="model.keras",
+):
+    """Scores the detections with pycocotools, writes every artifact, reports.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Args:
+        run: The `run.Run`.
+        splits: `DetectionSplits`.
+        model: The trained model, decoding included (saved as `model.keras`
+            behind raw-image preprocessing, with the class names).
+        test: The test split's `EvaluationSplit`.
+        detections: Dict of `decode_predictions` arrays for the test images,
+            from the model `scored` names (see `best_weights`).
+        extra: Dict of recipe figures (timings...) added to `metrics.json`.
+        curves: History keys to plot in `curves.png`.
+        title: Name of the detector in the report.
+        validation: Optional `Validation` of the training: `results.csv`,
+            `results.png`, `val_predictions.png` and the best epoch.
+        scored: `"best.keras"` or `"model.keras"`: the saved model whose
+            test detections these are (`metrics.json`'s `scored_model`).
 
-    panels = (
-        ("loss", ("loss", "val_loss")),
-        ("precision and recall", ("precision", "recall")),
-        ("mAP@0.5", ("map50",)),
-        ("mAP@[.5:.95]", ("map",)),
+    Returns:
+        The metrics dict (also in `metrics.json`).
+    """
+    boxes, labels = test.boxes, test.labels
+    truth, rows = coco_files(splits, "test", boxes, labels, detections)
+    scores = detection.coco_evaluate(truth, rows)
+    extra = {**extra, "train_seconds": round(run.train_seconds, 1)}
+    history = read_rows(run.file("history.csv"))  # the one read of it
+    metrics = {
+        "dataset": splits.name,
+        "map50": scores["map50"],
+        "map": scores["map"],
+        "map75": scores["map75"],
+        "per_class_ap50": scores["per_class_ap50"],
+        "per_class_ap": scores["per_class_ap"],
+        "scored_model": scored,
+        "test_images": int(test.count),
+        "test_objects": int((labels >= 0).sum()),
+        # The epochs run: a `--time` run plans its own below `--epochs`.
+        "epochs": len(history) or run.config.epochs,
+        "parameters": int(model.count_params()),
+        **extra,
+    }
+    run.write_json("ground_truth.json", truth)
+    run.write_json("detections.json", rows)
+    operating = plot_test_curves(truth, rows, run.file)
+    metrics["precision"] = round(float(operating["precision_at_best"]), 5)
+    metrics["recall"] = round(float(operating["recall_at_best"]), 5)
+    # By size at the network's input: the pixels the detector saw, and the
+    # sizes that the data summary and `--image-size` speak of.
+    metrics["by_size"] = detection.ap_by_size(
+        detection.coco_ground_truth(
+            boxes, labels, splits.image_shape, splits.class_names
+        ),
+        detection.coco_detections(detections),
     )
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    for panel, (title, keys) in zip(axes, panels):
-        for key in keys:
-            points = [
-                (r["epoch"], r[key])
-                for r in rows
-                if key in r and not math.isnan(r[key])
-            ]
-            if points:
-                x, y = zip(*points)
-                panel.plot(x, y, marker="." if len(points) < 30 else None, label=key)
-        if best_epoch is not None:
-            panel.axvline(best_epoch + 1, color="grey", ls=":", lw=1)
-        panel.set_title(title)
-        panel.set_xlabel("epoch")
-        if len(keys) > 1:
-            panel.legend(fontsize=8)
-    if best_epoch is not None:
-        fig.suptitle(f"best epoch (dotted): {best_epoch + 1}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    lines = [size_line(metrics["by_size"])]
+    if validation is not None:
+        lines += _validation_files(run, splits, validation, history)
+        callback = validation.callback
+        if callback.best_epoch is not None:
+            metrics["best"] = {"epoch": callback.best_epoch + 1, **callback.best_logs}
+    columns = {
+        key: [_float(row[key]) for row in history if row[key] not in ("", None)]
+        for key in (history[0] if history else {})
+        if key != "epoch"
+    }
+    reports.plot_histories([columns], run.file("curves.png"), f"{title} loss", curves)
+    plot_gallery(
+        test.gallery,
+        boxes,
+        labels,
+        detections,
+        run.config.gallery_threshold,
+        splits.class_names,
+        run.file("gallery.png"),
+    )
+    timing = ", ".join(
+        f"{key.replace('_', ' ')} {value}"
+        for key, value in extra.items()
+        if "per_" in key or key.endswith("seconds")
+    )
+    # Saved for use: raw uint8 images of any size in, boxes in their pixels.
+    served = serving.detector_serving_model(
+        model, splits.class_names, resize=run.config.resize
+    )
+    return run.finish(
+        metrics,
+        model=served,
+        lines=[
+            title,
+            f"mAP@0.5: {metrics['map50']:.4f}   mAP@[.5:.95]: {metrics['map']:.4f}"
+            f"   ({scored} on the test images)",
+            "AP@0.5 per class: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class_ap50"].items()),
+            timing,
+            *lines,
+        ],
+    )
 
 
-def plot_label_pairs(split, detections, threshold, class_names, path, count=6):
-    """`val_predictions.png`: each of the first `count` images twice, its
-    labels (green) beside the detections scored `threshold` or more (red)."""
-    import matplotlib
+def size_line(by_size):
+    """The report's line of `ap_by_size`: which sizes the detector misses.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Example:
 
-    count = min(count, len(split.gallery))
-    rows = max(1, -(-count // 2))
-    fig, axes = plt.subplots(rows, 4, figsize=(12, 3 * rows), squeeze=False)
-    for panel in axes.flat:
-        panel.axis("off")
-    for index in range(count):
-        left = axes.flat[2 * index]
-        draw_panel(
-            left,
-            split.gallery[index],
-            split.boxes[index],
-            split.labels[index],
-            class_names,
+    >>> print(size_line({"under_16_px": {"objects": 2, "ap50": 0.5},
+    ...                  "over_16_px": {"objects": 0, "ap50": None}}))
+    AP@0.5 by object size (square root of its area): under 16 px 0.500 (2 objects), over 16 px - (0 objects)
+    """
+    parts = []
+    for name, group in by_size.items():
+        value = "-" if group["ap50"] is None else f"{group['ap50']:.3f}"
+        words = name.replace("_px", " px").replace("_", " ", 1)
+        if words[0].isdigit():  # "16_32 px" reads "16-32 px"
+            words = words.replace(" ", "-", 1)
+        parts.append(f"{words} {value} ({group['objects']} objects)")
+    return "AP@0.5 by object size (square root of its area): " + ", ".join(parts)
+
+
+def _validation_files(run, splits, validation, history):
+    """results.csv, results.png and val_predictions.png; the report's lines."""
+    callback = validation.callback
+    rows = write_results(history, run.file("results.csv"))
+    plot_results(rows, run.file("results.png"), callback.best_epoch)
+    if callback.detections is not None:
+        plot_label_pairs(
+            validation.split,
+            callback.detections,
+            run.config.gallery_threshold,
+            splits.class_names,
+            run.file("val_predictions.png"),
         )
-        left.set_title("labels", fontsize=8)
-        right = axes.flat[2 * index + 1]
-        draw_panel(right, split.gallery[index])
-        draw_detections(right, detections, index, threshold, class_names)
-        right.set_title("predictions", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_test_curves(truth, rows, file):
-    """`PR_curve.png`, `F1_curve.png` and `confusion_matrix.png` of the test
-    detections; returns the operating curves (`operating_curves`)."""
-    curves = detection.operating_curves(truth, rows)
-    detection.plot_pr_curves(curves, file("PR_curve.png"))
-    detection.plot_f1_curves(curves, file("F1_curve.png"))
-    matrix = detection.confusion_matrix(truth, rows)
-    detection.plot_confusion_matrix(
-        matrix, curves["class_names"], file("confusion_matrix.png")
-    )
-    return curves
+    return best_lines(callback)
 
 
 def best_lines(validation):

@@ -117,6 +117,17 @@ def test_the_project_command_passes_its_flags_only_when_given():
         detector_peers.project_command("yolo", "/set", 224, "/run", momentum=0.9)
 
 
+def test_the_default_detector_runs_as_a_user_runs_it():
+    # The own-data command alone: the input size, resize, head and schedule
+    # are the recipe's own choices, not the benchmark's.
+    command = detector_peers.project_command(
+        "yolo_default", "/set", 224, "/run", epochs=18
+    )
+    for flag in ("--image-size", "--resize", "--head", "--epochs"):
+        assert flag not in command
+    assert command[command.index("--dataset") + 1] == "yolo:/set"
+
+
 def test_peer_options_are_parsed_and_the_benchmarks_own_are_refused(capsys):
     args = detector_peers.parse_args(
         ["--peer-option", "batch=4", "--peer-option", "optimizer=SGD"]

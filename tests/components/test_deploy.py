@@ -76,6 +76,29 @@ def test_a_dense_detector_exports_with_its_suppression_in_builtin_ops(fmt, tmp_p
     assert metadata["decoding"] == "dense"
 
 
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+def test_a_yolov8_detector_exports_and_detects_as_keras(fmt, tmp_path):
+    # The box distributions' softmax and expectation, the PAN neck's
+    # upsampling and joins, and the suppression must all convert to builtin
+    # ops and give Keras's detections; ONNX outputs are named, not Identity:0.
+    from components import detection
+
+    keras.utils.set_random_seed(0)
+    detector = detection.Detector.create(
+        "yolov8", (64, 64, 3), 3, width=0.0625, score_threshold=0.005
+    )
+    metadata = _assert_export_detects_as_keras(
+        detector.inference_model(), fmt, tmp_path
+    )
+    assert metadata["decoding"] == "dense"
+    if fmt == "onnx":
+        import onnxruntime
+
+        path = edge.export_path(str(tmp_path / "detector"), fmt)
+        names = [o.name for o in onnxruntime.InferenceSession(path).get_outputs()]
+        assert names == ["boxes", "labels", "num_detections", "scores"]
+
+
 def test_rcnn_and_fast_rcnn_are_refused_in_one_line():
     from components import detection
 

@@ -9,7 +9,7 @@ import pytest
 
 from components.callbacks import TimeBudget, WeightAveraging
 from components.detection import Detector, TaskAlignedLoss
-from components.detection.dense_model import level_shapes, location_points
+from components.detection.dense_model import location_points
 from components.detection.yolov8 import (
     DistributionBoxes,
     expected_distance,
@@ -76,7 +76,9 @@ def test_distribution_focal_loss_against_its_formula():
     raw[0, :, :4] = box  # every predicted box is the object's
     focal = np.asarray(loss.distribution_focal_loss(raw, np.tile(box, (1, 4, 1))))
     x, y = 0.25, 0.25
-    sides = np.array([(x - box[0]) * 2, (y - box[1]) * 2, (box[2] - x) * 2, (box[3] - y) * 2])
+    sides = np.array(
+        [(x - box[0]) * 2, (y - box[1]) * 2, (box[2] - x) * 2, (box[3] - y) * 2]
+    )
     logits = raw[0, 0, 4 + classes :].reshape(4, bins)
     log_p = np.log(_softmax(logits.astype("float64")))
     expected = 0.0
@@ -106,16 +108,16 @@ def test_distribution_focal_loss_is_least_where_the_expectation_is_the_distance(
             logits[side, low + shift] = np.log(max(low + 1 - d, 1e-9))
             logits[side, low + 1 + shift] = np.log(max(d - low, 1e-9))
         raw = np.concatenate([[0, 0, 1, 1, 0], logits.ravel()]).astype("float32")
-        return float(np.asarray(loss.distribution_focal_loss(raw[None, None], target))[0, 0])
+        return float(
+            np.asarray(loss.distribution_focal_loss(raw[None, None], target))[0, 0]
+        )
 
     assert case(0) < case(1)
 
 
 def test_detector_saves_loads_and_predicts_the_same_detections(tmp_path):
     keras.utils.set_random_seed(0)
-    detector = Detector.create(
-        "yolov8", (64, 64, 3), 3, score_threshold=0.001, **TINY
-    )
+    detector = Detector.create("yolov8", (64, 64, 3), 3, score_threshold=0.001, **TINY)
     images = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
     before = detector.predict(images, verbose=0)
     assert sorted(before) == ["boxes", "labels", "num_detections", "scores"]
@@ -134,9 +136,11 @@ def test_detector_saves_loads_and_predicts_the_same_detections(tmp_path):
 
 @pytest.mark.parametrize("kind", ["v1", "dense", "yolov8"])
 def test_each_kind_owns_targets_loss_and_decoding(kind):
-    options = {"v1": {"width": 4, "stages": (1, 1, 1), "grid_size": 4},
-               "dense": {"width": 4, "stages": (1, 1, 1, 1)},
-               "yolov8": TINY}[kind]
+    options = {
+        "v1": {"width": 4, "stages": (1, 1, 1), "grid_size": 4},
+        "dense": {"width": 4, "stages": (1, 1, 1, 1)},
+        "yolov8": TINY,
+    }[kind]
     detector = Detector.create(kind, (64, 64, 3), 2, **options)
     boxes = np.array([[[4.0, 8.0, 30.0, 40.0], [0, 0, 0, 0]]], "float32")
     targets = np.asarray(detector.targets(boxes, np.array([[1, -1]])))
@@ -144,7 +148,7 @@ def test_each_kind_owns_targets_loss_and_decoding(kind):
     terms = detector.loss_terms(targets, raw)
     assert all(np.isfinite(v).all() for v in terms.values())
     assert ("distributions" in terms) == (kind == "yolov8")
-    assert ("x" in str(detector.describe()))
+    assert "x" in str(detector.describe())
 
 
 def test_bad_kind_and_thresholds_are_refused_naming_the_argument():
@@ -193,8 +197,14 @@ def test_weight_averaging_gives_the_training_weights_back_each_epoch():
             seen.append(self.model.get_weights()[0].copy())
 
     averaging = WeightAveraging(decay=0.99, warmup_steps=1.0)
-    model.fit(np.ones((4, 1)), np.full((4, 1), 3.0), batch_size=1, epochs=2,
-              callbacks=[averaging, Watch()], verbose=0)
+    model.fit(
+        np.ones((4, 1)),
+        np.full((4, 1), 3.0),
+        batch_size=1,
+        epochs=2,
+        callbacks=[averaging, Watch()],
+        verbose=0,
+    )
     # The second epoch starts from the first's last step, not the average.
     assert not np.allclose(seen[1], averaging.averaged_weights()[0])
 
@@ -223,8 +233,14 @@ def test_time_budget_stops_when_no_other_epoch_fits():
 
     # 4 steps of >= 0.05 s an epoch: about 0.2 s; 0.5 s hold two epochs.
     budget = TimeBudget(0.5, 0.1, steps_per_epoch=4, max_epochs=50)
-    history = model.fit(np.ones((4, 1)), np.ones((4, 1)), batch_size=1, epochs=50,
-                        callbacks=[Slow(), budget], verbose=0)
+    history = model.fit(
+        np.ones((4, 1)),
+        np.ones((4, 1)),
+        batch_size=1,
+        epochs=50,
+        callbacks=[Slow(), budget],
+        verbose=0,
+    )
     epochs = len(history.history["loss"])
     assert 1 <= epochs <= 3
     assert budget.planned_epochs == epochs

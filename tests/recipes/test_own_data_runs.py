@@ -14,7 +14,8 @@ def test_an_image_with_30_boxes_trains_and_all_30_are_scored(tmp_path):
     write_crowded_yolo_set(tmp_path / "set")
     run_dir = tmp_path / "run"
     argv = ["--quick", "--dataset", f"yolo:{tmp_path / 'set'}", "--image-size", "56"]
-    argv += ["--stages", "1,1,1", "--head-width", "32", "--batch-size", "4"]
+    argv += ["--head", "v1", "--stages", "1,1,1", "--head-width", "32"]
+    argv += ["--batch-size", "4"]
     argv += ["--max-objects", "4", "--epochs", "1", "--verbose", "0"]
     yolo.main([*argv, "--run-dir", str(run_dir)])
     truth = json.loads((run_dir / "ground_truth.json").read_text())

@@ -129,6 +129,59 @@ def test_dense_head_overfits_a_handful_of_canvases_and_its_saved_model_decodes(
     )
 
 
+# The same sanity check for the YOLOv8-class network, at 128 px (a multiple
+# of its stride 32): 8 canvases in batches of 2, so that the few images give
+# it more steps.
+V8_OVERFIT = ["--quick", "--train-images", "64", "--overfit-subset", "8"]
+V8_OVERFIT += ["--image-size", "128", "--head", "yolov8", "--batch-size", "2"]
+V8_OVERFIT += ["--epochs", "60", "--val-every", "30", "--verbose", "0"]
+V8_OVERFIT += ["--learning-rate", "0.002"]
+
+
+def test_yolov8_overfits_a_handful_of_canvases_with_its_averaged_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    metrics = yolo.main([*V8_OVERFIT, "--run-dir", str(run_dir)])
+    terms = metrics["loss_terms"]
+    assert sorted(terms) == ["boxes", "classes", "distributions"]
+    assert metrics["map50"] >= OVERFIT_MAP50, metrics["per_class_ap50"]
+    # results.csv holds each term of the loss per epoch.
+    with open(run_dir / "results.csv") as f:
+        header = next(csv.reader(f))
+    assert {"boxes_loss", "classes_loss", "distributions_loss"} <= set(header)
+    # best.keras holds the averaged weights that validation scored.
+    model = keras.saving.load_model(run_dir / "best.keras", safe_mode=True)
+    assert serving.serving_info(model)["kind"] == "detector"
+
+
+def test_the_recipe_asks_the_detector_and_never_which_head_it_is():
+    import inspect
+
+    source = inspect.getsource(yolo)
+    for branch in ('head == "', "head != ", ".dense", "config.head in ("):
+        assert branch not in source, branch
+
+
+def test_own_data_defaults_to_yolov8_within_a_time_budget(tmp_path):
+    from benchmarks import shapes
+
+    root = tmp_path / "shapes"
+    shapes.write_shapes(str(root), {"train": 6, "val": 2, "test": 2}, seed=1)
+    argv = ["--dataset", f"yolo:{root}/data.yaml", "--run-dir", str(tmp_path / "r")]
+    config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
+    assert (config.head, config.time, config.resize) == ("yolov8", 10.0, "letterbox")
+    assert config.image_size is None  # chosen from the objects at load
+    splits = yolo.load_splits(config)
+    assert config.image_size % 32 == 0 and splits.image_shape[0] == config.image_size
+    boxes, labels = splits.truth["train"]
+    assert data.input_size_for(boxes, labels, config.image_size) == config.image_size
+    # A flag the user gave keeps its value; the canvases keep the paper's grid.
+    argv += ["--head", "dense", "--image-size", "224"]
+    config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
+    assert (config.head, config.time, config.image_size) == ("dense", None, 224)
+    config, _ = flags.parse_config(yolo.Config, [], "", "", yolo.QUICK)
+    assert (config.head, config.image_size, config.time) == ("v1", 112, None)
+
+
 def test_best_weights_scores_best_keras_then_gives_the_last_back(tmp_path):
     from recipes.run import detecting
 
@@ -159,6 +212,10 @@ def test_best_weights_scores_best_keras_then_gives_the_last_back(tmp_path):
     "argv, message",
     [
         (["--head", "v2"], "head"),
+        (["--head", "yolov8", "--image-size", "100"], "multiple of 32"),
+        (["--time", "-1"], "time"),
+        (["--time", "5", "--lr-schedule", "step"], "--time schedules"),
+        (["--head", "yolov8", "--size", "x"], "size"),
         (["--stages", "1,x"], "stages"),
         (["--backbone", "resnet"], "backbone"),
         (["--dataset", "coco"], "dataset"),
@@ -307,3 +364,65 @@ def test_the_gallery_is_the_splits_first_images():
     images = np.concatenate(list(split.images.as_numpy_iterator()))
     assert split.gallery.shape[0] == detecting.GALLERY < len(images)
     np.testing.assert_array_equal(split.gallery, images[: detecting.GALLERY])
+
+
+def test_coco_files_name_each_image_and_hold_its_own_pixels(tmp_path):
+    # Two images of other sizes than the input, letterboxed to 64 px; their
+    # boxes written by hand. The files must hold those boxes in the images'
+    # own pixels, and pycocotools must score detections that are the truth
+    # (in the input's pixels, mapped back) at 1.0.
+    from PIL import Image
+
+    from recipes.run import detecting
+
+    root = tmp_path / "set"
+    own = {
+        "a.jpg": ((200, 100), [(0, 20.0, 10.0, 60.0, 50.0)]),
+        "b.jpg": ((80, 160), [(1, 8.0, 40.0, 72.0, 120.0), (0, 0, 0, 40, 40)]),
+    }
+    for split in ("train", "val", "test"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for name, ((width, height), boxes) in own.items():
+            Image.new("RGB", (width, height), (90, 90, 90)).save(
+                root / "images" / split / name
+            )
+            lines = [
+                f"{c} {(x0 + x1) / 2 / width} {(y0 + y1) / 2 / height} "
+                f"{(x1 - x0) / width} {(y1 - y0) / height}"
+                for c, x0, y0, x1, y1 in boxes
+            ]
+            (root / "labels" / split / name.replace(".jpg", ".txt")).write_text(
+                "\n".join(lines)
+            )
+    (root / "data.yaml").write_text(
+        "path: .\ntrain: images/train\nval: images/val\ntest: images/test\n"
+        "names:\n  0: cat\n  1: dog\n"
+    )
+    splits = data.load_detection_files(
+        f"yolo:{root}/data.yaml", image_size=64, resize="letterbox", verbose=0
+    )
+    boxes, labels = splits.truth["test"]
+    slots = boxes.shape[1]
+    perfect = {
+        "boxes": np.where(labels[..., None] >= 0, boxes, 0.0),
+        "scores": np.where(labels >= 0, 0.9, 0.0).astype("float32"),
+        "labels": np.maximum(labels, 0),
+        "num_detections": (labels >= 0).sum(-1),
+    }
+    assert perfect["boxes"].shape == (2, slots, 4)
+    truth, rows = detecting.coco_files(splits, "test", boxes, labels, perfect)
+    images = {image["file_name"]: image for image in truth["images"]}
+    assert set(images) == {"a.jpg", "b.jpg"}
+    for name, ((width, height), written) in own.items():
+        image = images[name]
+        assert (image["width"], image["height"]) == (width, height)
+        found = sorted(
+            (a["category_id"] - 1, *a["bbox"])
+            for a in truth["annotations"]
+            if a["image_id"] == image["id"]
+        )
+        want = sorted((c, x0, y0, x1 - x0, y1 - y0) for c, x0, y0, x1, y1 in written)
+        np.testing.assert_allclose(found, want, atol=0.5)
+    scores = detection.coco_evaluate(truth, list(rows))
+    assert scores["map"] == pytest.approx(1.0)

@@ -306,7 +306,7 @@ def test_trials_in_child_processes_finish_the_same_search(tmp_path, monkeypatch)
     assert all(float(row["peak_rss_mib"]) > 100 for row in rows)  # TF alone is more
 
 
-def test_yolo_search_minimizes_validation_loss_and_retrains(tmp_path):
+def test_yolo_search_maximizes_validation_map_and_retrains(tmp_path):
     tiny = (
         "--image-size 56 --stages 1,1,1 --train-images 48 --validation-images 16 "
         "--test-images 8 --batch-size 16 --verbose 0 --deterministic"
@@ -331,12 +331,16 @@ def test_yolo_search_minimizes_validation_loss_and_retrains(tmp_path):
             "1",
         ]
     )
-    assert result["objective"] == "val_loss"
+    assert result["objective"] == "val_map"
     assert result["trials"] == 2 and result["statuses"] == {"COMPLETED": 2}
     tuner_scores = []
     for path in (tmp_path / "yolo_random").glob("trial_*/trial.json"):
-        tuner_scores.append(json.loads(path.read_text())["score"])
-    assert result["best_score"] == min(tuner_scores)  # a loss: lower is better
+        trial = json.loads(path.read_text())
+        tuner_scores.append(trial["score"])
+        # The score is the trial's validation mAP@[.5:.95], from pycocotools.
+        scored = trial["metrics"]["metrics"]["val_map"]["observations"]
+        assert trial["score"] == pytest.approx(scored[-1]["value"][0])
+    assert result["best_score"] == max(tuner_scores)  # mAP: higher is better
     assert "--lambda-coord" in result["recipe_flags"]
     # The recipe, given the best trial's flags and seed, trains that trial again.
     project = tmp_path / "yolo_random"
