@@ -29,6 +29,7 @@ from components.data.object_sizes import (
     LARGEST_INPUT,
     SMALL_SHARE,
     input_size_for,
+    largest_input_for,
     object_size_line,
     object_sizes,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "SMALL_SHARE",
     "SMALL_SIDE",
     "input_size_for",
+    "largest_input_for",
     "object_size_line",
     "object_sizes",
     "parse_augment",

@@ -161,23 +161,24 @@ def test_the_recipe_asks_the_detector_and_never_which_head_it_is():
         assert branch not in source, branch
 
 
-def test_own_data_defaults_to_yolov8_within_a_time_budget(tmp_path):
+def test_own_data_defaults_to_the_best_measured_head_within_a_time_budget(tmp_path):
     from benchmarks import shapes
 
     root = tmp_path / "shapes"
     shapes.write_shapes(str(root), {"train": 6, "val": 2, "test": 2}, seed=1)
     argv = ["--dataset", f"yolo:{root}/data.yaml", "--run-dir", str(tmp_path / "r")]
     config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
-    assert (config.head, config.time, config.resize) == ("yolov8", 10.0, "letterbox")
+    assert (config.head, config.time, config.resize) == ("dense", 10.0, "letterbox")
     assert config.image_size is None  # chosen from the objects at load
     splits = yolo.load_splits(config)
     assert config.image_size % 32 == 0 and splits.image_shape[0] == config.image_size
     boxes, labels = splits.truth["train"]
-    assert data.input_size_for(boxes, labels, config.image_size) == config.image_size
+    wanted = data.input_size_for(boxes, labels, config.image_size)
+    assert config.image_size == min(wanted, data.largest_input_for(10.0))
     # A flag the user gave keeps its value; the canvases keep the paper's grid.
-    argv += ["--head", "dense", "--image-size", "224"]
+    argv += ["--head", "yolov8", "--image-size", "224"]
     config, _ = flags.parse_config(yolo.Config, argv, "", "", yolo.QUICK)
-    assert (config.head, config.time, config.image_size) == ("dense", None, 224)
+    assert (config.head, config.time, config.image_size) == ("yolov8", None, 224)
     config, _ = flags.parse_config(yolo.Config, [], "", "", yolo.QUICK)
     assert (config.head, config.image_size, config.time) == ("v1", 112, None)
 
