@@ -111,6 +111,9 @@ NETWORK_FLAGS = {
     "dense": ("backbone", "head_width"),
     "yolov8": ("size",),
 }
+# Whether a kind's input side may be chosen from the objects' sizes on a
+# user's data (the v1 grid's must give a map that S divides).
+SIZED_FROM_DATA = {"v1": False, "dense": True, "yolov8": True}
 LOSS_FLAGS = {
     "v1": ("lambda_coord", "lambda_noobj"),
     "dense": ("class_weight", "box_weight"),
@@ -226,12 +229,6 @@ class Config(detecting.DetectionConfig):
             )
         if self.image_size is None and not self._sized_from_data():
             self.image_size = CANVAS_SIZE
-        if self.head == "yolov8" and self.image_size and self.image_size % 32:
-            raise ValueError(
-                invalid_value(
-                    "image_size", self.image_size, "a multiple of 32 with --head yolov8"
-                )
-            )
         positive = ("grid_size", "boxes_per_cell")
         self.validate_detection(positive + (("head_width",) if self.head_width else ()))
         if self.size not in detection.YOLOV8_SIZES:
@@ -264,7 +261,7 @@ class Config(detecting.DetectionConfig):
 
     def _sized_from_data(self):
         """Whether `load_splits` picks the input size from the objects'."""
-        return self.head == "yolov8" and self.dataset not in detecting.CANVASES
+        return SIZED_FROM_DATA[self.head] and self.dataset not in detecting.CANVASES
 
 
 # Kept under their old names: the tuning module and users import them from here.
@@ -289,18 +286,22 @@ def load_splits(config):
             config.image_size = min(wanted, largest)
         else:
             wanted = config.image_size = min(data.DEFAULT_INPUT, largest)
-        capped = (
-            f"; {wanted} px would keep it, more than {config.time:g} minutes can train"
-            if wanted > config.image_size
-            else ""
+        kept = (
+            f"at most {data.SMALL_SHARE:.0%} of the training objects under "
+            f"{data.SMALL_SIDE:g} px"
         )
-        reports.report(
-            [
-                f"input size: {config.image_size} px, the smallest at which at "
-                f"most {data.SMALL_SHARE:.0%} of the training objects are under "
-                f"{data.SMALL_SIDE:g} px{capped} (--image-size to choose)"
-            ]
-        )
+        if wanted > config.image_size:
+            line = (
+                f"input size: {config.image_size} px, the most {config.time:g} "
+                f"minutes can train ({wanted} px would keep {kept}; --image-size "
+                "to choose)"
+            )
+        else:
+            line = (
+                f"input size: {config.image_size} px, the smallest that keeps "
+                f"{kept} (--image-size to choose)"
+            )
+        reports.report([line])
     return detecting.load_splits(config)
 
 

@@ -63,6 +63,24 @@ def location_points(image_shape, level_shapes):
     return np.concatenate(rows_out).astype("float32")
 
 
+def level_locations(raw):
+    """One level's map `(batch, H, W, D)` flattened to `(batch, H*W, D)`, in
+    `location_points`' order, and the function that turns each location's
+    four distances (left, top, right, bottom, in strides) into its "xyxy"
+    box as fractions of the image."""
+    rows, cols, depth = raw.shape[1], raw.shape[2], raw.shape[3]
+    points = location_points((rows, cols), [(rows, cols)])
+    x = ops.convert_to_tensor(points[:, 0])
+    y = ops.convert_to_tensor(points[:, 1])
+
+    def to_boxes(distance):
+        left, right = distance[..., 0] / cols, distance[..., 2] / cols
+        top, bottom = distance[..., 1] / rows, distance[..., 3] / rows
+        return ops.stack([x - left, y - top, x + right, y + bottom], axis=-1)
+
+    return ops.reshape(raw, (-1, rows * cols, depth)), to_boxes
+
+
 @keras.saving.register_keras_serializable(package="components")
 class DistanceBoxes(keras.layers.Layer):
     """One level's raw map `(batch, H, W, 4 + C)` to `(batch, H*W, 4 + C)`:
@@ -93,17 +111,8 @@ class DistanceBoxes(keras.layers.Layer):
         super().__init__(**kwargs)
 
     def call(self, raw):
-        rows, cols, depth = raw.shape[1], raw.shape[2], raw.shape[3]
-        points = location_points((rows, cols), [(rows, cols)])
-        x = ops.convert_to_tensor(points[:, 0])
-        y = ops.convert_to_tensor(points[:, 1])
-        raw = ops.reshape(raw, (-1, rows * cols, depth))
-        distance = ops.softplus(raw[..., :4])
-        left = distance[..., 0] / cols
-        top = distance[..., 1] / rows
-        right = distance[..., 2] / cols
-        bottom = distance[..., 3] / rows
-        boxes = ops.stack([x - left, y - top, x + right, y + bottom], axis=-1)
+        raw, to_boxes = level_locations(raw)
+        boxes = to_boxes(ops.softplus(raw[..., :4]))
         return ops.concatenate([boxes, raw[..., 4:]], axis=-1)
 
     def compute_output_shape(self, input_shape):

@@ -62,10 +62,9 @@ class Detector(keras.Model):
 
     >>> import numpy as np
     >>> detector = Detector.create("yolov8", (64, 64, 3), 2, width=0.0625)
-    >>> detector.compile(optimizer="adam")
+    >>> detector.compile(optimizer="adam")  # its own loss: YOLOv8's, with DFL
     >>> boxes = np.array([[[8.0, 8.0, 40.0, 48.0]]], "float32")
-    >>> targets = detector.targets(boxes, np.array([[1]]))
-    >>> history = detector.fit(np.zeros((1, 64, 64, 3)), targets, verbose=0)
+    >>> targets = detector.targets(boxes, np.array([[1]]))  # for `fit`
     >>> out = detector.predict(np.zeros((1, 64, 64, 3)), verbose=0)
     >>> sorted(out), out["boxes"].shape
     (['boxes', 'labels', 'num_detections', 'scores'], (1, 50, 4))

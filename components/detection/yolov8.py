@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from components.checks import check_positive_int, invalid_value
-from components.detection.dense_model import location_points
+from components.detection.dense_model import level_locations
 from components.models.blocks import BATCH_NORM_MOMENTUM
 
 # (depth, width, most channels): Ultralytics' yolov8.yaml scales.
@@ -150,23 +150,10 @@ class DistributionBoxes(keras.layers.Layer):
         self.bins = check_positive_int("bins", bins, 2)
 
     def call(self, raw):
-        rows, cols, depth = raw.shape[1], raw.shape[2], raw.shape[3]
-        points = location_points((rows, cols), [(rows, cols)])
-        x = ops.convert_to_tensor(points[:, 0])
-        y = ops.convert_to_tensor(points[:, 1])
-        raw = ops.reshape(raw, (-1, rows * cols, depth))
+        raw, to_boxes = level_locations(raw)
         sides = 4 * self.bins
         distribution = raw[..., :sides]
-        distance = expected_distance(distribution, self.bins)
-        boxes = ops.stack(
-            [
-                x - distance[..., 0] / cols,
-                y - distance[..., 1] / rows,
-                x + distance[..., 2] / cols,
-                y + distance[..., 3] / rows,
-            ],
-            axis=-1,
-        )
+        boxes = to_boxes(expected_distance(distribution, self.bins))
         return ops.concatenate([boxes, raw[..., sides:], distribution], axis=-1)
 
     def compute_output_shape(self, input_shape):
