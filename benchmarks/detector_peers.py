@@ -14,8 +14,9 @@ Every detector is trained on the set's train split (validated on `val`),
 then predicts the test images from their files, and one scorer rates all of
 them with pycocotools against the test label files, in each image's own
 pixels (`score`). The detectors: this project's `recipes.yolo` and
-`recipes.rcnn --variant faster` (run as their commands; `yolo_dense` is
-`recipes.yolo --head dense`), and YOLOv8n from its
+`recipes.rcnn --variant faster` (run as their commands; `yolo_default` is the
+own-data command as a user types it, no flag of the benchmark's; `yolo` is
+`--head v1`, `yolo_dense` is `--head dense`), and YOLOv8n from its
 model yaml, no pretrained weights (`pip install -e ".[peers]"`; skipped with
 the reason when missing). Two budgets:
 
@@ -37,7 +38,10 @@ the reason when missing). Two budgets:
     python -m benchmarks.detector_peers --sets shapes --detectors yolov8n \
         --peer-seconds 577 --peer-option batch=4 --peer-option nbs=4
 
-YOLOv8n runs at Ultralytics' defaults unless `--peer-option` says otherwise.
+YOLOv8n runs at Ultralytics' defaults unless `--peer-option` says otherwise,
+with PyTorch's threads set to the machine's cores as the project's detectors
+have them (`--peer-threads 0`: Ultralytics' own choice, one fewer), at the
+input side the first project detector trained at.
 
 The table gives, per set and detector, mAP@0.5 and mAP@[.5:.95] on the test
 images, the training seconds and the budget; the JSON (`--out`) keeps them

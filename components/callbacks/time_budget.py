@@ -60,7 +60,7 @@ class TimeBudget(keras.callbacks.Callback):
             raise ValueError(
                 invalid_value("learning_rate", learning_rate, "a float > 0")
             )
-        if not isinstance(warmup_epochs, (int, float)) or warmup_epochs < 0:
+        if not isinstance(warmup_epochs, (int, float)) or not warmup_epochs >= 0:
             raise ValueError(
                 invalid_value("warmup_epochs", warmup_epochs, "a float >= 0")
             )

@@ -65,9 +65,24 @@ CALLBACKS = {
     ),
     "MaxNormConstraint": (callbacks.MaxNormConstraint, {"max_value": 3.0}),
     "MomentumScheduler": (callbacks.MomentumScheduler, {"schedule": lambda e, m: m}),
+    "TimeBudget": (
+        callbacks.TimeBudget,
+        {
+            "seconds": 60.0,
+            "learning_rate": 0.01,
+            "steps_per_epoch": 10,
+            "max_epochs": 5,
+            "warmup_epochs": 1.0,
+            "final_fraction": 0.01,
+        },
+    ),
     "UpdateRatioMonitor": (
         callbacks.UpdateRatioMonitor,
         {"low": 1e-4, "high": 1e-2, "patience": 2, "advise_epochs": 5},
+    ),
+    "WeightAveraging": (
+        callbacks.WeightAveraging,
+        {"decay": 0.99, "warmup_steps": 100.0, "total_steps": 1000},
     ),
 }
 LOSSES = {"MulticlassSVM": (losses.MulticlassSVM, {"margin": 1.0})}

@@ -306,6 +306,7 @@ def test_every_detector_builds_by_name_and_bad_names_are_refused():
         "faster_rcnn",
         "rcnn",
         "yolo",
+        "yolov8",
     ]
     with pytest.raises(ValueError, match="`name`"):
         detection.build("ssd", (32, 32, 1), 3)

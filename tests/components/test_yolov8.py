@@ -129,9 +129,11 @@ def test_detector_saves_loads_and_predicts_the_same_detections(tmp_path):
     after = loaded.predict(images, verbose=0)
     for key in before:
         np.testing.assert_allclose(after[key], before[key], rtol=1e-5, atol=1e-5)
-    # The decoding as a layer gives the same: what serving and export use.
-    layered = detector.inference_model().predict(images, verbose=0)
-    np.testing.assert_allclose(layered["boxes"], before["boxes"], atol=1e-4)
+    # The decoding as a layer gives the same: what serving and export use
+    # (TensorFlow graphs: the layer's suppression is TensorFlow's).
+    if keras.backend.backend() == "tensorflow":
+        layered = detector.inference_model().predict(images, verbose=0)
+        np.testing.assert_allclose(layered["boxes"], before["boxes"], atol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["v1", "dense", "yolov8"])

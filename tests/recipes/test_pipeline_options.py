@@ -17,10 +17,14 @@ from components import data
 from recipes import rcnn, yolo
 from recipes.run import detecting, flags
 
+# 56 px needs VGG stages that give a 7x7 map for the grid (the pipeline's
+# targets are the detector's).
 DETECTION = [
     "--quick",
     "--image-size",
     "56",
+    "--stages",
+    "1,1,1",
     "--train-images",
     "16",
     "--validation-images",

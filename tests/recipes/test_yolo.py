@@ -133,7 +133,7 @@ def test_dense_head_overfits_a_handful_of_canvases_and_its_saved_model_decodes(
 # of its stride 32): 8 canvases in batches of 2, so that the few images give
 # it more steps.
 V8_OVERFIT = ["--quick", "--train-images", "64", "--overfit-subset", "8"]
-V8_OVERFIT += ["--image-size", "96", "--head", "yolov8", "--batch-size", "2"]
+V8_OVERFIT += ["--image-size", "128", "--head", "yolov8", "--batch-size", "2"]
 V8_OVERFIT += ["--epochs", "60", "--val-every", "30", "--verbose", "0"]
 V8_OVERFIT += ["--learning-rate", "0.002"]
 
