@@ -43,6 +43,13 @@ def load_splits(config):
     if splits.truth:
         boxes, labels = splits.truth["train"]
         truth = {name: (boxes[:count], labels[:count]) for name in names}
+    originals = None  # the files' own frames, of those same images
+    if splits.originals and "train" in splits.originals:
+        frames = splits.originals["train"]
+        first = dataclasses.replace(
+            frames, files=frames.files[:count], sizes=frames.sizes[:count]
+        )
+        originals = {name: first for name in names}
     decoded = subset.decoded()
     return dataclasses.replace(
         splits,
@@ -52,6 +59,7 @@ def load_splits(config):
         sizes={name: count for name in names},
         streams={name: subset for name in names},
         truth=truth,
+        originals=originals,
     )
 
 

@@ -144,6 +144,11 @@ def coco_files(splits, split, boxes, labels, detections):
             boxes, labels, splits.image_shape, splits.class_names
         )
         return truth, detection.coco_detections(detections)
+    if len(frames.files) != len(boxes):
+        raise ValueError(
+            f"The {split} split holds {len(boxes)} images but its files "
+            f"{len(frames.files)}: their boxes cannot go back to the files' pixels."
+        )
     own = [
         {"file_name": name, "width": int(width), "height": int(height)}
         for name, (width, height) in zip(frames.names(), frames.sizes)
